@@ -1,0 +1,105 @@
+"""Collected step rows -> the canonical steps and runs tables (one run per trace)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .mapping import Mapping
+from .model import conform
+from .pricing import Pricing, apply_pricing
+from .readers.collector import RUN_HINTS, STEP_FIELDS, Collector
+
+_TYPES = {
+    "started_ns": pl.Int64, "ended_ns": pl.Int64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
+    "cached_input_tokens": pl.Int64, "cost_usd": pl.Float64, "source_line": pl.Int64, "is_root": pl.Boolean,
+}
+STEP_ROW_SCHEMA = pl.Schema({f: _TYPES.get(f, pl.String) for f in STEP_FIELDS})
+
+
+def _ns_to_ts(col: str) -> pl.Expr:
+    return pl.from_epoch(pl.col(col), time_unit="ns").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
+
+
+def step_frame(collectors: list[Collector]) -> pl.DataFrame:
+    parts = [
+        pl.DataFrame(c.steps, schema=STEP_ROW_SCHEMA, orient="row").with_columns(pl.lit(c.format).alias("format"))
+        for c in collectors if c.steps
+    ]
+    if not parts:
+        return pl.DataFrame(schema={**STEP_ROW_SCHEMA, "format": pl.String})
+    return pl.concat(parts).with_columns(
+        _ns_to_ts("started_ns").alias("started_at"), _ns_to_ts("ended_ns").alias("ended_at")
+    )
+
+
+def _first_hint(name: str) -> pl.Expr:
+    """The root's value, else the first value seen in the run (steps are in time order)."""
+    col = pl.col("hint_" + name)
+    return pl.coalesce(col.filter(pl.col("is_root")).drop_nulls().first(), col.drop_nulls().first()).alias(name)
+
+
+def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricing: Pricing):
+    """(steps, runs): steps priced and conformed, runs aggregated with outcome and cost rules applied."""
+    steps = apply_pricing(steps, pricing).sort("run_id", "started_ns", "step_id", nulls_last=True)
+    # exporters often drop framework-internal spans: their children stay, counted per run
+    parents = steps.select("run_id", pl.col("step_id").alias("parent_id"), pl.lit(True).alias("_parent_found"))
+    steps = steps.join(parents.unique(), on=["run_id", "parent_id"], how="left", maintain_order="left")
+    o = mapping.outcome
+    escalation_tools = list(o.escalation_tools)
+    agg = steps.group_by("run_id", maintain_order=True).agg(
+        *[_first_hint(h) for h in RUN_HINTS],
+        pl.col("started_at").min().alias("started_at"),
+        pl.col("ended_at").max().alias("ended_at"),
+        pl.coalesce(pl.col("error").filter(pl.col("is_root")).drop_nulls().first(),
+                    pl.col("error").drop_nulls().first()).alias("error_type"),
+        (pl.col("status").filter(pl.col("is_root")) == "error").any().alias("_root_error"),
+        pl.col("is_root").any().not_().alias("root_missing"),
+        (pl.col("parent_id").is_not_null() & pl.col("_parent_found").is_null()).sum().cast(pl.Int64)
+        .alias("orphan_steps"),
+        pl.col("input_tokens").sum().alias("input_tokens"),
+        pl.col("output_tokens").sum().alias("output_tokens"),
+        (pl.col("kind") == "llm").sum().cast(pl.Int64).alias("llm_calls"),
+        pl.col("kind").is_in(["tool", "action"]).sum().cast(pl.Int64).alias("tool_calls"),
+        pl.col("tool_name").is_in(escalation_tools).any().alias("_escalated"),
+        pl.col("cost_usd").filter(pl.col("cost_source").is_in(["export", "pricing"])).sum().alias("_cost"),
+        (pl.col("cost_source") == "unknown").any().alias("_cost_unknown"),
+        (pl.col("cost_source") == "export").any().alias("_cost_export"),
+        (pl.col("cost_source") == "pricing").any().alias("_cost_pricing"),
+        pl.coalesce(pl.col("source_file").filter(pl.col("is_root")).first(),
+                    pl.col("source_file").first()).alias("source_file"),
+        pl.col("format").first().alias("format"),
+    )
+    if o.label:
+        scored = labels.filter(pl.col("name") == o.label).group_by("run_id").agg(
+            pl.col("value").cast(pl.Float64, strict=False).last().alias("_score"))
+        agg = agg.join(scored, on="run_id", how="left")
+    else:
+        agg = agg.with_columns(pl.lit(None, pl.Float64).alias("_score"))
+    outcome = (
+        pl.when(pl.col("outcome").is_not_null() & (pl.col("outcome") != "unknown")).then(pl.col("outcome"))
+        .when(pl.col("_escalated")).then(pl.lit("escalated"))
+        .when(pl.col("_score").is_not_null())
+        .then(pl.when(pl.col("_score") >= o.label_success_min).then(pl.lit("success")).otherwise(pl.lit("failure")))
+        .when(pl.lit(o.error_status_is_failure) & pl.col("_root_error")).then(pl.lit("failure"))
+        .otherwise(pl.lit("unknown"))
+    )
+    cost_source = (
+        pl.when(pl.col("_cost_unknown")).then(pl.lit("unknown"))
+        .when(pl.col("_cost_export") & pl.col("_cost_pricing")).then(pl.lit("mixed"))
+        .when(pl.col("_cost_export")).then(pl.lit("export"))
+        .when(pl.col("_cost_pricing")).then(pl.lit("pricing"))
+        .otherwise(pl.lit("none"))
+    )
+    runs = agg.with_columns(
+        outcome.alias("outcome"),
+        pl.coalesce("agent", "agent_fallback", pl.lit("unknown")).alias("agent"),
+        pl.col("workflow").fill_null("unknown"),
+        pl.col("mode").fill_null("active"),
+        ((pl.col("ended_at") - pl.col("started_at")).dt.total_microseconds() / 1e6).alias("duration_s"),
+        pl.when(pl.col("_cost_unknown")).then(None).otherwise(pl.col("_cost")).alias("cost_usd"),
+        cost_source.alias("cost_source"),
+    )
+    return conform(steps, "steps"), conform(runs, "runs")
+
+
+__all__ = ["assemble", "step_frame"]

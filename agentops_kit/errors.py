@@ -1,0 +1,35 @@
+"""Errors that say what went wrong, where, and how to fix it.
+
+Bad *data* (a malformed trace record) never raises: it is collected in ``TraceSet.rejected``.
+Bad *configuration* or a missing input file stops with one of these.
+"""
+
+from __future__ import annotations
+
+
+class AgentOpsError(Exception):
+    """Root of every error the kit raises on purpose."""
+
+
+class InputFileError(AgentOpsError):
+    """An input path that does not exist, or cannot be read at all."""
+
+    def __init__(self, path: str, problem: str):
+        self.path = str(path)
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class ConfigError(AgentOpsError):
+    """A configuration file (mapping, pricing, labels, policy, ...) that is not valid.
+
+    ``file``, ``key`` (dotted path inside the file) and ``line`` (1-based, when known) say where.
+    """
+
+    def __init__(self, file: str, problem: str, key: str | None = None, line: int | None = None):
+        self.file = str(file)
+        self.key = key
+        self.line = line
+        self.problem = problem
+        where = self.file + (f", line {line}" if line else "") + (f", key '{key}'" if key else "")
+        super().__init__(f"{where}: {problem}")

@@ -1,0 +1,76 @@
+"""Input paths: files, folders and globs, plain or gzip-compressed."""
+
+from __future__ import annotations
+
+import glob
+import gzip
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import InputFileError
+
+GZIP_MAGIC = b"\x1f\x8b"
+ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def expand_paths(inputs: str | os.PathLike | list) -> list[Path]:
+    """Every file named by ``inputs`` (paths, folders walked recursively, glob patterns), sorted, unique."""
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    found: list[Path] = []
+    for item in inputs:
+        text = str(item)
+        if any(ch in text for ch in "*?["):
+            matches = sorted(glob.glob(text, recursive=True))
+            if not matches:
+                raise InputFileError(text, "no file matches this pattern")
+            found += [Path(m) for m in matches if Path(m).is_file()]
+            continue
+        path = Path(text)
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise InputFileError(text, "no such file or directory")
+    unique = list(dict.fromkeys(found))
+    if not unique:
+        raise InputFileError(", ".join(map(str, inputs)), "no input files found")
+    return unique
+
+
+def read_bytes(path: Path) -> tuple[bytes, str | None]:
+    """The file's content, decompressed if gzip; plus a problem text if the stream was cut short."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise InputFileError(str(path), f"cannot be read ({exc.strerror or exc})") from exc
+    if raw[:4] == ZSTD_MAGIC:
+        raise InputFileError(
+            str(path), "is zstd-compressed; decompress it first (zstd -d) or export with gzip"
+        )
+    if raw[:2] != GZIP_MAGIC:
+        return raw, None
+    # Decompress incrementally so that a truncated archive still yields what it holds.
+    decomp = gzip.zlib.decompressobj(16 + gzip.zlib.MAX_WBITS)
+    try:
+        data = decomp.decompress(raw)
+    except gzip.zlib.error as exc:
+        return b"", f"gzip stream is corrupt ({exc})"
+    if not decomp.eof:
+        return data, "gzip stream is truncated: the file ends before the archive does"
+    return data, None
+
+
+def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line) for every non-blank line."""
+    for number, line in enumerate(data.split(b"\n"), start=1):
+        if line.strip():
+            yield number, line
+
+
+def logical_name(path: Path) -> str:
+    """The file name without a compression suffix (``a.jsonl.gz`` -> ``a.jsonl``)."""
+    name = path.name
+    return name[:-3] if name.endswith(".gz") else name

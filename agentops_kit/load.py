@@ -1,0 +1,111 @@
+"""``load_traces``: files, folders or globs of any supported export -> one canonical ``TraceSet``."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import polars as pl
+
+from . import labels as labels_mod
+from .assemble import assemble, step_frame
+from .conventions import Conventions
+from .errors import AgentOpsError
+from .files import expand_paths, logical_name, read_bytes
+from .mapping import Mapping, load_mapping
+from .model import TABLE_SCHEMAS, conform, empty
+from .pricing import Pricing, load_pricing
+from .readers import canonical, langfuse, langsmith, otel_sdk, otlp, taubench
+from .readers.collector import Collector
+from .readers.detect import FORMATS, detect
+from .traceset import TABLES, TraceSet
+
+READERS = {
+    "otlp": otlp.read, "otel_sdk": otel_sdk.read, "langfuse": langfuse.read, "langsmith": langsmith.read,
+    "tau_bench": taubench.read, "canonical": canonical.read,
+}
+SNIFF_BYTES = 64 * 1024
+
+
+def _canonical_table(path: Path) -> str | None:
+    """'runs', 'steps', ... for a canonical Parquet/CSV table file, else None."""
+    name = logical_name(path)
+    stem, _, ext = name.rpartition(".")
+    if ext.lower() in ("parquet", "csv") and stem in TABLES:
+        return stem
+    return None
+
+
+def _scan_table(path: Path, table: str) -> pl.LazyFrame:
+    if path.suffix.lower() == ".parquet":
+        return conform(pl.scan_parquet(path), table)
+    frame = pl.scan_csv(path, infer_schema=False)
+    return conform(frame.with_columns(
+        [pl.col(c).str.to_datetime(time_zone="UTC") for c, t in TABLE_SCHEMAS[table].items()
+         if isinstance(t, pl.Datetime) and c in frame.collect_schema().names()]), table)
+
+
+def load_traces(
+    paths: str | os.PathLike | list,
+    mapping: str | os.PathLike | Mapping | None = None,
+    pricing: str | os.PathLike | Pricing | None = None,
+    labels: str | os.PathLike | list | None = None,
+    format: str | None = None,
+    progress: bool = False,
+) -> TraceSet:
+    """Read trace exports into the canonical model.
+
+    paths: files, folders (read recursively) or glob patterns; plain or gzip-compressed.
+    mapping / pricing: YAML files (see templates/); defaults follow the GenAI/OpenInference conventions
+    and price nothing (cost reported by the export is still used).
+    labels: one or more CSV/JSONL label files keyed by run_id.
+    format: force one reader (otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical) instead of
+    detecting each file's format.
+    """
+    if format is not None and format not in FORMATS:
+        raise AgentOpsError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
+    mapping, pricing = load_mapping(mapping), load_pricing(pricing)
+    conv = Conventions(mapping)
+    files = expand_paths(paths)
+    label_files = [] if labels is None else ([labels] if isinstance(labels, (str, os.PathLike)) else list(labels))
+    extra_labels = [labels_mod.load_labels(p) for p in label_files]
+
+    collectors: dict[str, Collector] = {}
+    tables: dict[str, list[pl.LazyFrame]] = {t: [] for t in TABLES}
+    iterator = files
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(files, desc="reading traces", unit="file")
+    for path in iterator:
+        table = _canonical_table(path)
+        if table is not None and format in (None, "canonical"):
+            tables[table].append(_scan_table(path, table))
+            continue
+        data, problem = read_bytes(path)
+        fmt = format or detect(data[:SNIFF_BYTES], logical_name(path))
+        col = collectors.setdefault(fmt or "unknown", Collector(fmt or "unknown"))
+        if fmt is None:
+            col.reject(str(path), "unknown_format",
+                       "cannot tell which export format this is; pass format= (or --format) to choose a reader")
+        else:
+            READERS[fmt](col, conv, data, str(path))
+        if problem:
+            col.reject(str(path), "truncated_file", problem)
+
+    all_cols = list(collectors.values())
+    steps_raw = step_frame(all_cols)
+    export_labels = pl.DataFrame([r for c in all_cols for r in c.labels], schema=TABLE_SCHEMAS["labels"], orient="row")
+    labels_frame = pl.concat([export_labels, *extra_labels]) if extra_labels else export_labels
+    if steps_raw.height:
+        steps, runs = assemble(steps_raw, labels_frame, mapping, pricing)
+    else:
+        steps, runs = empty("steps"), empty("runs")
+    sources = pl.DataFrame([r for c in all_cols for r in c.sources], schema=TABLE_SCHEMAS["sources"], orient="row")
+    rejected = pl.DataFrame([r for c in all_cols for r in c.rejected], schema=TABLE_SCHEMAS["rejected"], orient="row")
+    frames = {"runs": runs, "steps": steps, "sources": sources, "labels": labels_frame, "rejected": rejected}
+    lazy = {
+        name: pl.concat([frames[name].lazy(), *tables[name]], how="vertical") if tables[name] else frames[name].lazy()
+        for name in TABLES
+    }
+    return TraceSet(**lazy, inputs=[str(p) for p in files])

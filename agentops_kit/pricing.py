@@ -1,0 +1,140 @@
+"""Prices that turn tokens (and priced tool calls) into USD when an export reports no cost itself.
+
+``pricing.yaml`` (see ``templates/pricing.yaml``) lists, per model family, dated prices in USD per
+million tokens. A model name resolves to its family through ``aliases``, then by dropping a provider
+prefix (``openai/gpt-4o``) and a date suffix (``gpt-4o-2024-08-06``, ``gpt-4-0613``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+
+import polars as pl
+from pydantic import Field, field_validator, model_validator
+
+from .config import Strict, load_model
+
+DATE_SUFFIX = re.compile(r"(-|@)(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
+
+
+class Price(Strict):
+    since: dt.date = dt.date(2000, 1, 1)
+    input: float = Field(ge=0, description="USD per million input tokens (cache reads included)")
+    output: float = Field(ge=0, description="USD per million output tokens")
+    cached_input: float | None = Field(default=None, ge=0, description="USD per million cache-read tokens")
+
+
+class ToolPrice(Strict):
+    per_call: float = Field(ge=0)
+
+
+class Pricing(Strict):
+    currency: str = "USD"
+    models: dict[str, list[Price]] = Field(default_factory=dict)
+    aliases: dict[str, str] = Field(default_factory=dict)
+    tools: dict[str, ToolPrice] = Field(default_factory=dict)
+
+    @field_validator("currency")
+    @classmethod
+    def _usd(cls, value: str) -> str:
+        if value.upper() != "USD":
+            raise ValueError("only USD prices are supported")
+        return "USD"
+
+    @model_validator(mode="after")
+    def _aliases_resolve(self):
+        for alias, family in self.aliases.items():
+            if family not in self.models:
+                raise ValueError(f"alias '{alias}' points to '{family}', which has no prices under 'models'")
+        return self
+
+    def family(self, model: str | None) -> str | None:
+        """The priced family of a model name, or None when it has no price."""
+        if not model:
+            return None
+        candidates = [model, model.lower()]
+        bare = model.split("/", 1)[1] if "/" in model else model
+        candidates += [bare, bare.lower()]
+        for name in list(candidates):
+            stripped = DATE_SUFFIX.sub("", name)
+            if stripped != name:
+                candidates.append(stripped)
+        for name in candidates:
+            if name in self.aliases:
+                return self.aliases[name]
+            if name in self.models:
+                return name
+        return None
+
+    def price_table(self) -> pl.DataFrame:
+        rows = [(fam, p.since, p.input, p.output, p.input if p.cached_input is None else p.cached_input)
+                for fam, prices in self.models.items() for p in prices]
+        return pl.DataFrame(
+            rows, orient="row",
+            schema={"family": pl.String, "since": pl.Date, "p_in": pl.Float64, "p_out": pl.Float64,
+                    "p_cached": pl.Float64},
+        ).sort("since")
+
+
+def load_pricing(pricing: str | Path | Pricing | None) -> Pricing:
+    if pricing is None:
+        return Pricing()
+    if isinstance(pricing, Pricing):
+        return pricing
+    return load_model(pricing, Pricing)
+
+
+def apply_pricing(steps: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
+    """Fill ``cost_usd`` / ``cost_source`` of every step.
+
+    export: the export reported a cost (it wins); pricing: tokens x price, or a priced tool call;
+    unknown: an LLM call whose cost cannot be known (unpriced model or no tokens); none: a step that
+    costs nothing by itself (agent, chain, unpriced tool).
+    """
+    models = steps.filter(pl.col("model").is_not_null()).get_column("model").unique().to_list()
+    families = pl.DataFrame({"model": models, "family": [pricing.family(m) for m in models]},
+                            schema={"model": pl.String, "family": pl.String})
+    prices = pricing.price_table()
+    with_day = steps.with_row_index("_row").join(families, on="model", how="left").with_columns(
+        pl.col("started_at").dt.date().fill_null(dt.date(9999, 12, 31)).alias("_day")
+    )
+    # the price in force on the day of the call (the latest one when the call has no time)
+    priced = with_day.sort("_day").join_asof(
+        prices, left_on="_day", right_on="since", by="family", strategy="backward",
+        check_sortedness=False,  # sorted by _day above; polars cannot verify it per group
+    ).sort("_row")
+    tools = pl.DataFrame(
+        {"tool_name": list(pricing.tools), "_per_call": [t.per_call for t in pricing.tools.values()]},
+        schema={"tool_name": pl.String, "_per_call": pl.Float64},
+    )
+    priced = priced.join(tools, on="tool_name", how="left")
+    uncached = (pl.col("input_tokens") - pl.col("cached_input_tokens").fill_null(0)).clip(lower_bound=0)
+    token_cost = (uncached * pl.col("p_in") + pl.col("cached_input_tokens").fill_null(0) * pl.col("p_cached")
+                  + pl.col("output_tokens").fill_null(0) * pl.col("p_out")) / 1e6
+    is_llm = pl.col("kind") == "llm"
+    can_price = is_llm & pl.col("p_in").is_not_null() & pl.col("input_tokens").is_not_null()
+    source = (
+        pl.when(pl.col("cost_usd").is_not_null()).then(pl.lit("export"))
+        .when(can_price | pl.col("_per_call").is_not_null()).then(pl.lit("pricing"))
+        .when(is_llm).then(pl.lit("unknown"))
+        .otherwise(pl.lit("none"))
+    )
+    cost = (
+        pl.when(pl.col("cost_usd").is_not_null()).then(pl.col("cost_usd"))
+        .when(can_price).then(token_cost)
+        .when(pl.col("_per_call").is_not_null()).then(pl.col("_per_call"))
+        .otherwise(None)
+    )
+    return priced.with_columns(cost.alias("cost_usd"), source.alias("cost_source")).drop(
+        "_row", "family", "_day", "since", "p_in", "p_out", "p_cached", "_per_call"
+    )
+
+
+def unpriced_models(steps: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    """Models of LLM calls whose cost is unknown because the model has no price (tokens were there)."""
+    frame = steps.lazy().filter(
+        (pl.col("cost_source") == "unknown") & pl.col("input_tokens").is_not_null() & pl.col("model").is_not_null()
+    )
+    return sorted(frame.select(pl.col("model").unique()).collect().get_column("model").to_list())

@@ -1,0 +1,62 @@
+"""What every reader writes into: step rows, run-level facts, sources, labels and rejected records."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+# Hidden per-step columns resolved from attributes by the mapping; the run takes its root's value,
+# else the first one seen in the run.
+RUN_HINTS = ("agent", "agent_version", "workflow", "mode", "outcome", "agent_fallback")
+
+STEP_FIELDS = (
+    "run_id", "step_id", "parent_id", "kind", "name", "tool_name", "started_ns", "ended_ns",
+    "status", "error", "model", "input_tokens", "output_tokens", "cached_input_tokens",
+    "cost_usd", "input", "output", "approval_decision", "approver", "attributes",
+    "source_file", "source_line", "is_root",
+) + tuple("hint_" + h for h in RUN_HINTS)
+
+
+def to_text(value: Any) -> str | None:
+    """Any attribute value as text: strings as they are, everything else as JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return orjson.dumps(value, default=str).decode()
+
+
+@dataclass
+class Collector:
+    """Accumulates rows (one tuple per step, to keep the hot path to one append)."""
+
+    format: str
+    steps: list[tuple] = field(default_factory=list)
+    sources: list[tuple] = field(default_factory=list)
+    labels: list[tuple] = field(default_factory=list)
+    rejected: list[tuple] = field(default_factory=list)
+    seen: dict[tuple[str, str], tuple[str, int | None]] = field(default_factory=dict)
+
+    def reject(self, file, reason_code, reason, line=None, index=None, record_id=None):
+        self.rejected.append((str(file), line, index, record_id, reason_code, reason))
+
+    def is_duplicate(self, run_id: str, step_id: str, file: str, line: int | None, index=None) -> bool:
+        """True (and the record rejected) when this step was already read, here or in another file."""
+        key = (run_id, step_id)
+        first = self.seen.get(key)
+        if first is None:
+            self.seen[key] = (file, line)
+            return False
+        where = f"{first[0]}" + (f" line {first[1]}" if first[1] else "")
+        self.reject(file, "duplicate_span", f"span {step_id} of trace {run_id} was already read from {where}",
+                    line=line, index=index, record_id=step_id)
+        return True
+
+    def label(self, run_id: str, name: str, value: Any, source: str) -> None:
+        if value is None:
+            return
+        self.labels.append((run_id, str(name), to_text(value), source))
+
+    def source(self, run_id: str, step_id: str, document_id, version, score) -> None:
+        self.sources.append((run_id, step_id, None if document_id is None else str(document_id),
+                             None if version is None else str(version), score))

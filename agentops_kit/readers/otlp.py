@@ -1,0 +1,115 @@
+"""OpenTelemetry OTLP/JSON, as the Collector's file exporter writes it: one ExportTraceServiceRequest
+per line (``{"resourceSpans": [...]}``), hex ids, 64-bit integers as strings, typed AnyValues."""
+
+from __future__ import annotations
+
+import orjson
+
+from ..conventions import Conventions
+from .collector import Collector
+from .spans import emit_span
+
+STATUS = {0: "unset", 1: "ok", 2: "error"}
+_HEX = frozenset("0123456789abcdef")
+
+
+def any_value(v: dict):
+    """Decode an OTLP AnyValue (``{"stringValue": ...}`` etc.)."""
+    for kind, x in v.items():
+        if kind == "stringValue" or kind == "boolValue":
+            return x
+        if kind == "intValue":
+            return int(x)
+        if kind == "doubleValue":
+            return float(x)
+        if kind == "arrayValue":
+            return [any_value(i) for i in x.get("values") or ()]
+        if kind == "kvlistValue":
+            return {kv["key"]: any_value(kv.get("value") or {}) for kv in x.get("values") or ()}
+        if kind == "bytesValue":
+            return x
+    return None
+
+
+def attributes(items) -> dict:
+    if not items:
+        return {}
+    return {kv["key"]: any_value(kv.get("value") or {}) for kv in items}
+
+
+def hex_id(value, what: str, synthetic: str) -> str:
+    """A lower-case hex id; an empty id (allowed by the proto, used in the spec's own example) is
+    replaced by a synthetic one unique to its place in the file."""
+    if value is None or value == "":
+        return synthetic
+    if not isinstance(value, str):
+        raise TypeError(f"{what} must be a hex string, got {type(value).__name__}")
+    low = value.lower()
+    if not set(low) <= _HEX:
+        raise ValueError(f"{what} {value!r} is not hexadecimal")
+    return low
+
+
+def _ns(value) -> int | None:
+    return None if value is None else int(value)
+
+
+def read_line(col: Collector, conv: Conventions, data: bytes, file: str, line: int) -> None:
+    try:
+        doc = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        col.reject(file, "malformed_json", f"not valid JSON (or not UTF-8): {exc}", line=line)
+        return
+    if not isinstance(doc, dict) or "resourceSpans" not in doc:
+        col.reject(file, "not_otlp", "expected an object with 'resourceSpans'", line=line)
+        return
+    index = 0
+    for rs in doc["resourceSpans"] or ():
+        try:
+            resource_attrs = attributes((rs.get("resource") or {}).get("attributes"))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            col.reject(file, "wrong_type", f"resource attributes: {exc!r}", line=line)
+            continue
+        for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or ():
+            scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
+            for span in ss.get("spans") or ():
+                read_span(col, conv, span, resource_attrs, scope, file, line, index)
+                index += 1
+
+
+def read_span(col, conv, span, resource_attrs, scope, file, line, index) -> None:
+    place = f"{line}.{index}"
+    try:
+        trace_id = hex_id(span.get("traceId"), "traceId", f"missing-trace:{file}:{line}")
+        span_id = hex_id(span.get("spanId"), "spanId", f"missing-span:{place}")
+        parent_id = hex_id(span.get("parentSpanId"), "parentSpanId", "")
+        attrs = {**resource_attrs, **attributes(span.get("attributes"))}
+        if scope.get("name"):
+            attrs.setdefault("otel.scope.name", scope["name"])
+        status = span.get("status") or {}
+        code = status.get("code", 0)
+        if isinstance(code, str):  # enum names are valid in proto3 JSON too
+            code = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}.get(code, code)
+        start, end = _ns(span.get("startTimeUnixNano")), _ns(span.get("endTimeUnixNano"))
+        name = span.get("name") or ""
+        if not isinstance(name, str):
+            raise TypeError(f"name must be a string, got {type(name).__name__}")
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        col.reject(file, "wrong_type", f"span {index} of the line: {exc}", line=line, index=index,
+                   record_id=span.get("spanId") if isinstance(span, dict) else None)
+        return
+    emit_span(col, conv, run_id=trace_id, step_id=span_id, parent_id=parent_id, name=name,
+              start_ns=start, end_ns=end, status=STATUS.get(code, "unset"),
+              status_message=status.get("message"), attrs=attrs, file=file, line=line, index=index)
+
+
+def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
+    stripped = data.lstrip()
+    if stripped[:1] == b"{" and b"\n{" not in stripped.rstrip():
+        # a single (possibly pretty-printed) request, like opentelemetry-proto's examples/trace.json
+        read_line(col, conv, stripped, file, 1)
+        return
+    from ..files import iter_lines
+
+    for number, raw in iter_lines(data):
+        read_line(col, conv, raw, file, number)

@@ -1,0 +1,60 @@
+"""Turning one span (already decoded from its format) into a canonical step row."""
+
+from __future__ import annotations
+
+import orjson
+
+from ..conventions import Conventions, as_int
+from .collector import Collector
+
+# Nanoseconds since the epoch fall in this range for 2001..2100; anything else is a unit mistake.
+MIN_NS, MAX_NS = 978_307_200 * 10**9, 4_102_444_800 * 10**9
+
+
+def check_ns(value: int | None, what: str) -> None:
+    if value is None or value == 0:
+        return
+    if MIN_NS <= value < MAX_NS:
+        return
+    unit = ("seconds" if value < 10**11 else "milliseconds" if value < 10**14
+            else "microseconds" if value < 10**17 else "an unknown unit")
+    raise ValueError(f"{what} {value} is not nanoseconds since the epoch (it looks like {unit})")
+
+
+def emit_span(
+    col: Collector, conv: Conventions, *, run_id: str, step_id: str, parent_id: str | None, name: str,
+    start_ns: int | None, end_ns: int | None, status: str, status_message: str | None, attrs: dict,
+    file: str, line: int | None, index: int | None = None, kind: str | None = None,
+    overrides: dict | None = None,
+) -> None:
+    """Add one span; a wrongly typed span is rejected with the reason, never half-added."""
+    try:
+        check_ns(start_ns, "start time")
+        check_ns(end_ns, "end time")
+        fields = conv.step(attrs, name, kind)
+        if overrides:
+            fields.update({k: v for k, v in overrides.items() if v is not None})
+            for key in ("input_tokens", "output_tokens", "cached_input_tokens"):
+                fields[key] = as_int(fields[key])
+            if fields["cost_usd"] is not None:
+                fields["cost_usd"] = float(fields["cost_usd"])
+        hints = conv.hints(attrs)
+        docs = conv.retrieval_documents(attrs) if fields["kind"] == "retrieval" else ()
+        attributes = orjson.dumps(attrs, default=str).decode()
+    except (ValueError, TypeError) as exc:
+        col.reject(file, "wrong_type", f"span {step_id}: {exc}", line=line, index=index, record_id=step_id)
+        return
+    if col.is_duplicate(run_id, step_id, file, line, index):
+        return
+    error = fields["error"]
+    if status == "error" and not error:
+        error = status_message or "error"
+    col.steps.append((
+        run_id, step_id, parent_id or None, fields["kind"], name, fields["tool_name"], start_ns, end_ns,
+        status, error, fields["model"], fields["input_tokens"], fields["output_tokens"],
+        fields["cached_input_tokens"], fields["cost_usd"], fields["input"], fields["output"],
+        fields["approval_decision"], fields["approver"], attributes, file, line, not parent_id,
+        *hints,
+    ))
+    for doc_id, version, score in docs:
+        col.source(run_id, step_id, doc_id, version, score)

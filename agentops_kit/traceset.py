@@ -1,0 +1,131 @@
+"""TraceSet: the canonical tables of one load, lazily, with a summary that renders in Jupyter."""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from .model import TABLE_SCHEMAS, conform
+from .pricing import unpriced_models
+
+TABLES = ("runs", "steps", "sources", "labels", "rejected")
+
+
+@dataclass
+class TraceSet:
+    runs: pl.LazyFrame
+    steps: pl.LazyFrame
+    sources: pl.LazyFrame
+    labels: pl.LazyFrame
+    rejected: pl.LazyFrame
+    inputs: list[str] = field(default_factory=list)
+    _summary: dict | None = field(default=None, repr=False)
+
+    # ---- persistence -------------------------------------------------------------------------
+    def write_parquet(self, out_dir: str | Path) -> Path:
+        """Write every table as ``DIR/<table>.parquet`` (each written to a temporary name, then renamed,
+        so a crash never leaves a half-written table behind)."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for name in TABLES:
+            tmp = out / f".{name}.parquet.tmp"
+            getattr(self, name).collect().write_parquet(tmp)
+            tmp.replace(out / f"{name}.parquet")
+        return out
+
+    @classmethod
+    def read_parquet(cls, directory: str | Path) -> TraceSet:
+        directory = Path(directory)
+        frames = {}
+        for name in TABLES:
+            path = directory / f"{name}.parquet"
+            frames[name] = (conform(pl.scan_parquet(path), name) if path.exists()
+                            else pl.LazyFrame(schema=TABLE_SCHEMAS[name]))
+        return cls(**frames, inputs=[str(directory)])
+
+    # ---- summary -----------------------------------------------------------------------------
+    def summary(self) -> dict:
+        """Counts a human checks first: runs, steps, agents, date range, outcomes, cost coverage, rejects."""
+        if self._summary is None:
+            runs = self.runs.select(
+                pl.len().alias("runs"),
+                pl.col("agent").n_unique().alias("agent_count"),
+                pl.col("started_at").min().alias("first"),
+                pl.col("started_at").max().alias("last"),
+                (pl.col("cost_source") == "unknown").sum().alias("cost_unknown_runs"),
+                pl.col("root_missing").sum().alias("root_missing_runs"),
+                pl.col("orphan_steps").sum().alias("orphan_steps"),
+                (pl.col("orphan_steps") > 0).sum().alias("orphan_runs"),
+            ).collect().row(0, named=True)
+            agents = self.runs.group_by("agent").agg(pl.len().alias("runs")).sort("runs", descending=True).collect()
+            outcomes = dict(self.runs.group_by("outcome").agg(pl.len()).collect().iter_rows())
+            rejected = self.rejected.select(pl.len()).collect().item()
+            reasons = dict(self.rejected.group_by("reason_code").agg(pl.len()).sort("reason_code").collect().iter_rows())
+            self._summary = {
+                "runs": runs["runs"],
+                "steps": self.steps.select(pl.len()).collect().item(),
+                "agents": dict(agents.iter_rows()),
+                "first_run": runs["first"],
+                "last_run": runs["last"],
+                "outcomes": {k: outcomes.get(k, 0) for k in ("success", "failure", "escalated", "unknown")},
+                "cost_unknown_runs": runs["cost_unknown_runs"],
+                "root_missing_runs": runs["root_missing_runs"],
+                "orphan_steps": runs["orphan_steps"] or 0,
+                "orphan_runs": runs["orphan_runs"] or 0,
+                "unpriced_models": unpriced_models(self.steps),
+                "rejected": rejected,
+                "rejected_reasons": reasons,
+                "labels": self.labels.select(pl.len()).collect().item(),
+                "sources": self.sources.select(pl.len()).collect().item(),
+            }
+        return self._summary
+
+    def summary_text(self) -> str:
+        s = self.summary()
+        span = (f"{s['first_run']:%Y-%m-%d %H:%M} .. {s['last_run']:%Y-%m-%d %H:%M} UTC"
+                if s["first_run"] else "no timestamps")
+        lines = [
+            f"runs: {s['runs']}   steps: {s['steps']}   agents: {len(s['agents'])}   labels: {s['labels']}",
+            f"date range: {span}",
+            "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()),
+            f"runs with unknown cost: {s['cost_unknown_runs']}"
+            + (f" (unpriced models: {', '.join(s['unpriced_models'])})" if s["unpriced_models"] else ""),
+            f"runs without their root span: {s['root_missing_runs']}   spans whose parent never arrived: "
+            f"{s['orphan_steps']} (in {s['orphan_runs']} runs; kept)",
+            f"rejected records: {s['rejected']}"
+            + ("  [" + ", ".join(f"{k}: {v}" for k, v in s["rejected_reasons"].items()) + "]"
+               if s["rejected_reasons"] else ""),
+            "agents: " + ", ".join(f"{a} ({n})" for a, n in s["agents"].items()),
+        ]
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return "TraceSet\n" + self.summary_text()
+
+    def _repr_html_(self) -> str:
+        s = self.summary()
+        esc = html.escape
+        cells = [
+            ("Runs", s["runs"]), ("Steps", s["steps"]), ("Agents", len(s["agents"])),
+            ("From", s["first_run"] or "–"), ("To", s["last_run"] or "–"),
+            ("Unknown-cost runs", s["cost_unknown_runs"]), ("Rejected records", s["rejected"]),
+        ]
+        head = "".join(f"<th>{esc(str(k))}</th>" for k, _ in cells)
+        body = "".join(f"<td>{esc(str(v))}</td>" for _, v in cells)
+        agents = "".join(f"<tr><td>{esc(str(a))}</td><td>{n}</td></tr>" for a, n in s["agents"].items())
+        outcomes = ", ".join(f"{esc(k)}: {v}" for k, v in s["outcomes"].items())
+        warn = ""
+        if s["unpriced_models"]:
+            warn += f"<p><b>Unpriced models</b> (cost unknown): {esc(', '.join(s['unpriced_models']))}</p>"
+        if s["rejected"]:
+            reasons = ", ".join(f"{esc(k)}: {v}" for k, v in s["rejected_reasons"].items())
+            warn += f"<p><b>{s['rejected']} rejected records</b> ({reasons}) — see <code>.rejected</code></p>"
+        return (
+            "<div class='agentops-traceset'><h4>TraceSet</h4>"
+            f"<table><tr>{head}</tr><tr>{body}</tr></table>"
+            f"<p>Outcomes — {outcomes}</p>{warn}"
+            f"<details><summary>Runs per agent</summary><table>{agents}</table></details></div>"
+        )
