@@ -32,6 +32,17 @@ def step_frame(collectors: list[Collector]) -> pl.DataFrame:
     )
 
 
+# Agent and chain spans often repeat the usage and cost of the calls inside them (Langfuse agents,
+# GenAI invoke_agent spans): a run counts tokens and cost only where they are incurred.
+INCURRING = ("llm", "tool", "action", "retrieval")
+
+
+def _sum_or_null(name: str) -> pl.Expr:
+    """Sum over LLM calls; null when none reported the value (polars sums all-null to 0)."""
+    col = pl.col(name).filter(pl.col("kind") == "llm")
+    return pl.when(col.is_not_null().any()).then(col.sum()).alias(name)
+
+
 def _first_hint(name: str) -> pl.Expr:
     """The root's value, else the first value seen in the run (steps are in time order)."""
     col = pl.col("hint_" + name)
@@ -56,15 +67,16 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         pl.col("is_root").any().not_().alias("root_missing"),
         (pl.col("parent_id").is_not_null() & pl.col("_parent_found").is_null()).sum().cast(pl.Int64)
         .alias("orphan_steps"),
-        pl.col("input_tokens").sum().alias("input_tokens"),
-        pl.col("output_tokens").sum().alias("output_tokens"),
+        _sum_or_null("input_tokens"),
+        _sum_or_null("output_tokens"),
         (pl.col("kind") == "llm").sum().cast(pl.Int64).alias("llm_calls"),
         pl.col("kind").is_in(["tool", "action"]).sum().cast(pl.Int64).alias("tool_calls"),
         pl.col("tool_name").is_in(escalation_tools).any().alias("_escalated"),
-        pl.col("cost_usd").filter(pl.col("cost_source").is_in(["export", "pricing"])).sum().alias("_cost"),
+        pl.col("cost_usd").filter(pl.col("cost_source").is_in(["export", "pricing"]) & pl.col("kind").is_in(INCURRING))
+        .sum().alias("_cost"),
         (pl.col("cost_source") == "unknown").any().alias("_cost_unknown"),
-        (pl.col("cost_source") == "export").any().alias("_cost_export"),
-        (pl.col("cost_source") == "pricing").any().alias("_cost_pricing"),
+        ((pl.col("cost_source") == "export") & pl.col("kind").is_in(INCURRING)).any().alias("_cost_export"),
+        ((pl.col("cost_source") == "pricing") & pl.col("kind").is_in(INCURRING)).any().alias("_cost_pricing"),
         pl.coalesce(pl.col("source_file").filter(pl.col("is_root")).first(),
                     pl.col("source_file").first()).alias("source_file"),
         pl.col("format").first().alias("format"),

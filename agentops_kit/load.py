@@ -39,10 +39,13 @@ def _canonical_table(path: Path) -> str | None:
 def _scan_table(path: Path, table: str) -> pl.LazyFrame:
     if path.suffix.lower() == ".parquet":
         return conform(pl.scan_parquet(path), table)
-    frame = pl.scan_csv(path, infer_schema=False)
+    schema = TABLE_SCHEMAS[table]
+    header = pl.read_csv(path, n_rows=0).columns
+    typed = {c: (pl.String if isinstance(t, pl.Datetime) else t) for c, t in schema.items() if c in header}
+    frame = pl.scan_csv(path, schema_overrides=typed, infer_schema=False)
     return conform(frame.with_columns(
-        [pl.col(c).str.to_datetime(time_zone="UTC") for c, t in TABLE_SCHEMAS[table].items()
-         if isinstance(t, pl.Datetime) and c in frame.collect_schema().names()]), table)
+        [pl.col(c).str.to_datetime(time_zone="UTC") for c, t in schema.items()
+         if isinstance(t, pl.Datetime) and c in header]), table)
 
 
 def load_traces(

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+THIRD_PARTY = ROOT / "tests" / "data" / "third_party"
+SAMPLE = ROOT / "data" / "sample"
+TEMPLATES = ROOT / "templates"
+
+
+@pytest.fixture
+def sample_ts():
+    import agentops_kit as ak
+
+    return ak.load_traces(SAMPLE / "traces.otlp.jsonl.gz", mapping=TEMPLATES / "mapping.yaml",
+                          pricing=TEMPLATES / "pricing.yaml", labels=SAMPLE / "labels.csv")
+
+
+def otlp_span(trace_id="a" * 32, span_id="b" * 16, parent="", name="s", start=1_700_000_000_000_000_000,
+              end=1_700_000_001_000_000_000, attrs=None, status=None):
+    return {
+        "traceId": trace_id, "spanId": span_id, "parentSpanId": parent, "name": name,
+        "startTimeUnixNano": str(start), "endTimeUnixNano": str(end),
+        "attributes": [{"key": k, "value": v} for k, v in (attrs or {}).items()],
+        "status": status or {},
+    }
+
+
+def otlp_line(*spans, service="svc") -> str:
+    return json.dumps({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": service}}]},
+        "scopeSpans": [{"scope": {}, "spans": list(spans)}],
+    }]})
+
+
+def write_lines(path: Path, lines, compress=False) -> Path:
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path

@@ -1,0 +1,37 @@
+"""pyproject.toml is the source of truth; environment.yml mirrors it; the front door is small and true."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import yaml
+
+import agentops_kit as ak
+
+from .conftest import ROOT
+
+
+def _name(spec: str) -> str:
+    return re.split(r"[<>=!~\[ ]", spec.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_mirrors_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    conda = [d for d in env["dependencies"] if isinstance(d, str) and not d.startswith(("python", "pip"))]
+    pip_deps = {_name(d): d.replace(" ", "") for d in project["dependencies"]}
+    conda_deps = {_name(d): d.replace(" ", "") for d in conda}
+    assert conda_deps == pip_deps
+    assert any(d.startswith("python>=") for d in env["dependencies"] if isinstance(d, str))
+
+
+def test_public_names_resolve():
+    for name in ak.__all__:
+        assert getattr(ak, name) is not None, name
+
+
+def test_top_level_layout():
+    for entry in ("agentops_kit", "notebooks", "data", "templates", "tests", "environment.yml", "pyproject.toml",
+                  "README.md", ".ci/run"):
+        assert (ROOT / entry).exists(), entry
