@@ -20,11 +20,14 @@ def _ns_to_ts(col: str) -> pl.Expr:
     return pl.from_epoch(pl.col(col), time_unit="ns").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
 
 
+def rows_to_frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=STEP_ROW_SCHEMA, orient="row")
+
+
 def step_frame(collectors: list[Collector]) -> pl.DataFrame:
-    parts = [
-        pl.DataFrame(c.steps, schema=STEP_ROW_SCHEMA, orient="row").with_columns(pl.lit(c.format).alias("format"))
-        for c in collectors if c.steps
-    ]
+    for c in collectors:
+        c.flush()
+    parts = [pl.concat(c.frames).with_columns(pl.lit(c.format).alias("format")) for c in collectors if c.frames]
     if not parts:
         return pl.DataFrame(schema={**STEP_ROW_SCHEMA, "format": pl.String})
     return pl.concat(parts).with_columns(

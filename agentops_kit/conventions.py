@@ -55,6 +55,14 @@ def first(attrs: dict, keys) -> Any:
     return None
 
 
+def first_key(attrs: dict, keys) -> str | None:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None and value != "":
+            return key
+    return None
+
+
 def as_int(value) -> int | None:
     if value is None:
         return None
@@ -143,6 +151,8 @@ class Conventions:
                 low = str(raw).lower()
                 decision = "approved" if low in self.approved else "rejected" if low in self.rejected else low
             approver = _text(first(attrs, self.m.approval.approver_attributes))
+        input_key = first_key(attrs, TOOL_INPUT_KEYS if is_tool else INPUT_KEYS)
+        output_key = first_key(attrs, OUTPUT_KEYS)
         return {
             "kind": kind,
             "tool_name": _text(tool_name),
@@ -151,8 +161,9 @@ class Conventions:
             "output_tokens": as_int(first(attrs, OUTPUT_TOKEN_KEYS)),
             "cached_input_tokens": as_int(first(attrs, CACHED_TOKEN_KEYS)),
             "cost_usd": reported_cost(attrs),
-            "input": _text(first(attrs, TOOL_INPUT_KEYS if is_tool else INPUT_KEYS)),
-            "output": _text(first(attrs, OUTPUT_KEYS)),
+            "input": _text(attrs[input_key]) if input_key else None,
+            "output": _text(attrs[output_key]) if output_key else None,
+            "text_keys": (input_key, output_key),  # stored in input/output, not again in attributes
             "error": _text(first(attrs, ERROR_KEYS)),
             "approval_decision": decision,
             "approver": approver,

@@ -65,7 +65,14 @@ def read_bytes(path: Path) -> tuple[bytes, str | None]:
 
 def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line) for every non-blank line."""
-    for number, line in enumerate(data.split(b"\n"), start=1):
+    start, number, size = 0, 0, len(data)
+    while start < size:  # no list of all lines: each line is copied, read and freed in turn
+        end = data.find(b"\n", start)
+        if end < 0:
+            end = size
+        number += 1
+        line = data[start:end]
+        start = end + 1
         if line.strip():
             yield number, line
 

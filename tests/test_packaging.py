@@ -35,3 +35,12 @@ def test_top_level_layout():
     for entry in ("agentops_kit", "notebooks", "data", "templates", "tests", "environment.yml", "pyproject.toml",
                   "README.md", ".ci/run"):
         assert (ROOT / entry).exists(), entry
+
+
+def test_canonical_json_schema_is_current():
+    import json
+
+    from agentops_kit.schema_json import canonical_schema
+
+    shipped = json.loads((ROOT / "agentops_kit" / "schemas" / "canonical.schema.json").read_text())
+    assert shipped == canonical_schema(), "regenerate: python -m agentops_kit.schema_json > agentops_kit/schemas/canonical.schema.json"

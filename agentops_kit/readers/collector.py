@@ -36,6 +36,16 @@ class Collector:
     labels: list[tuple] = field(default_factory=list)
     rejected: list[tuple] = field(default_factory=list)
     seen: dict[tuple[str, str], tuple[str, int | None]] = field(default_factory=dict)
+    frames: list = field(default_factory=list)  # step rows already turned into polars frames
+    chunk_rows: int = 50_000
+
+    def flush(self) -> None:
+        """Move accumulated step rows into a polars frame, so Python objects do not pile up."""
+        if self.steps:
+            from ..assemble import rows_to_frame
+
+            self.frames.append(rows_to_frame(self.steps))
+            self.steps = []
 
     def reject(self, file, reason_code, reason, line=None, index=None, record_id=None):
         self.rejected.append((str(file), line, index, record_id, reason_code, reason))

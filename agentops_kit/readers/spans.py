@@ -40,6 +40,9 @@ def emit_span(
                 fields["cost_usd"] = float(fields["cost_usd"])
         hints = conv.hints(attrs)
         docs = conv.retrieval_documents(attrs) if fields["kind"] == "retrieval" else ()
+        skip = fields.pop("text_keys")
+        if skip[0] or skip[1]:
+            attrs = {k: v for k, v in attrs.items() if k != skip[0] and k != skip[1]}
         attributes = orjson.dumps(attrs, default=str).decode()
     except (ValueError, TypeError) as exc:
         col.reject(file, "wrong_type", f"span {step_id}: {exc}", line=line, index=index, record_id=step_id)
@@ -58,3 +61,5 @@ def emit_span(
     ))
     for doc_id, version, score in docs:
         col.source(run_id, step_id, doc_id, version, score)
+    if len(col.steps) >= col.chunk_rows:
+        col.flush()
