@@ -58,6 +58,48 @@ def ingest(exports, out_dir, mapping, pricing, labels, fmt):
     click.echo(f"tables written to {out_dir}/")
 
 
+def _print_frame(frame, fmt: str) -> None:
+    import polars as pl
+
+    if fmt == "json":
+        click.echo(frame.write_json())
+    elif fmt == "csv":
+        flat = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items() if isinstance(t, pl.List))
+        click.echo(flat.write_csv(), nl=False)
+    else:
+        with pl.Config(tbl_rows=-1, tbl_width_chars=200, fmt_str_lengths=120, fmt_table_cell_list_len=8,
+                       tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+            click.echo(frame)
+
+
+@main.group()
+def inventory():
+    """Score a workflow inventory: which processes to hand to agents first, and why."""
+
+
+@inventory.command("score")
+@click.argument("inventory_file", type=click.Path())
+@click.option("--weights", type=click.Path(), default=None, help="weights YAML (see templates/inventory_weights.yaml).")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--save", "save_url", default=None, help="SQLAlchemy URL to store this scoring in, e.g. sqlite:///inventory.db")
+@click.option("--label", default=None, help="a name for the saved scoring, e.g. 2026-Q4")
+def inventory_score(inventory_file, weights, fmt, save_url, label):
+    """Rank INVENTORY_FILE (CSV or YAML) by score, with tier and reasons."""
+    from .inventory import load_weights, score_inventory
+    from .inventory_store import save_scoring
+
+    try:
+        scored = score_inventory(inventory_file, weights=weights)
+        if save_url:
+            scoring_id = save_scoring(scored, save_url, label=label, weights=load_weights(weights).model_dump())
+    except AgentOpsError as exc:
+        _fail(exc)
+    columns = ["rank", "workflow", "tier", "score", "hours_per_week", "reasons"]
+    _print_frame(scored if fmt != "table" else scored.select(columns), fmt)
+    if save_url:
+        click.echo(f"saved scoring {scoring_id} to {save_url}", err=True)
+
+
 @main.command()
 @click.argument("out_dir", type=click.Path())
 @click.option("--seed", default=7, show_default=True, help="Random seed; the same seed gives the same bytes.")
@@ -89,6 +131,17 @@ def demo(out_dir):
         _fail(exc)
     click.echo(ts.summary_text())
     click.echo(f"canonical tables: {out / 'tables'}/")
+    from .inventory import score_inventory
+    from .inventory_store import save_scoring
+
+    scored = score_inventory(REPO_ROOT / "data" / "inventory.csv" if (REPO_ROOT / "data" / "inventory.csv").exists()
+                             else TEMPLATES / "inventory.csv")
+    db = f"sqlite:///{out / 'agentops.db'}"
+    save_scoring(scored, db, label="demo")
+    click.echo("\ninventory ranking (saved to " + db + "):")
+    for row in scored.iter_rows(named=True):
+        click.echo(f"  {row['rank']:>2}. {row['workflow']:<34} {row['tier']:<15} score {row['score']:5.1f}  "
+                   f"{row['hours_per_week']:6.1f} h/week")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,40 @@
+"""Inventory estimates against what the agents actually did (once a workflow has an agent running)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+
+def compare_with_traces(scored: pl.DataFrame, runs: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Join the scored inventory with measured facts per workflow, from active runs.
+
+    measured_runs_per_week = active runs / ISO weeks with runs; completion_rate and escalation_rate are
+    shares of active runs; measured_hours_saved_per_week = successful active runs per week ×
+    human_minutes_per_run / 60 (the inventory's own baseline; review time is not subtracted here).
+    """
+    measured = (
+        runs.lazy().filter(pl.col("mode") == "active")
+        .group_by("workflow")
+        .agg(
+            pl.len().alias("measured_runs"),
+            pl.col("started_at").dt.strftime("%G-W%V").n_unique().alias("weeks_observed"),
+            (pl.col("outcome") == "success").sum().alias("_successes"),
+            (pl.col("outcome") == "escalated").sum().alias("_escalations"),
+        )
+        .collect()
+    )
+    return (
+        scored.select("workflow", "tier", "score", "runs_per_week", "human_minutes_per_run", "hours_per_week")
+        .join(measured, on="workflow", how="left")
+        .with_columns(
+            (pl.col("measured_runs") / pl.col("weeks_observed")).round(1).alias("measured_runs_per_week"),
+            (pl.col("_successes") / pl.col("measured_runs")).round(4).alias("completion_rate"),
+            (pl.col("_escalations") / pl.col("measured_runs")).round(4).alias("escalation_rate"),
+            (pl.col("_successes") / pl.col("weeks_observed") * pl.col("human_minutes_per_run") / 60)
+            .round(2).alias("measured_hours_saved_per_week"),
+        )
+        .with_columns(
+            (pl.col("measured_hours_saved_per_week") / pl.col("hours_per_week")).round(4).alias("share_of_estimate_realised"),
+        )
+        .drop("_successes", "_escalations")
+    )
