@@ -1,5 +1,6 @@
 """agentops-kit: the weekly review of AI agents in production, from the traces they already export."""
 
+from .approvals import ApprovalQueue, require_approval
 from .errors import AgentOpsError, ConfigError, InputFileError
 from .inventory import InventoryError, score_inventory
 from .inventory_reality import compare_with_traces
@@ -10,8 +11,8 @@ from .pricing import Pricing, load_pricing
 from .traceset import TraceSet
 
 __all__ = [
-    "AgentOpsError", "ConfigError", "InputFileError", "InventoryError", "Mapping", "Pricing", "TraceSet",
+    "AgentOpsError", "ApprovalQueue", "ConfigError", "InputFileError", "InventoryError", "Mapping", "Pricing", "TraceSet",
     "compare_scorings", "compare_with_traces", "load_mapping", "load_pricing", "load_traces", "save_scoring",
-    "score_inventory", "scoring_history",
+    "require_approval", "score_inventory", "scoring_history",
 ]
 __version__ = "0.1.0"

@@ -41,3 +41,29 @@ def write_lines(path: Path, lines, compress=False) -> Path:
     data = ("\n".join(lines) + "\n").encode()
     path.write_bytes(gzip.compress(data) if compress else data)
     return path
+
+
+PG_BASE = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    """An empty approvals store: a SQLite file, or a fresh schema in the local PostgreSQL."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'approvals.db'}"
+        return
+    import uuid
+
+    import sqlalchemy as sa
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = sa.create_engine(PG_BASE)
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f"CREATE SCHEMA {schema}")
+    except sa.exc.OperationalError as exc:
+        pytest.fail(f"PostgreSQL at 127.0.0.1:5432 (database test) is needed for the approvals tests: {exc.orig}")
+    yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    with admin.begin() as conn:
+        conn.exec_driver_sql(f"DROP SCHEMA {schema} CASCADE")
+    admin.dispose()
