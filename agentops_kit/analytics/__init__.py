@@ -1,0 +1,1 @@
+"""Analytics over a TraceSet: weekly metrics, time saved, error budgets, policy, readiness, shadow mode."""

@@ -1,0 +1,54 @@
+"""Human baselines per workflow, for time saved: minutes a human spends per task, loaded hourly cost,
+and the human time an agent still costs (reviewing an approval, taking over an escalation).
+
+From a small YAML file (``templates/baselines.yaml``) or from the workflow inventory.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+from pydantic import Field
+
+from ..config import Strict, load_model
+
+
+class Baseline(Strict):
+    human_minutes_per_run: float = Field(gt=0)
+    hourly_cost_usd: float | None = Field(default=None, ge=0)
+    review_minutes_per_approval: float = Field(default=2.0, ge=0)
+    minutes_per_escalation: float = Field(default=3.0, ge=0,
+                                          description="human time spent reading the agent's hand-off, on top of doing the task")
+
+
+class Baselines(Strict):
+    workflows: dict[str, Baseline] = Field(default_factory=dict)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            [(w, b.human_minutes_per_run, b.hourly_cost_usd, b.review_minutes_per_approval, b.minutes_per_escalation)
+             for w, b in self.workflows.items()], orient="row",
+            schema={"workflow": pl.String, "human_minutes_per_run": pl.Float64, "hourly_cost_usd": pl.Float64,
+                    "review_minutes_per_approval": pl.Float64, "minutes_per_escalation": pl.Float64})
+
+    @classmethod
+    def from_inventory(cls, inventory) -> Baselines:
+        from ..inventory import read_inventory, validate
+
+        frame, file = read_inventory(inventory)
+        inv = validate(frame, file)
+        return cls(workflows={r["workflow"]: Baseline(human_minutes_per_run=r["human_minutes_per_run"],
+                                                      hourly_cost_usd=r["hourly_cost_usd"])
+                              for r in inv.iter_rows(named=True)})
+
+
+def load_baselines(source) -> Baselines:
+    if source is None:
+        return Baselines()
+    if isinstance(source, Baselines):
+        return source
+    path = Path(source)
+    if path.suffix.lower() in (".csv",):
+        return Baselines.from_inventory(path)
+    return load_model(path, Baselines)

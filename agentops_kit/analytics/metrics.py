@@ -1,0 +1,129 @@
+"""Weekly metrics: the five questions of the weekly review, per agent / workflow / mode / week / day / model.
+
+Definitions (all over the runs of the group):
+
+- ``completion_rate`` = successes / runs; ``escalation_rate`` = escalations / runs (runs of unknown
+  outcome stay in the denominator and are counted in ``unknown``).
+- ``cost_usd`` = sum of the costs that are known; ``cost_unknown_runs`` = runs whose cost is unknown.
+- ``cost_per_successful_run`` = *all* cost (failed and escalated runs included) / successes; null when
+  there is no success (undefined, not 0 or ∞) or when any run's cost is unknown.
+  ``cost_known_per_successful_run`` is the same over the known costs only (a lower bound).
+- ``customer_impact_errors`` = runs labelled ``customer_impact`` = true; ``customer_impact_rate`` = / runs.
+- ``p50_duration_s`` / ``p95_duration_s``: linear-interpolated quantiles of run duration.
+- ``tool_calls_per_run`` = mean tool (and action) calls per run.
+- ``time_saved_hours`` (active runs only; shadow runs save nothing) =
+  (successes × human_minutes_per_run − approvals × review_minutes_per_approval
+   − escalations × minutes_per_escalation) / 60, with the baseline per workflow (see ``baseline.py``);
+  null for a workflow without a baseline.
+- weeks are ISO weeks in UTC (``2026-W47``); with ``week`` in ``by``, weeks without runs are present with
+  0 runs, and ``<metric>_wow`` columns hold the change from the previous week of the same group.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from .baseline import Baselines, load_baselines
+from .common import iso_week, primary_model, truthy_label
+
+DIMENSIONS = ("agent", "workflow", "mode", "week", "day", "model")
+COUNTS = ("runs", "successes", "escalations", "failures", "unknown", "cost_unknown_runs", "customer_impact_errors",
+          "approvals")
+WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", "customer_impact_rate",
+       "time_saved_hours", "p95_duration_s")
+
+
+def _runs_with_facts(ts, by: Sequence[str]) -> pl.LazyFrame:
+    runs = ts.runs.with_columns(iso_week().alias("week"), pl.col("started_at").dt.date().alias("day"))
+    impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
+    approvals = (ts.steps.filter(pl.col("kind") == "approval").group_by("run_id").agg(pl.len().alias("_approvals")))
+    runs = (runs.join(impact, on="run_id", how="left").join(approvals, on="run_id", how="left")
+            .with_columns(pl.col("_impact").fill_null(False), pl.col("_approvals").fill_null(0)))
+    if "model" in by:
+        runs = runs.join(primary_model(ts.steps), on="run_id", how="left").with_columns(
+            pl.col("model").fill_null("none"))
+    return runs
+
+
+def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None) -> pl.DataFrame:
+    """The weekly review's numbers, one row per group of ``by`` (see the module docstring)."""
+    by = [by] if isinstance(by, str) else list(by)
+    unknown = [d for d in by if d not in DIMENSIONS]
+    if unknown:
+        raise ValueError(f"cannot group by {unknown}: choose from {', '.join(DIMENSIONS)}")
+    base = load_baselines(baselines)
+    runs = _runs_with_facts(ts, by).join(base.frame().lazy(), on="workflow", how="left")
+    active = pl.col("mode") == "active"
+    saved_minutes = (
+        pl.when(active & (pl.col("outcome") == "success")).then(pl.col("human_minutes_per_run")).otherwise(0.0)
+        - pl.when(active).then(pl.col("_approvals") * pl.col("review_minutes_per_approval")).otherwise(0.0)
+        - pl.when(active & (pl.col("outcome") == "escalated")).then(pl.col("minutes_per_escalation")).otherwise(0.0)
+    )
+    agg = runs.group_by(by).agg(
+        pl.len().alias("runs"),
+        (pl.col("outcome") == "success").sum().alias("successes"),
+        (pl.col("outcome") == "escalated").sum().alias("escalations"),
+        (pl.col("outcome") == "failure").sum().alias("failures"),
+        (pl.col("outcome") == "unknown").sum().alias("unknown"),
+        pl.col("cost_usd").sum().alias("cost_usd"),
+        pl.col("cost_usd").is_null().sum().alias("cost_unknown_runs"),
+        pl.col("_impact").sum().alias("customer_impact_errors"),
+        pl.col("duration_s").quantile(0.5, "linear").alias("p50_duration_s"),
+        pl.col("duration_s").quantile(0.95, "linear").alias("p95_duration_s"),
+        pl.col("tool_calls").mean().alias("tool_calls_per_run"),
+        pl.when(pl.col("human_minutes_per_run").is_null().any()).then(None)
+        .otherwise(saved_minutes.sum() / 60).alias("time_saved_hours"),
+        pl.col("_approvals").filter(active).sum().alias("approvals"),
+    ).collect()
+    agg = agg.with_columns(pl.col(c).cast(pl.Int64) for c in COUNTS)  # signed: week-over-week can go down
+    if "week" in by:
+        agg = _fill_weeks(agg, by)
+    out = agg.with_columns(
+        *[pl.when(pl.col("runs") > 0).then(pl.col(n) / pl.col("runs")).alias(r)  # a week without runs has no rate
+          for n, r in (("successes", "completion_rate"), ("escalations", "escalation_rate"),
+                       ("customer_impact_errors", "customer_impact_rate"))],
+        pl.when((pl.col("successes") > 0) & (pl.col("cost_unknown_runs") == 0))
+        .then(pl.col("cost_usd") / pl.col("successes")).alias("cost_per_successful_run"),
+        pl.when((pl.col("successes") > 0) & (pl.col("cost_unknown_runs") < pl.col("runs")))
+        .then(pl.col("cost_usd") / pl.col("successes")).alias("cost_known_per_successful_run"),
+    ).sort(by)
+    if "week" in by:
+        others = [d for d in by if d != "week"]
+        out = out.with_columns(
+            (pl.col(m) - pl.col(m).shift(1).over(others or pl.lit(1), order_by="week")).alias(f"{m}_wow") for m in WOW)
+    first = [*by, "runs", "successes", "escalations", "failures", "unknown", "completion_rate", "escalation_rate",
+             "cost_usd", "cost_unknown_runs", "cost_per_successful_run", "cost_known_per_successful_run",
+             "customer_impact_errors", "customer_impact_rate", "p50_duration_s", "p95_duration_s",
+             "tool_calls_per_run", "approvals", "time_saved_hours"]
+    return out.select(first + [c for c in out.columns if c not in first])
+
+
+def _week_range(weeks: list[str]) -> list[str]:
+    import datetime as dt
+
+    def monday(w: str) -> dt.date:
+        year, num = w.split("-W")
+        return dt.date.fromisocalendar(int(year), int(num), 1)
+
+    if not weeks:
+        return []
+    start, end = monday(min(weeks)), monday(max(weeks))
+    out, day = [], start
+    while day <= end:
+        iso = day.isocalendar()
+        out.append(f"{iso.year}-W{iso.week:02d}")
+        day += dt.timedelta(weeks=1)
+    return out
+
+
+def _fill_weeks(agg: pl.DataFrame, by: list[str]) -> pl.DataFrame:
+    """Add rows with 0 runs for weeks inside the range that a group has no run in."""
+    weeks = pl.DataFrame({"week": _week_range(agg["week"].drop_nulls().unique().to_list())})
+    others = [d for d in by if d != "week"]
+    grid = agg.select(others).unique().join(weeks, how="cross") if others else weeks
+    filled = grid.join(agg, on=[*others, "week"], how="left")
+    return filled.with_columns(pl.col(c).fill_null(0) for c in COUNTS).with_columns(
+        pl.when(pl.col("runs") == 0).then(0.0).otherwise(pl.col("cost_usd")).alias("cost_usd"),
+        pl.when(pl.col("runs") == 0).then(0.0).otherwise(pl.col("time_saved_hours")).alias("time_saved_hours"))
