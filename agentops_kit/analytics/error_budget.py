@@ -1,0 +1,77 @@
+"""Error budgets: how many customer-impact errors an agent or workflow may cause over a rolling window.
+
+For each budget in the YAML file, over the ``window_days`` before ``as_of`` (default: the last run):
+allowed = max_customer_impact_rate × runs; consumed = errors / allowed; burn_rate = error rate / budget
+rate (1.0 spends the budget exactly over the window); at the current daily error rate the budget runs
+out ``(allowed − errors) / (errors / window_days)`` days after ``as_of``; breached = errors > allowed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+from pydantic import Field, model_validator
+
+from ..config import Strict, load_model
+from .common import truthy_label
+
+
+class Budget(Strict):
+    agent: str | None = None
+    workflow: str | None = None
+    max_customer_impact_rate: float = Field(gt=0, le=1)
+    window_days: int = Field(28, gt=0, le=366)
+
+    @model_validator(mode="after")
+    def _target(self):
+        if (self.agent is None) == (self.workflow is None):
+            raise ValueError("a budget names exactly one of 'agent' or 'workflow'")
+        return self
+
+
+class ErrorBudgets(Strict):
+    budgets: list[Budget] = Field(default_factory=list)
+
+
+def load_budgets(source) -> ErrorBudgets:
+    if isinstance(source, ErrorBudgets):
+        return source
+    if isinstance(source, dict):
+        return ErrorBudgets.model_validate(source)
+    return load_model(Path(source), ErrorBudgets)
+
+
+def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
+    """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date."""
+    budgets = load_budgets(budgets)
+    impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
+    runs = ts.runs.join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
+    if as_of is None:
+        as_of = runs["started_at"].max() or dt.datetime.now(dt.timezone.utc)
+    rows = []
+    for b in budgets.budgets:
+        start = as_of - dt.timedelta(days=b.window_days)
+        scope = pl.col("agent") == b.agent if b.agent else pl.col("workflow") == b.workflow
+        window = runs.filter(scope & (pl.col("started_at") > start) & (pl.col("started_at") <= as_of))
+        n, errors = window.height, int(window["_impact"].sum())
+        allowed = b.max_customer_impact_rate * n
+        rate = errors / n if n else None
+        daily = errors / b.window_days
+        days_left = (allowed - errors) / daily if daily > 0 and allowed > errors else None
+        rows.append({
+            "target": f"agent {b.agent}" if b.agent else f"workflow {b.workflow}", "window_days": b.window_days,
+            "window_start": start, "as_of": as_of, "runs": n, "customer_impact_errors": errors,
+            "error_rate": rate, "budget_rate": b.max_customer_impact_rate, "allowed_errors": allowed,
+            "consumed": errors / allowed if allowed else None,
+            "burn_rate": rate / b.max_customer_impact_rate if rate is not None else None,
+            "exhausted_on": (as_of + dt.timedelta(days=days_left)).date() if days_left is not None
+            else (as_of.date() if errors > allowed else None),
+            "breached": errors > allowed,
+        })
+    return pl.DataFrame(rows, schema={
+        "target": pl.String, "window_days": pl.Int64, "window_start": pl.Datetime("us", "UTC"),
+        "as_of": pl.Datetime("us", "UTC"), "runs": pl.Int64, "customer_impact_errors": pl.Int64,
+        "error_rate": pl.Float64, "budget_rate": pl.Float64, "allowed_errors": pl.Float64, "consumed": pl.Float64,
+        "burn_rate": pl.Float64, "exhausted_on": pl.Date, "breached": pl.Boolean})

@@ -1,0 +1,74 @@
+"""Policy test cases, run the way OPA runs its tests: small YAML files of runs with the expected verdicts.
+
+```yaml
+policy: ../policies/support_refund_agent.yaml     # relative to this file
+cases:
+  - name: a refund without approval is flagged
+    steps:                                        # canonical step records of one run (run_id filled in)
+      - {step_id: root, kind: agent, started_at: "2026-11-16T10:00:00Z", ended_at: "2026-11-16T10:00:20Z"}
+      - {step_id: s1, parent_id: root, kind: action, tool_name: refund_request_submit,
+         started_at: "2026-11-16T10:00:05Z"}
+    expect: [unapproved_action]                   # exactly these rules; [] means clean
+```
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from pydantic import Field
+
+from ..config import Strict, load_model
+from ..load import load_traces
+from .policy import load_policy
+from .policy_check import check_policy
+
+
+class Case(Strict):
+    name: str
+    run: dict = Field(default_factory=dict)
+    steps: list[dict] = Field(min_length=1)
+    sources: list[dict] = Field(default_factory=list)
+    expect: list[str]
+    as_of: dt.datetime | None = None  # when retention is measured; default: the end of the case's run
+
+
+class PolicyTestFile(Strict):
+    policy: str
+    cases: list[Case] = Field(min_length=1)
+
+
+@dataclass
+class CaseResult:
+    file: str
+    name: str
+    passed: bool
+    expected: list[str]
+    got: list[str]
+
+
+def run_policy_tests(paths) -> list[CaseResult]:
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])]
+    results = []
+    for file in files:
+        spec = load_model(file, PolicyTestFile)
+        policy = load_policy((file.parent / spec.policy).resolve())
+        for case in spec.cases:
+            run_id = f"test:{case.name}"
+            records = [{"record": "run", "run_id": run_id, "agent": policy.name, **case.run}]
+            records += [{"record": "step", "run_id": run_id, **s} for s in case.steps]
+            records += [{"record": "source", "run_id": run_id, **s} for s in case.sources]
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "case.jsonl"
+                path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+                ts = load_traces(path, format="canonical")
+                as_of = case.as_of or ts.runs.select("ended_at").collect().item() or dt.datetime.now(dt.timezone.utc)
+                got = sorted(set(check_policy(ts, [policy], as_of=as_of).violations["rule"].to_list()))
+            results.append(CaseResult(str(file), case.name, got == sorted(set(case.expect)), sorted(set(case.expect)), got))
+    return results

@@ -1,0 +1,76 @@
+"""Shadow mode: what the agent recommended against what the human decided, on shadow runs.
+
+The agent's recommendation comes from a root-span attribute (default ``agentops.recommendation``), the
+human's decision from the ``human_decision`` label.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+
+def _recommendations(ts, attribute: str) -> pl.LazyFrame:
+    return (ts.steps.filter(pl.col("parent_id").is_null())
+            .select("run_id", pl.col("attributes").str.json_path_match(f'$["{attribute}"]').alias("recommendation"))
+            .filter(pl.col("recommendation").is_not_null()).unique("run_id"))
+
+
+@dataclass
+class ShadowReport:
+    pairs: pl.DataFrame  # run_id, agent, started_at, recommendation, human_decision, agree
+
+    @property
+    def compared(self) -> int:
+        return self.pairs.height
+
+    @property
+    def agreement_rate(self) -> float | None:
+        return self.pairs["agree"].mean() if self.pairs.height else None
+
+    def by_agent(self) -> pl.DataFrame:
+        return self.pairs.group_by("agent").agg(pl.len().alias("compared"), pl.col("agree").mean().alias("agreement_rate")).sort("agent")
+
+    def confusion(self) -> pl.DataFrame:
+        """Rows: the agent's recommendation; columns: the human's decision; cells: runs."""
+        if not self.pairs.height:
+            return pl.DataFrame({"recommendation": []}, schema={"recommendation": pl.String})
+        return (self.pairs.group_by("recommendation", "human_decision").len()
+                .pivot(on="human_decision", index="recommendation", values="len", sort_columns=True)
+                .fill_null(0).sort("recommendation"))
+
+    def disagreements(self) -> pl.DataFrame:
+        return self.pairs.filter(~pl.col("agree"))
+
+    def export_regression_set(self, path: str | Path, ts=None) -> Path:
+        """The disagreements as JSONL eval cases: the run's input, the agent's answer, the expected (human) answer."""
+        path = Path(path)
+        cases = self.disagreements()
+        if ts is not None:
+            inputs = (ts.steps.filter(pl.col("parent_id").is_null()).select("run_id", "input").unique("run_id").collect())
+            cases = cases.join(inputs, on="run_id", how="left")
+        with path.open("w") as out:
+            for row in cases.iter_rows(named=True):
+                out.write(json.dumps({"run_id": row["run_id"], "agent": row["agent"], "input": row.get("input"),
+                                      "agent_output": row["recommendation"], "expected": row["human_decision"]}) + "\n")
+        return path
+
+    def _repr_html_(self) -> str:
+        rate = "–" if self.agreement_rate is None else f"{self.agreement_rate:.1%}"
+        return (f"<div class='agentops-shadow'><h4>Shadow mode</h4><p>{self.compared} runs compared, agreement {rate}, "
+                f"{self.disagreements().height} disagreements</p>{self.confusion()._repr_html_()}</div>")
+
+
+def shadow_report(ts, recommendation_attribute: str = "agentops.recommendation") -> ShadowReport:
+    decisions = (ts.labels.filter(pl.col("name") == "human_decision").group_by("run_id")
+                 .agg(pl.col("value").last().alias("human_decision")))
+    pairs = (ts.runs.filter(pl.col("mode") == "shadow").select("run_id", "agent", "started_at")
+             .join(_recommendations(ts, recommendation_attribute), on="run_id", how="inner")
+             .join(decisions, on="run_id", how="inner")
+             .with_columns((pl.col("recommendation").str.strip_chars().str.to_lowercase()
+                            == pl.col("human_decision").str.strip_chars().str.to_lowercase()).alias("agree"))
+             .sort("started_at").collect())
+    return ShadowReport(pairs)
