@@ -21,7 +21,7 @@ def _fail(exc: Exception) -> None:
 
 def trace_options(func):
     """The options every command that reads traces takes, named as in load_traces."""
-    func = click.option("--format", "fmt", default=None,
+    func = click.option("--input-format", "fmt", default=None,
                         help="Force a reader: otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical.")(func)
     func = click.option("--labels", multiple=True, type=click.Path(), help="Labels CSV/JSONL keyed by run_id (repeatable).")(func)
     func = click.option("--pricing", type=click.Path(), default=None, help="pricing.yaml (USD per million tokens).")(func)
@@ -98,6 +98,111 @@ def inventory_score(inventory_file, weights, fmt, save_url, label):
     _print_frame(scored if fmt != "table" else scored.select(columns), fmt)
     if save_url:
         click.echo(f"saved scoring {scoring_id} to {save_url}", err=True)
+
+
+def _load_for_analytics(exports, mapping, pricing, labels, fmt):
+    """Exports, or a folder of canonical Parquet tables written by `ingest`."""
+    return load(exports, mapping, pricing, labels, fmt, progress=False)
+
+
+@main.command()
+@click.argument("exports", nargs=-1, required=True)
+@click.option("--by", default="agent,week", show_default=True,
+              help="comma-separated: agent, workflow, mode, week, day, model")
+@click.option("--baselines", type=click.Path(), default=None,
+              help="human baselines YAML (templates/baselines.yaml) or the inventory CSV, for time saved")
+@click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@trace_options
+def metrics(exports, by, baselines, out_format, mapping, pricing, labels, fmt):
+    """Weekly metrics of EXPORTS (trace files, or a folder of Parquet tables from `ingest`)."""
+    from .analytics.metrics import weekly_metrics
+
+    try:
+        ts = _load_for_analytics(exports, mapping, pricing, labels, fmt)
+        frame = weekly_metrics(ts, by=[b.strip() for b in by.split(",") if b.strip()], baselines=baselines)
+    except (AgentOpsError, ValueError) as exc:
+        _fail(exc)
+    _print_frame(frame, out_format)
+
+
+@main.group()
+def policy():
+    """Policy-as-code: check traces against policies (exit 1 on violations), lint policies, run policy tests."""
+
+
+@policy.command("check")
+@click.argument("policies", nargs=-1, required=True, type=click.Path())
+@click.option("--traces", "exports", multiple=True, required=True, help="trace exports or Parquet folder (repeatable)")
+@click.option("--approvals-db", default=None, help="approvals store URL: its decisions count as approval evidence")
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--strict", is_flag=True, help="lint findings also make the check fail")
+@trace_options
+def policy_check(policies, exports, approvals_db, out_format, strict, mapping, pricing, labels, fmt):
+    """Evaluate every run of the agents the POLICIES name. Exit 0 clean, 1 violations, 2 bad input."""
+    import json as _json
+
+    from .analytics.policy_check import check_policy
+    from .analytics.policy_lint import lint_policy
+
+    try:
+        ts = _load_for_analytics(exports, mapping, pricing, labels, fmt)
+        decisions = _queue(approvals_db, None).decisions() if approvals_db else None
+        result = check_policy(ts, list(policies), approvals=decisions)
+        findings = lint_policy(list(policies)) if strict else None
+    except AgentOpsError as exc:
+        _fail(exc)
+    if out_format == "json":
+        payload = result.to_dict()
+        if findings is not None:
+            payload["lint"] = findings.to_dicts()
+        click.echo(_json.dumps(payload, default=str, indent=2))
+    else:
+        click.echo(f"{result.runs_checked} runs checked, {result.violations.height} violations")
+        if result.violations.height:
+            _print_frame(result.violations, "table")
+        if findings is not None and findings.height:
+            click.echo(f"{findings.height} lint findings (--strict):")
+            _print_frame(findings.drop("file"), "table")
+    failed = not result.ok or (findings is not None and findings.height > 0)
+    sys.exit(1 if failed else 0)
+
+
+@policy.command("lint")
+@click.argument("policies", nargs=-1, required=True, type=click.Path())
+@click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
+def policy_lint(policies, out_format):
+    """Findings about the policies themselves (risky combinations, missing caps). Exit 1 when there are any."""
+    from .analytics.policy_lint import lint_policy
+
+    try:
+        findings = lint_policy(list(policies))
+    except AgentOpsError as exc:
+        _fail(exc)
+    if out_format == "json":
+        click.echo(findings.write_json())
+    elif findings.height:
+        _print_frame(findings.drop("file"), "table")
+    else:
+        click.echo("no findings")
+    sys.exit(1 if findings.height else 0)
+
+
+@policy.command("test")
+@click.argument("tests", nargs=-1, required=True, type=click.Path())
+def policy_test(tests):
+    """Run policy test cases (YAML runs with expected verdicts). Exit 1 when any fails."""
+    from .analytics.policy_tests import run_policy_tests
+
+    try:
+        results = run_policy_tests(list(tests))
+    except AgentOpsError as exc:
+        _fail(exc)
+    for r in results:
+        mark = "PASS" if r.passed else "FAIL"
+        click.echo(f"{mark}  {r.name}" + ("" if r.passed else f"\n      expected {r.expected}, got {r.got}"))
+    failed = sum(not r.passed for r in results)
+    click.echo(f"{len(results) - failed} passed, {failed} failed")
+    sys.exit(1 if failed else 0)
 
 
 def _queue(db, approvers):
