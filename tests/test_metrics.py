@@ -153,3 +153,13 @@ def test_by_workflow_mode_and_model(sample_ts):
     by_model = weekly_metrics(sample_ts, by="model")
     assert by_model["runs"].sum() == 616 and "mistral-large-2411" in by_model["model"].to_list()
     assert by_model.filter(pl.col("model") == "mistral-large-2411")["cost_per_successful_run"][0] is None
+
+
+def test_time_saved_formula_is_shown(tmp_path):
+    ts = canonical_runs(tmp_path, [("a", "B", "wf", "active", "success", MON, 1, 0.1),
+                                   ("b", "B", "wf", "active", "escalated", MON, 1, 0.1)], approvals=["a"])
+    base = {"workflows": {"wf": {"human_minutes_per_run": 30, "review_minutes_per_approval": 3, "minutes_per_escalation": 6}}}
+    row = weekly_metrics(ts, by="agent", baselines=Baselines.model_validate(base)).row(0, named=True)
+    assert row["time_saved_formula"] == "(1 successes × 30.0 min − 1 approvals × 3.0 min − 1 escalations × 6.0 min) / 60"
+    assert row["time_saved_hours"] == pytest.approx((30 - 3 - 6) / 60)
+    assert weekly_metrics(ts, by="agent").row(0, named=True)["time_saved_formula"] == "no human baseline for this workflow"

@@ -76,6 +76,7 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
         pl.when(pl.col("human_minutes_per_run").is_null().any()).then(None)
         .otherwise(saved_minutes.sum() / 60).alias("time_saved_hours"),
         pl.col("_approvals").filter(active).sum().alias("approvals"),
+        _formula(active).alias("time_saved_formula"),
     ).collect()
     agg = agg.with_columns(pl.col(c).cast(pl.Int64) for c in COUNTS)  # signed: week-over-week can go down
     if "week" in by:
@@ -96,8 +97,23 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
     first = [*by, "runs", "successes", "escalations", "failures", "unknown", "completion_rate", "escalation_rate",
              "cost_usd", "cost_unknown_runs", "cost_per_successful_run", "cost_known_per_successful_run",
              "customer_impact_errors", "customer_impact_rate", "p50_duration_s", "p95_duration_s",
-             "tool_calls_per_run", "approvals", "time_saved_hours"]
+             "tool_calls_per_run", "approvals", "time_saved_hours", "time_saved_formula"]
     return out.select(first + [c for c in out.columns if c not in first])
+
+
+def _formula(active: pl.Expr) -> pl.Expr:
+    """The time-saved arithmetic of a group, with its numbers when the group is one workflow."""
+    one = pl.col("workflow").n_unique() == 1
+    numbers = pl.format(
+        "({} successes × {} min − {} approvals × {} min − {} escalations × {} min) / 60",
+        (active & (pl.col("outcome") == "success")).sum(), pl.col("human_minutes_per_run").first(),
+        pl.col("_approvals").filter(active).sum(), pl.col("review_minutes_per_approval").first(),
+        (active & (pl.col("outcome") == "escalated")).sum(), pl.col("minutes_per_escalation").first())
+    return (pl.when(pl.col("human_minutes_per_run").is_null().any())
+            .then(pl.lit("no human baseline for this workflow"))
+            .when(one).then(numbers)
+            .otherwise(pl.lit("Σ per workflow (successes × human min − approvals × review min − escalations × "
+                              "escalation min) / 60, active runs")))
 
 
 def _week_range(weeks: list[str]) -> list[str]:
