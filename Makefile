@@ -24,6 +24,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_otlp.py
+	$(BIN)/python benchmarks/weekly_metrics.py
 
 clean:
 	rm -rf $(VENV) out reports
