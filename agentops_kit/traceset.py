@@ -46,6 +46,15 @@ class TraceSet:
                             else pl.LazyFrame(schema=TABLE_SCHEMAS[name]))
         return cls(**frames, inputs=[str(directory)])
 
+    def filter_runs(self, predicate: pl.Expr) -> TraceSet:
+        """The runs matching ``predicate`` (an expression on the runs table), with their steps, sources and labels."""
+        ids = self.runs.filter(predicate).select("run_id")
+        return TraceSet(runs=self.runs.join(ids, on="run_id", how="semi"),
+                        steps=self.steps.join(ids, on="run_id", how="semi"),
+                        sources=self.sources.join(ids, on="run_id", how="semi"),
+                        labels=self.labels.join(ids, on="run_id", how="semi"),
+                        rejected=self.rejected, inputs=self.inputs)
+
     # ---- summary -----------------------------------------------------------------------------
     def summary(self) -> dict:
         """Counts a human checks first: runs, steps, agents, date range, outcomes, cost coverage, rejects."""
