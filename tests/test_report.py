@@ -1,0 +1,99 @@
+"""The weekly report, end to end: papermill executes the notebook, nbconvert writes offline HTML."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import nbformat
+import polars as pl
+import pytest
+from click.testing import CliRunner
+
+import agentops_kit as ak
+from agentops_kit.cli import main
+from agentops_kit.report.render import esc
+
+from .conftest import SAMPLE, TEMPLATES, otlp_line, otlp_span, write_lines
+
+FULL = ["--mapping", str(TEMPLATES / "mapping.yaml"), "--pricing", str(TEMPLATES / "pricing.yaml"),
+        "--labels", str(SAMPLE / "labels.csv"), "--policy", str(TEMPLATES / "policies"),
+        "--readiness", str(TEMPLATES / "readiness.yaml"), "--error-budget", str(TEMPLATES / "error_budget.yaml"),
+        "--baselines", str(TEMPLATES / "baselines.yaml"), "--policy-tests", str(TEMPLATES / "policy_tests")]
+
+
+@pytest.fixture(scope="module")
+def weekly(tmp_path_factory):
+    out = tmp_path_factory.mktemp("reports")
+    result = CliRunner().invoke(main, ["report", "weekly", "--traces", str(SAMPLE / "traces.otlp.jsonl.gz"),
+                                       "--week", "2026-W47", "--out", str(out), *FULL])
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_report_files_and_sections(weekly):
+    html = (weekly / "weekly-2026-W47.html").read_text()
+    for heading in ("Headline numbers per agent", "Trends", "Customer-impact errors and error budget",
+                    "Cost by model and tool", "Policy violations", "Slowest and most expensive runs", "Go / no-go",
+                    "Rejected input records", "Error budgets", "Most expensive runs"):
+        assert heading in html, heading
+    assert (weekly / "weekly-2026-W47.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    executed = nbformat.read(weekly / "weekly-2026-W47.ipynb", as_version=4)
+    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    digest = (weekly / "weekly-2026-W47.md").read_text()
+    assert digest.startswith("# Weekly agent review — 2026-W47") and "## Breaches" in digest and "## Go / no-go" in digest
+
+
+def test_report_is_offline_with_plotly_once_and_code_hidden(weekly):
+    html = (weekly / "weekly-2026-W47.html").read_text()
+    assert not re.search(r"<script[^>]+src=[\"']?(https?:)?//", html, re.I)
+    assert "require.min.js" not in html and "MathJax.js" not in html and "cdnjs.cloudflare" not in html
+    assert html.count("plotly.js v") == 1  # the library is inlined once, however many figures
+    assert html.count("Plotly.newPlot(") >= 2
+    assert "WeeklyReview.build(" not in html  # code cells hidden
+
+
+def test_report_numbers_equal_weekly_metrics(weekly):
+    html = (weekly / "weekly-2026-W47.html").read_text()
+    ts = ak.load_traces(SAMPLE / "traces.otlp.jsonl.gz", mapping=TEMPLATES / "mapping.yaml",
+                        pricing=TEMPLATES / "pricing.yaml", labels=SAMPLE / "labels.csv")
+    m = ak.weekly_metrics(ts, by=("agent", "week"), baselines=TEMPLATES / "baselines.yaml").filter(pl.col("week") == "2026-W47")
+    assert m.height == 3
+    for r in m.iter_rows(named=True):
+        row = (f"<td>{esc(r['agent'])}</td><td>{r['runs']}</td><td>{esc(r['completion_rate'])}</td>"
+               f"<td>{esc(r['completion_rate_wow'])}</td><td>{esc(r['escalation_rate'])}</td>")
+        assert row in html, row
+        assert f"{r['completion_rate']:.1%}" in html
+
+
+def test_failed_cell_exits_nonzero_and_names_it(tmp_path):
+    bad = tmp_path / "policy.yaml"
+    bad.write_text("agent:\n  name: X\n  max_tool_cals: 3\n")
+    result = CliRunner().invoke(main, ["report", "weekly", "--traces", str(SAMPLE / "traces.otlp.jsonl.gz"),
+                                       "--week", "2026-W47", "--out", str(tmp_path), "--policy", str(bad)])
+    assert result.exit_code == 1
+    assert re.search(r"cell \d+ \(cell index \d+\) failed: ConfigError: .*max_tool_cals", result.output), result.output
+    assert (tmp_path / "weekly-2026-W47.ipynb").exists()  # kept for debugging
+    assert not (tmp_path / "weekly-2026-W47.html").exists()
+
+
+def test_empty_week_reports_without_failing(tmp_path):
+    result = CliRunner().invoke(main, ["report", "weekly", "--traces", str(SAMPLE / "traces.otlp.jsonl.gz"),
+                                       "--week", "1999-W01", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "Week 1999-W01" in (tmp_path / "weekly-1999-W01.html").read_text()
+
+
+def test_trace_html_is_inert_in_the_report(tmp_path):
+    nasty = '</script><script>alert("x")</script><img src=x onerror=alert(1)>'
+    line = otlp_line(otlp_span(trace_id="a" * 32, span_id="b" * 16, start=1_763_456_400_000_000_000,
+                               end=1_763_456_460_000_000_000,
+                               attrs={"gen_ai.agent.name": {"stringValue": nasty},
+                                      "agentops.outcome": {"stringValue": "success"}}))
+    traces = write_lines(tmp_path / "x.jsonl", [line])
+    result = CliRunner().invoke(main, ["report", "weekly", "--traces", str(traces), "--week", "2025-W47",
+                                       "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    html = (tmp_path / "out" / "weekly-2025-W47.html").read_text()
+    assert "<img src=x onerror" not in html and '<script>alert("x")' not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
