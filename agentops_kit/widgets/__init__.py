@@ -1,0 +1,7 @@
+"""ipywidgets UIs for JupyterLab: thin views over the library (ipywidgets is imported on first use)."""
+
+from .approvals_widget import ApprovalsWidget, current_user
+from .inventory_explorer import InventoryExplorer
+from .run_inspector import RunInspector
+
+__all__ = ["ApprovalsWidget", "InventoryExplorer", "RunInspector", "current_user"]
