@@ -373,11 +373,18 @@ def sample(out_dir, seed):
         click.echo(f"{name}: {path}")
 
 
+def pl_last_week():
+    from .analytics.common import iso_week
+
+    return iso_week().max()
+
+
 @main.command()
 @click.option("--out", "out_dir", default="out/demo", show_default=True, type=click.Path())
-def demo(out_dir):
-    """Run the main job on the bundled sample data: ingest it with the template mapping and pricing,
-    and write the canonical tables under --out."""
+@click.option("--no-report", is_flag=True, help="skip the weekly report (papermill)")
+def demo(out_dir, no_report):
+    """Run the main job on the bundled sample data: ingest it (canonical Parquet), score the inventory and
+    queue approval requests in the embedded SQLite database, and write the weekly review report."""
     out = Path(out_dir)
     sample_dir = BUNDLED_SAMPLE
     if not (sample_dir / "traces.otlp.jsonl.gz").exists():  # installed without the repository's data/
@@ -400,10 +407,35 @@ def demo(out_dir):
                              else TEMPLATES / "inventory.csv")
     db = f"sqlite:///{out / 'agentops.db'}"
     save_scoring(scored, db, label="demo")
+    from .approvals import ApprovalQueue
+    from .approvals.demo import seed_from_traces
+
+    queue = ApprovalQueue(db)
+    seed_from_traces(queue, ts, count=3)
+    click.echo(f"approvals queue: {len(queue.pending())} pending requests in {db} "
+               f"(agentops-kit approvals list --db {db})")
     click.echo("\ninventory ranking (saved to " + db + "):")
     for row in scored.iter_rows(named=True):
         click.echo(f"  {row['rank']:>2}. {row['workflow']:<34} {row['tier']:<15} score {row['score']:5.1f}  "
                    f"{row['hours_per_week']:6.1f} h/week")
+    if not no_report:
+        from .report.export import weekly_report
+
+        week = ts.runs.select(pl_last_week()).collect().item()
+        click.echo(f"\nweekly review for {week} (papermill + nbconvert):")
+        try:
+            paths = weekly_report(out / "reports", week, [sample_dir / "traces.otlp.jsonl.gz"],
+                                  mapping=TEMPLATES / "mapping.yaml", pricing=TEMPLATES / "pricing.yaml",
+                                  labels=[sample_dir / "labels.csv"], policies=TEMPLATES / "policies",
+                                  readiness_file=TEMPLATES / "readiness.yaml",
+                                  error_budget_file=TEMPLATES / "error_budget.yaml",
+                                  baselines=TEMPLATES / "baselines.yaml", policy_tests=TEMPLATES / "policy_tests")
+        except AgentOpsError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        for name, path in paths.items():
+            click.echo(f"  {name}: {path}")
+        click.echo("\n" + paths["digest"].read_text())
 
 
 if __name__ == "__main__":

@@ -102,3 +102,5 @@ def test_console_script_demo(tmp_path):
     exe = [sys.executable, "-m", "agentops_kit.cli", "demo", "--out", str(tmp_path)]
     out = subprocess.run(exe, capture_output=True, text=True, check=True).stdout
     assert "runs: 616" in out and (tmp_path / "tables" / "runs.parquet").exists()
+    assert "3 pending requests" in out and "1. order_status_inquiries" in out
+    assert (tmp_path / "reports" / "weekly-2026-W47.html").exists() and "# Weekly agent review — 2026-W47" in out
