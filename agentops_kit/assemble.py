@@ -40,32 +40,55 @@ def step_frame(collectors: list[Collector]) -> pl.DataFrame:
 INCURRING = ("llm", "tool", "action", "retrieval")
 
 
+def drop_duplicates(steps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple]]:
+    """Keep the first copy of each (run, span) read, here or in another file; the others become rejected rows."""
+    dupe = pl.int_range(pl.len()).over("run_id", "step_id") > 0
+    marked = steps.select(dupe.alias("_dupe"))["_dupe"]
+    if not marked.any():
+        return steps, []
+    first = steps.select(pl.col("source_file").first().over("run_id", "step_id").alias("_ff"),
+                         pl.col("source_line").first().over("run_id", "step_id").alias("_fl")).filter(marked)
+    rows = [(f, line, None, sid, "duplicate_span",
+             f"span {sid} of trace {rid} was already read from {ff}" + (f" line {fl}" if fl else ""))
+            for (f, line, sid, rid), (ff, fl) in zip(
+                steps.filter(marked).select("source_file", "source_line", "step_id", "run_id").iter_rows(),
+                first.iter_rows())]
+    return steps.filter(~marked), rows
+
+
 def _sum_or_null(name: str) -> pl.Expr:
     """Sum over LLM calls; null when none reported the value (polars sums all-null to 0)."""
     col = pl.col(name).filter(pl.col("kind") == "llm")
     return pl.when(col.is_not_null().any()).then(col.sum()).alias(name)
 
 
+def _root_else_first(col: pl.Expr) -> pl.Expr:
+    """The root's value, else the earliest value seen in the run (sorted here, not the wide table)."""
+    return pl.coalesce(col.filter(pl.col("is_root")).drop_nulls().first(),
+                       col.sort_by("started_ns", nulls_last=True).drop_nulls().first())
+
+
 def _first_hint(name: str) -> pl.Expr:
-    """The root's value, else the first value seen in the run (steps are in time order)."""
-    col = pl.col("hint_" + name)
-    return pl.coalesce(col.filter(pl.col("is_root")).drop_nulls().first(), col.drop_nulls().first()).alias(name)
+    return _root_else_first(pl.col("hint_" + name)).alias(name)
 
 
 def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricing: Pricing):
     """(steps, runs): steps priced and conformed, runs aggregated with outcome and cost rules applied."""
-    steps = apply_pricing(steps, pricing).sort("run_id", "started_ns", "step_id", nulls_last=True)
+    steps = apply_pricing(steps, pricing)
     # exporters often drop framework-internal spans: their children stay, counted per run
-    parents = steps.select("run_id", pl.col("step_id").alias("parent_id"), pl.lit(True).alias("_parent_found"))
-    steps = steps.join(parents.unique(), on=["run_id", "parent_id"], how="left", maintain_order="left")
+    # (found on two narrow columns; the result is attached as one boolean column)
+    parents = steps.select("run_id", pl.col("step_id").alias("parent_id")).unique().with_columns(
+        pl.lit(True).alias("_parent_found"))
+    found = steps.select("run_id", "parent_id").join(parents, on=["run_id", "parent_id"], how="left",
+                                                     maintain_order="left")
+    steps = steps.with_columns(found.get_column("_parent_found"))
     o = mapping.outcome
     escalation_tools = list(o.escalation_tools)
-    agg = steps.group_by("run_id", maintain_order=True).agg(
+    agg = steps.group_by("run_id").agg(
         *[_first_hint(h) for h in RUN_HINTS],
         pl.col("started_at").min().alias("started_at"),
         pl.col("ended_at").max().alias("ended_at"),
-        pl.coalesce(pl.col("error").filter(pl.col("is_root")).drop_nulls().first(),
-                    pl.col("error").drop_nulls().first()).alias("error_type"),
+        _root_else_first(pl.col("error")).alias("error_type"),
         (pl.col("status").filter(pl.col("is_root")) == "error").any().alias("_root_error"),
         pl.col("is_root").any().not_().alias("root_missing"),
         (pl.col("parent_id").is_not_null() & pl.col("_parent_found").is_null()).sum().cast(pl.Int64)
@@ -80,8 +103,7 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         (pl.col("cost_source") == "unknown").any().alias("_cost_unknown"),
         ((pl.col("cost_source") == "export") & pl.col("kind").is_in(INCURRING)).any().alias("_cost_export"),
         ((pl.col("cost_source") == "pricing") & pl.col("kind").is_in(INCURRING)).any().alias("_cost_pricing"),
-        pl.coalesce(pl.col("source_file").filter(pl.col("is_root")).first(),
-                    pl.col("source_file").first()).alias("source_file"),
+        _root_else_first(pl.col("source_file")).alias("source_file"),
         pl.col("format").first().alias("format"),
     )
     if o.label:
@@ -114,7 +136,7 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         pl.when(pl.col("_cost_unknown")).then(None).otherwise(pl.col("_cost")).alias("cost_usd"),
         cost_source.alias("cost_source"),
     )
-    return conform(steps, "steps"), conform(runs, "runs")
+    return conform(steps, "steps"), conform(runs.sort("started_at", "run_id", nulls_last=True), "runs")
 
 
 __all__ = ["assemble", "step_frame"]

@@ -63,6 +63,56 @@ def read_bytes(path: Path) -> tuple[bytes, str | None]:
     return data, None
 
 
+def read_head(path: Path, size: int = 1 << 20) -> bytes:
+    """The first ``size`` bytes of the (decompressed) content, for format detection."""
+    try:
+        with path.open("rb") as raw:
+            magic = raw.read(4)
+            raw.seek(0)
+            if magic[:4] == ZSTD_MAGIC:
+                raise InputFileError(str(path), "is zstd-compressed; decompress it first (zstd -d) or export with gzip")
+            if magic[:2] != GZIP_MAGIC:
+                return raw.read(size)
+            try:
+                return gzip.GzipFile(fileobj=raw).read(size)
+            except (EOFError, OSError, gzip.zlib.error):
+                return read_bytes(path)[0][:size]
+    except OSError as exc:
+        raise InputFileError(str(path), f"cannot be read ({exc.strerror or exc})") from exc
+
+
+def is_line_delimited(head: bytes) -> bool:
+    """True unless the file starts with one (pretty-printed) JSON document spanning several lines."""
+    import orjson
+
+    stripped = head.lstrip()
+    end = stripped.find(b"\n")
+    if end < 0:
+        return True  # one long line (or the first line is longer than the head): read it line by line
+    try:
+        orjson.loads(stripped[:end])
+        return True
+    except orjson.JSONDecodeError:
+        return False
+
+
+def stream_lines(path: Path, problems: list[str]) -> Iterator[tuple[int, bytes]]:
+    """(1-based line number, line) for every non-blank line, read incrementally (plain or gzip); a cut or
+    corrupt gzip stream ends the iteration and appends the problem to ``problems``."""
+    with path.open("rb") as raw:
+        is_gzip = raw.read(2) == GZIP_MAGIC
+        raw.seek(0)
+        handle = gzip.GzipFile(fileobj=raw) if is_gzip else raw
+        number = 0
+        try:
+            for line in handle:
+                number += 1
+                if line.strip():
+                    yield number, line.rstrip(b"\r\n")
+        except (EOFError, OSError, gzip.zlib.error) as exc:
+            problems.append(f"gzip stream is truncated or corrupt after line {number}: {exc}")
+
+
 def iter_lines(data: bytes) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line) for every non-blank line."""
     start, number, size = 0, 0, len(data)

@@ -8,10 +8,10 @@ from pathlib import Path
 import polars as pl
 
 from . import labels as labels_mod
-from .assemble import assemble, step_frame
+from .assemble import assemble, drop_duplicates, step_frame
 from .conventions import Conventions
 from .errors import AgentOpsError
-from .files import expand_paths, logical_name, read_bytes
+from .files import expand_paths, is_line_delimited, logical_name, read_bytes, read_head, stream_lines
 from .mapping import Mapping, load_mapping
 from .model import TABLE_SCHEMAS, conform, empty
 from .pricing import Pricing, load_pricing
@@ -24,6 +24,7 @@ READERS = {
     "otlp": otlp.read, "otel_sdk": otel_sdk.read, "langfuse": langfuse.read, "langsmith": langsmith.read,
     "tau_bench": taubench.read, "canonical": canonical.read,
 }
+LINE_READERS = {"otlp": otlp.read_lines, "canonical": canonical.read_lines}
 SNIFF_BYTES = 64 * 1024
 
 
@@ -85,19 +86,27 @@ def load_traces(
         if table is not None and format in (None, "canonical"):
             tables[table].append(_scan_table(path, table))
             continue
-        data, problem = read_bytes(path)
-        fmt = format or detect(data[:SNIFF_BYTES], logical_name(path))
+        head = read_head(path)
+        fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
         col = collectors.setdefault(fmt or "unknown", Collector(fmt or "unknown"))
+        problems: list[str] = []
         if fmt is None:
             col.reject(str(path), "unknown_format",
-                       "cannot tell which export format this is; pass format= (or --format) to choose a reader")
+                       "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
+        elif fmt in LINE_READERS and is_line_delimited(head):
+            LINE_READERS[fmt](col, conv, stream_lines(path, problems), str(path))  # never the whole file in memory
         else:
+            data, problem = read_bytes(path)
             READERS[fmt](col, conv, data, str(path))
-        if problem:
+            del data
+            problems += [problem] if problem else []
+        for problem in problems:
             col.reject(str(path), "truncated_file", problem)
 
     all_cols = list(collectors.values())
-    steps_raw = step_frame(all_cols)
+    steps_raw, duplicates = drop_duplicates(step_frame(all_cols))
+    if duplicates:
+        all_cols[0].rejected.extend(duplicates)
     export_labels = pl.DataFrame([r for c in all_cols for r in c.labels], schema=TABLE_SCHEMAS["labels"], orient="row")
     labels_frame = pl.concat([export_labels, *extra_labels]) if extra_labels else export_labels
     if steps_raw.height:

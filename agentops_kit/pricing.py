@@ -97,6 +97,10 @@ def apply_pricing(steps: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
     families = pl.DataFrame({"model": models, "family": [pricing.family(m) for m in models]},
                             schema={"model": pl.String, "family": pl.String})
     prices = pricing.price_table()
+    # price a narrow frame, then attach two columns: the wide text columns are never copied
+    wide = steps
+    steps = steps.select("model", "started_at", "kind", "tool_name", "input_tokens", "output_tokens",
+                         "cached_input_tokens", "cost_usd")
     with_day = steps.with_row_index("_row").join(families, on="model", how="left").with_columns(
         pl.col("started_at").dt.date().fill_null(dt.date(9999, 12, 31)).alias("_day")
     )
@@ -127,9 +131,8 @@ def apply_pricing(steps: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
         .when(pl.col("_per_call").is_not_null()).then(pl.col("_per_call"))
         .otherwise(None)
     )
-    return priced.with_columns(cost.alias("cost_usd"), source.alias("cost_source")).drop(
-        "_row", "family", "_day", "since", "p_in", "p_out", "p_cached", "_per_call"
-    )
+    costs = priced.select(cost.alias("cost_usd"), source.alias("cost_source"))
+    return wide.with_columns(costs.get_column("cost_usd"), costs.get_column("cost_source"))
 
 
 def unpriced_models(steps: pl.DataFrame | pl.LazyFrame) -> list[str]:

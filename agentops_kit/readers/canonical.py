@@ -24,9 +24,13 @@ STEP_FIELDS = ("kind", "tool_name", "model", "input_tokens", "output_tokens", "c
 
 
 def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
+    read_lines(col, conv, iter_lines(data), file)
+
+
+def read_lines(col: Collector, conv: Conventions, lines, file: str) -> None:
     runs: dict[str, dict] = {}
     steps: list[tuple[int, dict]] = []
-    for line, raw in iter_lines(data):
+    for line, raw in lines:
         try:
             rec = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:

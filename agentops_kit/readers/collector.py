@@ -35,9 +35,8 @@ class Collector:
     sources: list[tuple] = field(default_factory=list)
     labels: list[tuple] = field(default_factory=list)
     rejected: list[tuple] = field(default_factory=list)
-    seen: dict[tuple[str, str], tuple[str, int | None]] = field(default_factory=dict)
     frames: list = field(default_factory=list)  # step rows already turned into polars frames
-    chunk_rows: int = 50_000
+    chunk_rows: int = 20_000
 
     def flush(self) -> None:
         """Move accumulated step rows into a polars frame, so Python objects do not pile up."""
@@ -49,18 +48,6 @@ class Collector:
 
     def reject(self, file, reason_code, reason, line=None, index=None, record_id=None):
         self.rejected.append((str(file), line, index, record_id, reason_code, reason))
-
-    def is_duplicate(self, run_id: str, step_id: str, file: str, line: int | None, index=None) -> bool:
-        """True (and the record rejected) when this step was already read, here or in another file."""
-        key = (run_id, step_id)
-        first = self.seen.get(key)
-        if first is None:
-            self.seen[key] = (file, line)
-            return False
-        where = f"{first[0]}" + (f" line {first[1]}" if first[1] else "")
-        self.reject(file, "duplicate_span", f"span {step_id} of trace {run_id} was already read from {where}",
-                    line=line, index=index, record_id=step_id)
-        return True
 
     def label(self, run_id: str, name: str, value: Any, source: str) -> None:
         if value is None:

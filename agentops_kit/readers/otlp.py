@@ -103,6 +103,12 @@ def read_span(col, conv, span, resource_attrs, scope, file, line, index) -> None
               status_message=status.get("message"), attrs=attrs, file=file, line=line, index=index)
 
 
+def read_lines(col: Collector, conv: Conventions, lines, file: str) -> None:
+    """The streaming path: one ExportTraceServiceRequest per line."""
+    for number, raw in lines:
+        read_line(col, conv, raw, file, number)
+
+
 def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
     stripped = data.lstrip()
     if stripped[:1] == b"{" and b"\n{" not in stripped.rstrip():

@@ -47,8 +47,6 @@ def emit_span(
     except (ValueError, TypeError) as exc:
         col.reject(file, "wrong_type", f"span {step_id}: {exc}", line=line, index=index, record_id=step_id)
         return
-    if col.is_duplicate(run_id, step_id, file, line, index):
-        return
     error = fields["error"]
     if status == "error" and not error:
         error = status_message or "error"
