@@ -3,7 +3,6 @@ run it, click Approve on a pending request, and check the database. A screenshot
 
 from __future__ import annotations
 
-import json
 import os
 import secrets
 import shutil

@@ -146,9 +146,10 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
 
 
 def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_tests=None,
-              as_of: dt.datetime | None = None) -> Readiness:
-    """Evaluate the checklist per agent over the last ``window_weeks`` before ``as_of`` (default: the last run)."""
-    from ..mapping import OutcomeMapping
+              as_of: dt.datetime | None = None, mapping=None) -> Readiness:
+    """Evaluate the checklist per agent over the last ``window_weeks`` before ``as_of`` (default: the last run).
+    ``mapping`` (the one the traces were loaded with) names the escalation tools that count as a hand-off."""
+    from ..mapping import load_mapping
     from .baseline import load_baselines
     from .policy import load_policies
     from .policy_tests import run_policy_tests
@@ -163,7 +164,7 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     if end is None:
         end = dt.datetime.now(dt.timezone.utc)
     start = end - dt.timedelta(weeks=cfg.window_weeks)
-    tools = OutcomeMapping().escalation_tools
+    tools = load_mapping(mapping).outcome.escalation_tools
     handoffs = (ts.steps.filter(pl.col("tool_name").is_in(tools)).select("run_id").unique()
                 .with_columns(pl.lit(1).alias("_handoff")).collect())
     runs = (runs.filter(pl.col("started_at").is_null() | ((pl.col("started_at") > start) & (pl.col("started_at") <= end)))

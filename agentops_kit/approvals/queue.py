@@ -23,7 +23,7 @@ from . import audit
 from .approvers import Approvers, load_approvers
 from .errors import (AlreadyDecided, Expired, InvalidRequest, NotAllowed, RequestNotFound, SelfApproval,
                      StoreError, UnknownAction)
-from .request import ApprovalRequest, Outcome, as_utc
+from .request import ApprovalRequest, Outcome
 from .schema import AUDIT, REQUESTS, create_or_migrate
 
 

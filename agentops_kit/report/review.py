@@ -77,7 +77,7 @@ class WeeklyReview:
         cols = ["run_id", "agent", "started_at", "outcome", "duration_s", "cost_usd", "tool_calls"]
         ready = changes = None
         if readiness_file:
-            kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests)
+            kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping)
             ready = readiness(ts, readiness_file, as_of=as_of, **kw).lines
             before = readiness(ts, readiness_file, as_of=as_of - dt.timedelta(weeks=1), **kw).lines
             verdict = lambda lines: lines.group_by("agent").agg(
