@@ -32,7 +32,8 @@ def test_notebook_runs_with_defaults(path, tmp_path, monkeypatch):
     if path.stem == "inventory_scoring":
         extra = {"save_url": f"sqlite:///{tmp_path / 'inv.db'}", "label": "test"}
     out = tmp_path / path.name
-    pm.execute_notebook(str(path), str(out), parameters=extra, cwd=str(path.parent), progress_bar=False)
+    pm.execute_notebook(str(path), str(out), parameters=extra, cwd=str(path.parent), progress_bar=False,
+                        execution_timeout=300)
     executed = nbformat.read(out, as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors

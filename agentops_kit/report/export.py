@@ -16,13 +16,19 @@ class ReportError(AgentOpsError):
     """A notebook cell failed, or the report could not be written."""
 
 
-def execute(notebook: Path, output: Path, parameters: dict, kernel_name: str | None = None) -> Path:
+def execute(notebook: Path, output: Path, parameters: dict, kernel_name: str | None = None,
+            cell_timeout: int = 1800) -> Path:
+    """Run the notebook; a cell that errors, or runs longer than ``cell_timeout`` seconds, fails the run."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
-                            kernel_name=kernel_name, progress_bar=False, log_output=False)
+                            kernel_name=kernel_name, progress_bar=False, log_output=False,
+                            execution_timeout=cell_timeout)
+    except TimeoutError as exc:
+        raise ReportError(f"{notebook.name}: a cell ran longer than {cell_timeout} s ({exc}). "
+                          f"The executed notebook is {output}") from None
     except PapermillExecutionError as exc:
         raise ReportError(f"{notebook.name}: cell {exc.exec_count} (cell index {exc.cell_index}) failed: "
                           f"{exc.ename}: {exc.evalue}. The executed notebook, with the error, is {output}") from None
