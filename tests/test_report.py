@@ -59,8 +59,12 @@ def test_report_numbers_equal_weekly_metrics(weekly):
     m = ak.weekly_metrics(ts, by=("agent", "week"), baselines=TEMPLATES / "baselines.yaml").filter(pl.col("week") == "2026-W47")
     assert m.height == 3
     for r in m.iter_rows(named=True):
-        row = (f"<td>{esc(r['agent'])}</td><td>{r['runs']}</td><td>{esc(r['completion_rate'])}</td>"
-               f"<td>{esc(r['completion_rate_wow'])}</td><td>{esc(r['escalation_rate'])}</td>")
+        # the headline table's first cells: shares as percentages, their weekly change in points
+        row = (f"<td>{esc(r['agent'])}</td><td class='num'>{r['runs']}</td>"
+               f"<td class='num'>{r['completion_rate']:.1%}</td><td class='num'>{r['completion_rate_wow'] * 100:+.1f} pts</td>"
+               f"<td class='num'>{r['escalation_rate']:.1%}</td><td class='num'>{r['escalation_rate_wow'] * 100:+.1f} pts</td>"
+               f"<td class='num'>{r['customer_impact_errors']}</td><td class='num'>{r['time_saved_hours']:.1f} h</td>")
+        row = row.replace("'", '"')  # nbconvert writes attributes with double quotes
         assert row in html, row
         assert f"{r['completion_rate']:.1%}" in html
 
@@ -96,3 +100,19 @@ def test_trace_html_is_inert_in_the_report(tmp_path):
     html = (tmp_path / "out" / "weekly-2025-W47.html").read_text()
     assert "<img src=x onerror" not in html and '<script>alert("x")' not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_tables_format_values_by_column_and_escape_text():
+    from agentops_kit.report.render import table
+
+    frame = pl.DataFrame({
+        "agent": ['<script>alert("x")</script>'], "completion_rate": [0.5625], "completion_rate_wow": [-0.0089],
+        "burn_rate": [1.324], "cost_usd": [0.30451], "cost_unknown_runs": [4], "verdict": ["no-go"],
+        "time_saved_hours": [3.217], "cost_per_successful_run_wow": [-0.00012], "exhausted_on": [None],
+    })
+    html = table(frame)
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", html)
+    assert cells == ["&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;", "56.2%", "-0.9 pts", "1.32×", "$0.3045", "4",
+                     "no-go", "3.2 h", "-$0.000120", "–"]
+    assert "<td class='v-no-go'>no-go</td>" in html
+    assert "<script>alert" not in html

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 import re
 from dataclasses import dataclass, field
@@ -42,10 +41,9 @@ class PolicyResult:
         head = f"<h4>Policy check — {self.violations.height} violations in {self.runs_checked} runs</h4>"
         if self.ok:
             return f"<div class='agentops-policy'>{head}<p>All runs inside their policies.</p></div>"
-        rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(v))}</td>" for v in r) + "</tr>"
-                       for r in self.summary().iter_rows())
-        return (f"<div class='agentops-policy'>{head}<table><tr><th>agent</th><th>rule</th><th>severity</th>"
-                f"<th>violations</th><th>runs</th></tr>{rows}</table></div>")
+        from ..report.render import table
+
+        return f"<div class='agentops-policy'>{head}{table(self.summary(), max_rows=500)}</div>"
 
 
 def _policy_frame(policies: list[Policy]) -> pl.DataFrame:

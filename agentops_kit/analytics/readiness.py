@@ -8,7 +8,6 @@ go), measured value, threshold, evidence, owner.
 from __future__ import annotations
 
 import datetime as dt
-import html
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -64,20 +63,11 @@ class Readiness:
             (pl.col("verdict") != "go").sum().alias("open_items")).sort("agent")
 
     def _repr_html_(self) -> str:
-        colour = {"go": "#1b9e77", "no-go": "#d95f02", "unknown": "#7570b3"}
-        rows = "".join(
-            f"<tr><td>{html.escape(r['agent'])}</td><td>{html.escape(r['area'])}</td><td>{html.escape(r['check'])}</td>"
-            f"<td style='color:{colour[r['verdict']]};font-weight:bold'>{r['verdict']}</td>"
-            f"<td>{_fmt(r['measured'])}</td>"
-            f"<td>{html.escape(r['threshold'])}</td><td>{html.escape(r['evidence'])}</td><td>{html.escape(r['owner'])}</td></tr>"
-            for r in self.lines.iter_rows(named=True))
-        return ("<div class='agentops-readiness'><h4>Go / no-go readiness</h4><table><tr><th>agent</th><th>area</th>"
-                "<th>check</th><th>verdict</th><th>measured</th><th>threshold</th><th>evidence</th><th>owner</th></tr>"
-                f"{rows}</table></div>")
+        from ..report.render import table
 
-
-def _fmt(value) -> str:
-    return "–" if value is None else f"{value:.4g}"
+        verdicts = table(self.verdicts(), caption="verdict per agent")
+        return (f"<div class='agentops-readiness'><h4>Go / no-go readiness</h4>{verdicts}"
+                f"{table(self.lines.drop('definition'), max_rows=500, caption='checklist')}</div>")
 
 
 def load_readiness(source) -> ReadinessConfig:

@@ -22,16 +22,64 @@ def esc(value) -> str:
     return html.escape(str(value))
 
 
+# Scoped to our tables, and specific enough to win over JupyterLab's own right-aligned cells.
+TABLE_CSS = """<style>
+div.agentops-table { overflow-x: auto; margin: 4px 0 12px; }
+div.agentops-table table.agentops { border-collapse: collapse; font-size: 0.9em; }
+div.agentops-table table.agentops caption { text-align: left; font-weight: 600; padding: 4px 0; }
+div.agentops-table table.agentops th, div.agentops-table table.agentops td {
+  border-bottom: 1px solid #eee; padding: 4px 8px; text-align: left; vertical-align: top; }
+div.agentops-table table.agentops th { background: #f6f6f6; }
+div.agentops-table table.agentops td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+div.agentops-table table.agentops td.v-go { color: #1b7837; font-weight: 600; }
+div.agentops-table table.agentops td.v-no-go { color: #b2182b; font-weight: 600; }
+div.agentops-table table.agentops td.v-unknown { color: #7570b3; font-weight: 600; }
+</style>"""
+
+
+def _is_share(column: str) -> bool:
+    """Columns holding a fraction of 1, shown as a percentage (a burn rate is a multiple, not a share)."""
+    return column != "burn_rate" and (column.endswith(("_rate", "_share")) or column in ("consumed", "agreement"))
+
+
+def cell(column: str, value) -> tuple[str, str]:
+    """(escaped text, css class) of one value, formatted by what its column holds."""
+    if value is None:
+        return "–", ""
+    if isinstance(value, bool):
+        return ("yes" if value else "no"), ""
+    if column == "verdict" or column.startswith("verdict_"):
+        return esc(value), f"v-{value}" if value in ("go", "no-go", "unknown") else ""
+    if isinstance(value, (int, float)):
+        if column.endswith("_wow") and _is_share(column.removesuffix("_wow")):
+            return signed(value), "num"
+        if _is_share(column):
+            return pct(value), "num"
+        if column.endswith("_hours"):
+            return f"{value:,.1f} h", "num"
+        if column == "burn_rate":
+            return f"{value:.2f}×", "num"
+        if "cost" in column and "runs" not in column and isinstance(value, float):
+            return money(value, sign=column.endswith("_wow")), "num"
+        return esc(value), "num"
+    return esc(value), ""
+
+
 def table(frame: pl.DataFrame, max_rows: int = 50, caption: str | None = None) -> str:
-    """An escaped HTML table of at most ``max_rows`` rows (and says how many more there are)."""
-    shown = frame.head(max_rows)
-    head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
-    body = "".join("<tr>" + "".join(f"<td>{esc(v)}</td>" for v in row) + "</tr>" for row in shown.iter_rows())
-    more = f"<p>… and {frame.height - max_rows} more rows</p>" if frame.height > max_rows else ""
-    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    """An escaped HTML table of at most ``max_rows`` rows (and says how many more there are), each value
+    formatted by its column: shares as percentages, changes of shares in points, costs in dollars."""
     if not frame.height:
         return f"<p><i>{esc(caption) + ': ' if caption else ''}none</i></p>"
-    return f"<table class='agentops'>{cap}<tr>{head}</tr>{body}</table>{more}"
+    shown = frame.head(max_rows)
+    head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
+    rows = []
+    for row in shown.iter_rows():
+        cells = (cell(c, v) for c, v in zip(shown.columns, row))
+        rows.append("<tr>" + "".join(f"<td class='{cls}'>{text}</td>" if cls else f"<td>{text}</td>"
+                                     for text, cls in cells) + "</tr>")
+    more = f"<p>… and {frame.height - max_rows} more rows</p>" if frame.height > max_rows else ""
+    cap = f"<caption>{esc(caption)}</caption>" if caption else ""
+    return f"{TABLE_CSS}<div class='agentops-table'><table class='agentops'>{cap}<tr>{head}</tr>{''.join(rows)}</table>{more}</div>"
 
 
 def figure_html(fig) -> str:
@@ -52,6 +100,16 @@ def show(fig) -> None:
 
 def pct(value) -> str:
     return "–" if value is None else f"{value:.1%}"
+
+
+def money(value, sign: bool = False) -> str:
+    """US dollars: cents from a dollar up; below that more decimals, since agent runs cost fractions of a cent."""
+    if value is None:
+        return "–"
+    prefix = ("+" if value > 0 else "-" if value < 0 else "±") if sign else ("-" if value < 0 else "")
+    amount = abs(value)
+    digits = 2 if amount >= 1 else 4 if amount >= 0.01 else 6
+    return f"{prefix}${amount:,.{digits}f}" if amount else "$0"
 
 
 def signed(value) -> str:

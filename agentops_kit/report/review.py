@@ -17,7 +17,7 @@ from ..analytics.policy_check import check_policy
 from ..analytics.readiness import readiness
 from ..load import load_traces
 from ..traceset import TraceSet
-from .render import esc, pct, signed, table
+from .render import esc, money, pct, signed, table
 
 
 def week_bounds(week: str) -> tuple[dt.datetime, dt.datetime]:
@@ -78,12 +78,11 @@ class WeeklyReview:
         ready = changes = None
         if readiness_file:
             kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping)
-            ready = readiness(ts, readiness_file, as_of=as_of, **kw).lines
-            before = readiness(ts, readiness_file, as_of=as_of - dt.timedelta(weeks=1), **kw).lines
-            verdict = lambda lines: lines.group_by("agent").agg(
-                pl.when((pl.col("verdict") == "go").all()).then(pl.lit("go")).otherwise(pl.lit("no-go")).alias("v"))
-            changes = (verdict(ready).join(verdict(before), on="agent", how="left", suffix="_before")
-                       .rename({"v": "verdict", "v_before": "verdict_last_week"}).sort("agent"))
+            now = readiness(ts, readiness_file, as_of=as_of, **kw)
+            before = readiness(ts, readiness_file, as_of=as_of - dt.timedelta(weeks=1), **kw)
+            ready = now.lines
+            changes = now.verdicts().join(before.verdicts().select("agent", verdict_last_week="verdict"),
+                                          on="agent", how="left").select("agent", "verdict", "verdict_last_week", "open_items")
         steps = week_ts.steps.filter(pl.col("cost_usd").is_not_null() & (pl.col("cost_source") != "none"))
         breakdown = pl.concat([
             steps.filter(pl.col("kind") == "llm").group_by(pl.col("model").alias("item"))
@@ -107,7 +106,7 @@ class WeeklyReview:
         for r in self.headline.iter_rows(named=True):
             b = budget.get(r["agent"])
             budget_text = "no budget set" if b is None else (
-                f"<span class='{'agentops-bad' if b['breached'] else 'agentops-good'}'>{pct(b['consumed'])} of error budget</span>")
+                f"<span class='{'agentops-bad' if b['breached'] else 'agentops-good'}'>{pct(b['consumed'])} of the {b['window_days']}-day error budget</span>")
             cps = r["cost_per_successful_run"]
             cards.append(
                 f"<div class='agentops-kpi'><div><b>{esc(r['agent'])}</b> — {r['runs']} runs</div>"
@@ -116,7 +115,7 @@ class WeeklyReview:
                 f"<div>escalation {pct(r['escalation_rate'])} <span class='d'>{signed(r.get('escalation_rate_wow'))}</span></div>"
                 f"<div>customer-impact errors {r['customer_impact_errors']} · {budget_text}</div>"
                 f"<div>time saved {hours(r['time_saved_hours'])}</div>"
-                f"<div>cost / successful run {'unknown' if cps is None else f'${cps:.4f}'}"
+                f"<div>cost / successful run {'unknown' if cps is None else money(cps)}"
                 f"{unknown_note(r['cost_unknown_runs'])}</div></div>")
         return f"<h3>Week {esc(self.week)}</h3><div class='agentops-kpis'>{''.join(cards)}</div>"
 
@@ -124,9 +123,10 @@ class WeeklyReview:
         frames = {
             "headline_table": (self.headline.select(
                 "agent", "runs", "completion_rate", "completion_rate_wow", "escalation_rate", "escalation_rate_wow",
-                "customer_impact_errors", "time_saved_hours", "time_saved_formula", "cost_usd", "cost_unknown_runs",
-                "cost_per_successful_run", "cost_per_successful_run_wow"), "Headline numbers per agent"),
-            "error_budget": (self.budgets, "Error budgets"),
+                "customer_impact_errors", "time_saved_hours", "cost_usd", "cost_unknown_runs",
+                "cost_per_successful_run", "cost_per_successful_run_wow", "time_saved_formula"), "Headline numbers per agent"),
+            "error_budget": (None if self.budgets is None else self.budgets.drop("window_start", "as_of"),
+                             f"Error budgets over the window that ends with {self.week}"),
             "violations": (None if self.violations is None else self.violations, "Policy violations this week"),
             "impact": (self.impact, "Customer-impact errors this week"),
             "slowest": (self.slowest, "Slowest runs"),
@@ -190,26 +190,30 @@ class WeeklyReview:
             parts = [f"completion {pct(r['completion_rate'])} ({signed(r.get('completion_rate_wow')) or 'n/a'} w/w)",
                      f"escalation {pct(r['escalation_rate'])}",
                      f"customer-impact errors {r['customer_impact_errors']}"
-                     + ("" if b is None else f" ({pct(b['consumed'])} of budget)"),
+                     + ("" if b is None else f" ({pct(b['consumed'])} of the {b['window_days']}-day budget)"),
                      "time saved " + ("n/a" if r["time_saved_hours"] is None else f"{r['time_saved_hours']:.1f} h"),
-                     "cost/success " + ("unknown" if cps is None else f"${cps:.4f}")]
+                     "cost/success " + ("unknown" if cps is None else money(cps)) + unknown_note(r["cost_unknown_runs"])]
             lines.append(f"- **{r['agent']}** ({r['runs']} runs): " + "; ".join(parts))
         lines += ["", "## Breaches"]
         breaches = []
         if self.budgets is not None:
             breaches += [f"- error budget breached: {r['target']} ({r['customer_impact_errors']} errors, "
-                         f"{r['allowed_errors']:.1f} allowed)" for r in self.budgets.filter(pl.col("breached")).iter_rows(named=True)]
+                         f"{r['allowed_errors']:.1f} allowed in {r['window_days']} days)" for r in self.budgets.filter(pl.col("breached")).iter_rows(named=True)]
         if self.violations is not None and self.violations.height:
-            counts = self.violations.group_by("agent", "severity").len().sort("agent", "severity")
-            breaches += [f"- {r['agent']}: {r['len']} {r['severity']} policy violations" for r in counts.iter_rows(named=True)]
+            breaches += [f"- {line}" for line in violation_lines(self.violations)]
         lines += breaches or ["- none"]
         lines += ["", "## Go / no-go"]
         if self.readiness_changes is None:
             lines.append("- readiness not configured")
         else:
+            open_checks = self.readiness.filter(pl.col("verdict") != "go").group_by("agent").agg(
+                pl.format("{} ({})", "check", "verdict").alias("open"))
+            open_by_agent = {r["agent"]: r["open"] for r in open_checks.iter_rows(named=True)}
             for r in self.readiness_changes.iter_rows(named=True):
                 change = "" if r["verdict_last_week"] in (None, r["verdict"]) else f" (was {r['verdict_last_week']})"
-                lines.append(f"- {r['agent']}: {r['verdict']}{change}")
+                still_open = open_by_agent.get(r["agent"])
+                why = f" — open: {', '.join(still_open)}" if still_open else ""
+                lines.append(f"- {r['agent']}: {r['verdict']}{change}{why}")
         if self.summary.get("rejected"):
             lines += ["", f"{self.summary['rejected']} input records were rejected; see the report."]
         return "\n".join(lines) + "\n"
@@ -223,6 +227,22 @@ class WeeklyReview:
         path = Path(path)
         self.headline_figure().write_image(path, format="png", scale=1)
         return path
+
+
+SEVERITY_ORDER = ("critical", "high", "medium", "low")
+
+
+def violation_lines(violations: pl.DataFrame) -> list[str]:
+    """One line per agent: how many policy violations, by severity, most severe first."""
+    counts = violations.group_by("agent", "severity").len()
+    lines = []
+    for agent in sorted(counts["agent"].unique().to_list()):
+        mine = dict(counts.filter(pl.col("agent") == agent).select("severity", "len").iter_rows())
+        parts = [f"{mine[s]} {s}" for s in SEVERITY_ORDER if s in mine]
+        parts += [f"{n} {s}" for s, n in mine.items() if s not in SEVERITY_ORDER]
+        total = sum(mine.values())
+        lines.append(f"{agent}: {total} policy violation{'s' if total != 1 else ''} ({', '.join(parts)})")
+    return lines
 
 
 def hours(value) -> str:
