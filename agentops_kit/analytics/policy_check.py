@@ -14,6 +14,7 @@ from .policy import Policy, load_policies
 SEVERITY = {"unapproved_action": "critical", "tool_not_allowed": "high", "outbound_domain": "high",
             "max_runtime": "high", "max_tool_calls": "medium", "max_cost": "medium", "retrieval_without_version": "medium",
             "max_retries": "low", "cost_unknown": "low", "retention_exceeded": "low"}
+SEVERITY_ORDER = ("critical", "high", "medium", "low")  # most severe first
 VIOLATION_SCHEMA = {"run_id": pl.String, "agent": pl.String, "rule": pl.String, "detail": pl.String,
                     "severity": pl.String, "step_id": pl.String}
 URL_HOST = r"https?://([A-Za-z0-9.-]+)"
@@ -130,7 +131,7 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
 
     violations = pl.concat([p.cast(VIOLATION_SCHEMA) for p in parts]).collect()
     violations = pl.concat([violations, _outbound(tools, policies)])
-    order = {"critical": 0, "high": 1, "medium": 2, "low": 3}
+    order = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
     violations = violations.with_columns(pl.col("severity").replace_strict(order, return_dtype=pl.Int8).alias("_o")) \
         .sort("_o", "agent", "rule", "run_id", "step_id", nulls_last=True).drop("_o")
     return PolicyResult(violations, policies, runs.select(pl.len()).collect().item())

@@ -13,7 +13,7 @@ from ..analytics.common import iso_week
 from ..analytics.error_budget import error_budget
 from ..analytics.impact import customer_impact_errors
 from ..analytics.metrics import weekly_metrics
-from ..analytics.policy_check import check_policy
+from ..analytics.policy_check import SEVERITY_ORDER, check_policy
 from ..analytics.readiness import readiness
 from ..load import load_traces
 from ..traceset import TraceSet
@@ -229,17 +229,13 @@ class WeeklyReview:
         return path
 
 
-SEVERITY_ORDER = ("critical", "high", "medium", "low")
-
-
 def violation_lines(violations: pl.DataFrame) -> list[str]:
     """One line per agent: how many policy violations, by severity, most severe first."""
     counts = violations.group_by("agent", "severity").len()
     lines = []
     for agent in sorted(counts["agent"].unique().to_list()):
         mine = dict(counts.filter(pl.col("agent") == agent).select("severity", "len").iter_rows())
-        parts = [f"{mine[s]} {s}" for s in SEVERITY_ORDER if s in mine]
-        parts += [f"{n} {s}" for s, n in mine.items() if s not in SEVERITY_ORDER]
+        parts = [f"{mine[s]} {s}" for s in SEVERITY_ORDER if s in mine]  # check_policy uses no other severity
         total = sum(mine.values())
         lines.append(f"{agent}: {total} policy violation{'s' if total != 1 else ''} ({', '.join(parts)})")
     return lines
