@@ -25,6 +25,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_otlp.py
 	$(BIN)/python benchmarks/weekly_metrics.py
+	$(BIN)/python benchmarks/report_size.py
 
 clean:
 	rm -rf $(VENV) out reports

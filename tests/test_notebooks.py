@@ -9,6 +9,7 @@ import papermill as pm
 import pytest
 
 import agentops_kit as ak
+from agentops_kit.report.kernel import SlicedPollKernelManager
 
 from .conftest import ROOT
 
@@ -28,12 +29,15 @@ def test_notebook_runs_with_defaults(path, tmp_path, monkeypatch):
     params = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
     assert len(params) == 1
     assert all("#" in line for line in params[0].source.splitlines() if "=" in line and not line.startswith("import"))
+    assigned = {line.split("=")[0].strip() for line in params[0].source.splitlines()
+                if "=" in line and not line.startswith(("#", "import", "from"))}
+    assert set(pm.inspect_notebook(str(path))) == assigned  # papermill sees every parameter (and its help)
     extra = {"regression_set": str(tmp_path / "regressions.jsonl")} if path.stem == "shadow_mode" else {}
     if path.stem == "inventory_scoring":
         extra = {"save_url": f"sqlite:///{tmp_path / 'inv.db'}", "label": "test"}
     out = tmp_path / path.name
     pm.execute_notebook(str(path), str(out), parameters=extra, cwd=str(path.parent), progress_bar=False,
-                        execution_timeout=300)
+                        execution_timeout=300, kernel_manager_class=SlicedPollKernelManager)
     executed = nbformat.read(out, as_version=4)
     errors = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors

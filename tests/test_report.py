@@ -48,6 +48,8 @@ def test_report_is_offline_with_plotly_once_and_code_hidden(weekly):
     assert not re.search(r"<script[^>]+src=[\"']?(https?:)?//", html, re.I)
     assert "require.min.js" not in html and "MathJax.js" not in html and "cdnjs.cloudflare" not in html
     assert html.count("plotly.js v") == 1  # the library is inlined once, however many figures
+    tables = re.findall(r"class=[\"']agentops-table[\"']", html)
+    assert len(tables) >= 5 and html.count("div.agentops-table {") == 1  # the tables' CSS only once
     assert html.count("Plotly.newPlot(") >= 2
     assert "WeeklyReview.build(" not in html  # code cells hidden
 

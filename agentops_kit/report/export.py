@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 from ..errors import AgentOpsError
+from .render import TABLE_CSS
 
 TEMPLATES = Path(__file__).parent / "templates"
 NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
@@ -22,10 +23,12 @@ def execute(notebook: Path, output: Path, parameters: dict, kernel_name: str | N
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
+    from .kernel import SlicedPollKernelManager
+
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
                             kernel_name=kernel_name, progress_bar=False, log_output=False,
-                            execution_timeout=cell_timeout)
+                            execution_timeout=cell_timeout, kernel_manager_class=SlicedPollKernelManager)
     except TimeoutError as exc:
         raise ReportError(f"{notebook.name}: a cell ran longer than {cell_timeout} s ({exc}). "
                           f"The executed notebook is {output}") from None
@@ -33,6 +36,15 @@ def execute(notebook: Path, output: Path, parameters: dict, kernel_name: str | N
         raise ReportError(f"{notebook.name}: cell {exc.exec_count} (cell index {exc.cell_index}) failed: "
                           f"{exc.ename}: {exc.evalue}. The executed notebook, with the error, is {output}") from None
     return output
+
+
+def _table_css_once(body: str) -> str:
+    """Every table output carries its style block (so it renders alone in JupyterLab); the report needs one."""
+    first = body.find(TABLE_CSS)
+    if first < 0:
+        return body
+    end = first + len(TABLE_CSS)
+    return body[:end] + body[end:].replace(TABLE_CSS, "")
 
 
 def to_html(notebook: Path, output: Path) -> Path:
@@ -45,6 +57,7 @@ def to_html(notebook: Path, output: Path) -> Path:
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
     body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    body = _table_css_once(body)
     if EXTERNAL_SCRIPT.search(body):
         raise ReportError(f"{output}: the HTML would load a script from the network; refusing to write it")
     output.write_text(body, encoding="utf-8")
