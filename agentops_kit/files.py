@@ -14,8 +14,22 @@ GZIP_MAGIC = b"\x1f\x8b"
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
+# Found while walking a folder, these are documentation beside an export, never an export: a README that
+# quotes OTLP would otherwise be read as a broken one. A file named explicitly is always read.
+NOT_EXPORTS = frozenset({
+    ".md", ".txt", ".rst", ".html", ".htm", ".pdf", ".py", ".ipynb", ".yaml", ".yml", ".toml", ".cfg", ".ini",
+    ".png", ".jpg", ".jpeg", ".gif", ".svg",
+})
+
+
+def _in_folder(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
+                  and p.suffix.lower() not in NOT_EXPORTS)
+
+
 def expand_paths(inputs: str | os.PathLike | list) -> list[Path]:
-    """Every file named by ``inputs`` (paths, folders walked recursively, glob patterns), sorted, unique."""
+    """Every file named by ``inputs`` (paths, folders walked recursively, glob patterns), sorted, unique;
+    documentation files found in folders (README.md, PROVENANCE.txt, ...) are left out."""
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     found: list[Path] = []
@@ -29,7 +43,7 @@ def expand_paths(inputs: str | os.PathLike | list) -> list[Path]:
             continue
         path = Path(text)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            found += _in_folder(path)
         elif path.is_file():
             found.append(path)
         else:

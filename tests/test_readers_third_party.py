@@ -23,6 +23,17 @@ def load(sub, **kw):
     return ts, ts.runs.collect(), ts.steps.collect()
 
 
+def test_whole_folder_rejects_only_the_bare_attribute_maps():
+    """Walking every project's files at once: README/PROVENANCE are skipped (the README quotes OTLP and was
+    once read as a broken export); the attribute maps are not exports and are named as such."""
+    rejected = ak.load_traces(THIRD_PARTY).rejected.collect()
+    assert set(rejected["reason_code"]) == {"unknown_format"}
+    assert {p.split("/")[-2] for p in rejected["file"]} == {"openinference-genai"}
+    assert rejected.height == len(list((THIRD_PARTY / "openinference-genai").glob("*.json")))
+    named = ak.load_traces(THIRD_PARTY / "ABOUT.md").rejected.collect()  # named explicitly: still read
+    assert named.height == 1
+
+
 def test_otlp_examples():
     ts, runs, steps = load("otel")
     # spec file-exporter example: 4 lines of 2 spans with empty ids -> one synthetic trace per line
