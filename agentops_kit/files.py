@@ -5,7 +5,7 @@ from __future__ import annotations
 import glob
 import gzip
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from .errors import InputFileError
@@ -110,17 +110,23 @@ def is_line_delimited(head: bytes) -> bool:
         return False
 
 
-def stream_lines(path: Path, problems: list[str]) -> Iterator[tuple[int, bytes]]:
+def stream_lines(path: Path, problems: list[str],
+                 advance: Callable[[int], object] | None = None) -> Iterator[tuple[int, bytes]]:
     """(1-based line number, line) for every non-blank line, read incrementally (plain or gzip); a cut or
-    corrupt gzip stream ends the iteration and appends the problem to ``problems``."""
+    corrupt gzip stream ends the iteration and appends the problem to ``problems``. ``advance`` (a progress
+    bar's ``update``) is told, every few lines, how many more bytes of the file on disk were read."""
     with path.open("rb") as raw:
         is_gzip = raw.read(2) == GZIP_MAGIC
         raw.seek(0)
         handle = gzip.GzipFile(fileobj=raw) if is_gzip else raw
-        number = 0
+        number, reported = 0, 0
         try:
             for line in handle:
                 number += 1
+                if advance is not None and number % 64 == 0:
+                    position = raw.tell()
+                    advance(position - reported)
+                    reported = position
                 if line.strip():
                     yield number, line.rstrip(b"\r\n")
         except (EOFError, OSError, gzip.zlib.error) as exc:

@@ -49,6 +49,31 @@ def _scan_table(path: Path, table: str) -> pl.LazyFrame:
          if isinstance(t, pl.Datetime) and c in header]), table)
 
 
+def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
+               tables: dict[str, list[pl.LazyFrame]], advance) -> None:
+    """One input file into its format's collector (or, for a canonical table file, into ``tables``)."""
+    table = _canonical_table(path)
+    if table is not None and format in (None, "canonical"):
+        tables[table].append(_scan_table(path, table))
+        return
+    head = read_head(path)
+    fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
+    col = collectors.setdefault(fmt or "unknown", Collector(fmt or "unknown"))
+    problems: list[str] = []
+    if fmt is None:
+        col.reject(str(path), "unknown_format",
+                   "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
+    elif fmt in LINE_READERS and is_line_delimited(head):
+        LINE_READERS[fmt](col, conv, stream_lines(path, problems, advance), str(path))  # never the whole file in memory
+    else:
+        data, problem = read_bytes(path)
+        READERS[fmt](col, conv, data, str(path))
+        del data
+        problems += [problem] if problem else []
+    for problem in problems:
+        col.reject(str(path), "truncated_file", problem)
+
+
 def load_traces(
     paths: str | os.PathLike | list,
     mapping: str | os.PathLike | Mapping | None = None,
@@ -76,32 +101,19 @@ def load_traces(
 
     collectors: dict[str, Collector] = {}
     tables: dict[str, list[pl.LazyFrame]] = {t: [] for t in TABLES}
-    iterator = files
-    if progress:
+    bar = None
+    if progress:  # by bytes on disk, so that one large export shows progress too
         from tqdm.auto import tqdm
 
-        iterator = tqdm(files, desc="reading traces", unit="file")
-    for path in iterator:
-        table = _canonical_table(path)
-        if table is not None and format in (None, "canonical"):
-            tables[table].append(_scan_table(path, table))
-            continue
-        head = read_head(path)
-        fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
-        col = collectors.setdefault(fmt or "unknown", Collector(fmt or "unknown"))
-        problems: list[str] = []
-        if fmt is None:
-            col.reject(str(path), "unknown_format",
-                       "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
-        elif fmt in LINE_READERS and is_line_delimited(head):
-            LINE_READERS[fmt](col, conv, stream_lines(path, problems), str(path))  # never the whole file in memory
-        else:
-            data, problem = read_bytes(path)
-            READERS[fmt](col, conv, data, str(path))
-            del data
-            problems += [problem] if problem else []
-        for problem in problems:
-            col.reject(str(path), "truncated_file", problem)
+        bar = tqdm(total=sum(p.stat().st_size for p in files), desc=f"reading {len(files)} file(s)",
+                   unit="B", unit_scale=True, unit_divisor=1024)
+    for path in files:
+        counted = bar.n if bar is not None else 0
+        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None)
+        if bar is not None:
+            bar.update(path.stat().st_size - (bar.n - counted))  # the rest of this file
+    if bar is not None:
+        bar.close()
 
     all_cols = list(collectors.values())
     steps_raw, duplicates = drop_duplicates(step_frame(all_cols))

@@ -89,6 +89,22 @@ def test_cli_ingest_writes_tables_and_summary(tmp_path):
     assert pl.read_parquet(tmp_path / "runs.parquet").height == 207
 
 
+def test_progress_counts_every_byte_of_every_file(tmp_path, capsys):
+    """The bar runs over bytes on disk: a large export shows progress inside the file, and the bar ends at
+    exactly 100 % for plain, gzip and whole-file (non line-delimited) inputs together."""
+    import gzip
+    import shutil
+
+    shutil.copy(SAMPLE / "traces.otlp.jsonl.gz", tmp_path / "a.otlp.jsonl.gz")
+    (tmp_path / "b.otlp.jsonl").write_bytes(gzip.decompress((SAMPLE / "traces.otlp.jsonl.gz").read_bytes())[:300_000]
+                                            .rsplit(b"\n", 1)[0] + b"\n")
+    shutil.copy(THIRD_PARTY / "langsmith-sdk" / sorted(p.name for p in (THIRD_PARTY / "langsmith-sdk").iterdir())[0],
+                tmp_path)
+    ak.load_traces(tmp_path, progress=True)
+    final = capsys.readouterr().err.replace("\r", "\n").strip().splitlines()[-1]
+    assert final.startswith("reading 3 file(s): 100%"), final
+
+
 def test_cli_errors_exit_2_with_the_file(tmp_path):
     result = CliRunner().invoke(main, ["ingest", str(tmp_path / "none.jsonl"), "--out", str(tmp_path)])
     assert result.exit_code == 2 and "none.jsonl: no such file" in result.output
