@@ -79,6 +79,7 @@ def test_midnight_week_boundary_and_time_zones(tmp_path):
         ("x", "Bot", "wf", "active", "success", sunday_late, 1200, 0.1),
         ("y", "Bot", "wf", "active", "success", in_new_york, 10, 0.1),
         ("z", "Bot", "wf", "active", "success", new_year, 10, 0.1),
+        ("w", "Bot", "wf", "active", "success", dt.datetime(2027, 1, 5, 9, 0, tzinfo=UTC), 10, 0.1),  # 2027-W01
     ])
     runs = ts.runs.collect()
     assert runs.filter(pl.col("run_id") == "x")["duration_s"][0] == 1200  # across midnight
@@ -86,6 +87,7 @@ def test_midnight_week_boundary_and_time_zones(tmp_path):
     counts = dict(m.select("week", "runs").iter_rows())
     assert counts["2026-W46"] == 1 and counts["2026-W47"] == 1  # a run belongs to the week it started in (UTC)
     assert counts["2026-W53"] == 1 and m.filter(pl.col("week") == "2026-W48")["runs"][0] == 0
+    assert counts["2027-W01"] == 1 and list(m["week"])[-2:] == ["2026-W53", "2027-W01"]
     days = weekly_metrics(ts, by=("day",))
     assert dt.date(2026, 11, 16) in days["day"].to_list()  # the New York evening run is Monday in UTC
 
