@@ -272,6 +272,26 @@ def test_trace_values_are_stored_as_data(store_url):
     assert nasty.replace("'", "&#x27;") in html
 
 
+def test_close_hands_the_connections_back(store_url):
+    with ApprovalQueue(store_url) as q:
+        refund(q)
+        assert q.engine.pool.checkedin() >= 1  # pooled between calls
+        backend = q._read(lambda conn: conn.exec_driver_sql(
+            "SELECT pg_backend_pid()" if store_url.startswith("postgresql") else "SELECT 1").scalar())
+    assert q.engine.pool.checkedin() == 0
+    if store_url.startswith("postgresql"):  # and the server no longer has the session
+        admin = sa.create_engine(store_url)
+        with admin.connect() as conn:
+            for _ in range(50):  # the server ends the session just after the client closes it
+                alive = conn.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {int(backend)}").scalar()
+                if not alive:
+                    break
+                time.sleep(0.1)
+        admin.dispose()
+        assert alive == 0
+    assert len(q.pending()) == 1  # a later call opens a new connection
+
+
 def test_unreachable_store_is_named(tmp_path):
     with pytest.raises(StoreError, match=r"approvals store postgresql\+psycopg://postgres@127.0.0.1:1/none"):
         ApprovalQueue("postgresql+psycopg://postgres@127.0.0.1:1/none")

@@ -76,6 +76,16 @@ class ApprovalQueue:
         self.engine = _make_engine(self.url)
         self._write(lambda conn: create_or_migrate(conn))
 
+    def close(self) -> None:
+        """Close the store's pooled connections (a later call on this queue opens a new one)."""
+        self.engine.dispose()
+
+    def __enter__(self) -> ApprovalQueue:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # ---- plumbing ----------------------------------------------------------------------------------
     def _write(self, work):
         """Run ``work(conn)`` in one write transaction; database faults become StoreError."""
