@@ -1,23 +1,54 @@
 """agentops-kit: the weekly review of AI agents in production, from the traces they already export."""
 
-from .analytics.error_budget import error_budget
-from .analytics.impact import customer_impact_errors
-from .analytics.metrics import weekly_metrics
-from .analytics.policy import Policy, load_policies
-from .analytics.policy_check import check_policy
-from .analytics.policy_lint import lint_policy
-from .analytics.policy_tests import run_policy_tests
-from .analytics.readiness import readiness
-from .analytics.shadow import shadow_report
-from .approvals import ApprovalQueue, require_approval
-from .errors import AgentOpsError, ConfigError, InputFileError
-from .inventory import InventoryError, score_inventory
-from .inventory_reality import compare_with_traces
-from .inventory_store import compare_scorings, save_scoring, scoring_history
-from .load import load_traces
-from .mapping import Mapping, load_mapping
-from .pricing import Pricing, load_pricing
-from .traceset import TraceSet
+from __future__ import annotations
+
+# name -> module: imported on first use, so that `import agentops_kit` stays quick (a load of traces
+# need not pay for SQLAlchemy, plotly or the widgets)
+_EXPORTS = {
+    "error_budget": "analytics.error_budget",
+    "customer_impact_errors": "analytics.impact",
+    "weekly_metrics": "analytics.metrics",
+    "Policy": "analytics.policy",
+    "load_policies": "analytics.policy",
+    "check_policy": "analytics.policy_check",
+    "lint_policy": "analytics.policy_lint",
+    "run_policy_tests": "analytics.policy_tests",
+    "readiness": "analytics.readiness",
+    "shadow_report": "analytics.shadow",
+    "ApprovalQueue": "approvals",
+    "require_approval": "approvals",
+    "AgentOpsError": "errors",
+    "ConfigError": "errors",
+    "InputFileError": "errors",
+    "InventoryError": "inventory",
+    "score_inventory": "inventory",
+    "compare_with_traces": "inventory_reality",
+    "compare_scorings": "inventory_store",
+    "save_scoring": "inventory_store",
+    "scoring_history": "inventory_store",
+    "load_traces": "load",
+    "Mapping": "mapping",
+    "load_mapping": "mapping",
+    "Pricing": "pricing",
+    "load_pricing": "pricing",
+    "TraceSet": "traceset",
+}
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'agentops_kit' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted([*globals(), *_EXPORTS])
+
 
 __all__ = [
     "AgentOpsError", "ApprovalQueue", "ConfigError", "Policy", "check_policy", "customer_impact_errors",

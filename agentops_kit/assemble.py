@@ -42,8 +42,7 @@ INCURRING = ("llm", "tool", "action", "retrieval")
 
 def drop_duplicates(steps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple]]:
     """Keep the first copy of each (run, span) read, here or in another file; the others become rejected rows."""
-    dupe = pl.int_range(pl.len()).over("run_id", "step_id") > 0
-    marked = steps.select(dupe.alias("_dupe"))["_dupe"]
+    marked = steps.select(pl.struct("run_id", "step_id").is_first_distinct().not_().alias("_dupe"))["_dupe"]
     if not marked.any():
         return steps, []
     first = steps.select(pl.col("source_file").first().over("run_id", "step_id").alias("_ff"),

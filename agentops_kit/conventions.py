@@ -44,6 +44,8 @@ OUTPUT_KEYS = (
     "gen_ai.output", "output",
 )
 ERROR_KEYS = ("error.type", "exception.type")
+COST_TOTAL_KEYS = ("llm.cost.total", "gen_ai.usage.cost", "gen_ai.usage.cost.total")
+COST_PAIR_KEYS = (("llm.cost.prompt", "llm.cost.completion"), ("gen_ai.usage.input_cost", "gen_ai.usage.output_cost"))
 _RETRIEVAL_DOC = re.compile(r"^retrieval\.documents\.(\d+)\.document\.(id|score|version|metadata)$")
 
 
@@ -80,11 +82,10 @@ def _text(value) -> str | None:
 def reported_cost(attrs: dict) -> float | None:
     """USD cost a span reports itself: OpenInference llm.cost.*, the proposed gen_ai.usage.cost,
     any-agent's gen_ai.usage.input_cost/output_cost."""
-    total = first(attrs, ("llm.cost.total", "gen_ai.usage.cost", "gen_ai.usage.cost.total"))
+    total = first(attrs, COST_TOTAL_KEYS)
     if total is not None:
         return float(total)
-    for a, b in (("llm.cost.prompt", "llm.cost.completion"),
-                 ("gen_ai.usage.input_cost", "gen_ai.usage.output_cost")):
+    for a, b in COST_PAIR_KEYS:
         if a in attrs or b in attrs:
             return float(attrs.get(a) or 0.0) + float(attrs.get(b) or 0.0)
     return None

@@ -15,7 +15,7 @@ from .files import expand_paths, is_line_delimited, logical_name, read_bytes, re
 from .mapping import Mapping, load_mapping
 from .model import TABLE_SCHEMAS, conform, empty
 from .pricing import Pricing, load_pricing
-from .readers import canonical, langfuse, langsmith, otel_sdk, otlp, taubench
+from .readers import canonical, langfuse, langsmith, otel_sdk, otlp, otlp_fast, taubench
 from .readers.collector import Collector
 from .readers.detect import FORMATS, detect
 from .traceset import TABLES, TraceSet
@@ -63,6 +63,8 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
     if fmt is None:
         col.reject(str(path), "unknown_format",
                    "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
+    elif fmt == "otlp" and is_line_delimited(head) and otlp_fast.spec_for(conv) is not None:
+        otlp_fast.read_file(col, conv, path, problems, advance)  # compiled, block by block
     elif fmt in LINE_READERS and is_line_delimited(head):
         LINE_READERS[fmt](col, conv, stream_lines(path, problems, advance), str(path))  # never the whole file in memory
     else:
@@ -125,7 +127,9 @@ def load_traces(
         steps, runs = assemble(steps_raw, labels_frame, mapping, pricing)
     else:
         steps, runs = empty("steps"), empty("runs")
-    sources = pl.DataFrame([r for c in all_cols for r in c.sources], schema=TABLE_SCHEMAS["sources"], orient="row")
+    sources = pl.concat([
+        pl.DataFrame([r for c in all_cols for r in c.sources], schema=TABLE_SCHEMAS["sources"], orient="row"),
+        *(f for c in all_cols for f in c.source_frames)])
     rejected = pl.DataFrame([r for c in all_cols for r in c.rejected], schema=TABLE_SCHEMAS["rejected"], orient="row")
     frames = {"runs": runs, "steps": steps, "sources": sources, "labels": labels_frame, "rejected": rejected}
     lazy = {

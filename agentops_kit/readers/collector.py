@@ -36,6 +36,7 @@ class Collector:
     labels: list[tuple] = field(default_factory=list)
     rejected: list[tuple] = field(default_factory=list)
     frames: list = field(default_factory=list)  # step rows already turned into polars frames
+    source_frames: list = field(default_factory=list)  # sources as polars frames (the compiled OTLP reader)
     chunk_rows: int = 20_000
 
     def flush(self) -> None:

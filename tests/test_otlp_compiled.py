@@ -1,0 +1,172 @@
+"""The compiled OTLP/JSON decoder gives exactly what the Python reader gives: same rows, same order, same
+rejected records. Lines it cannot read exactly are handed to the Python reader; these tests count them."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+from pathlib import Path
+
+import orjson
+import pytest
+from polars.testing import assert_frame_equal
+
+import agentops_kit as ak
+from agentops_kit.readers import otlp, otlp_fast
+
+from .conftest import otlp_line, otlp_span
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARED = ROOT.parent / "shared" / "data"
+TABLES = ("runs", "steps", "sources", "rejected", "labels")
+
+
+def load_both(monkeypatch, path, **kwargs):
+    """(compiled, Python-only) tables, and how many lines the compiled reader handed to Python."""
+    handed = []
+    read_line = otlp.read_line
+
+    def counting(col, conv, data, file, line):
+        handed.append(line)
+        return read_line(col, conv, data, file, line)
+
+    with monkeypatch.context() as m:
+        m.setattr(otlp_fast.otlp, "read_line", counting)
+        ts = ak.load_traces(path, **kwargs)
+        compiled = {t: getattr(ts, t).collect() for t in TABLES}
+    with monkeypatch.context() as m:
+        m.setattr(otlp_fast, "native", None)
+        ts = ak.load_traces(path, **kwargs)
+        python = {t: getattr(ts, t).collect() for t in TABLES}
+    return compiled, python, handed
+
+
+def assert_same(compiled, python):
+    for table in TABLES:
+        assert_frame_equal(compiled[table], python[table], check_exact=True), table
+
+
+def test_the_decoder_is_built():
+    assert otlp_fast.native is not None, "agentops_kit._otlp_columns was not compiled (is a C compiler installed?)"
+
+
+def test_sample_export_is_read_by_the_decoder_alone(monkeypatch):
+    compiled, python, handed = load_both(monkeypatch, ROOT / "data/sample/traces.otlp.jsonl.gz",
+                                         pricing=ROOT / "templates/pricing.yaml")
+    assert handed == []
+    assert compiled["steps"].height == 4489 and compiled["sources"].height == 1232
+    assert_same(compiled, python)
+
+
+@pytest.mark.parametrize("name", ["spec_file-exporter_example_traces.jsonl", "opentelemetry-proto_examples_trace.json"])
+def test_third_party_otlp_files_agree(monkeypatch, name):
+    compiled, python, handed = load_both(monkeypatch, SHARED / "otel" / name)
+    assert compiled["steps"].height > 0
+    assert_same(compiled, python)
+
+
+def span(n: int, **kwargs):
+    return otlp_span(trace_id=f"{n:032x}", span_id=f"{n:016x}", **kwargs)
+
+
+# line -> (OTLP line, whether the decoder reads it itself)
+EDGE_LINES = [
+    (otlp_line(span(1, name="root", attrs={"agentops.mode": {"stringValue": "Shadow"},
+                                           "agentops.outcome": {"stringValue": "RESOLVED"}})), True),
+    (otlp_line(otlp_span(trace_id="AB" * 16, span_id="CD" * 8, parent="1" * 16, name="chat x", attrs={
+        "gen_ai.operation.name": {"stringValue": "chat"}, "gen_ai.request.model": {"stringValue": "gpt-4o-mini"},
+        "gen_ai.usage.input_tokens": {"intValue": 120}, "gen_ai.usage.output_tokens": {"intValue": "30"},
+        "gen_ai.usage.cache_read.input_tokens": {"doubleValue": 12.9},
+        "gen_ai.request.temperature": {"doubleValue": 1e-7}, "big": {"doubleValue": 1e16},
+        "small": {"doubleValue": 0.00001}, "whole": {"doubleValue": 5},
+        "nested": {"kvlistValue": {"values": [
+            {"key": "a", "value": {"arrayValue": {"values": [{"intValue": "1"}, {"boolValue": False}, {}]}}},
+            {"key": "b\n\u0001\"", "value": {"stringValue": "é ☃ \t"}}]}},
+        "dup": {"stringValue": "first"},
+    }, status={"code": "STATUS_CODE_ERROR", "message": ""})), True),
+    (otlp_line(span(3, parent="1" * 16, name="execute_tool refund_issue",
+                    status={"code": 2, "message": "card declined"},
+                    attrs={"gen_ai.operation.name": {"stringValue": "execute_tool"},
+                           "gen_ai.tool.call.arguments": {"stringValue": '{"amount": 10}'},
+                           "llm.cost.prompt": {"doubleValue": 0.25}, "llm.cost.completion": {"intValue": "0"}})), True),
+    (otlp_line(span(4, parent="1" * 16, name="HUMAN_APPROVAL", attrs={
+        "approval.decision": {"stringValue": "Granted"}, "approval.approver": {"intValue": "7"}})), True),
+    (otlp_line(span(5, parent="1" * 16, name="search", attrs={
+        "openinference.span.kind": {"stringValue": "retriever"},
+        "retrieval.documents.1.document.id": {"stringValue": "kb-2"},
+        "retrieval.documents.0.document.id": {"intValue": "41"},
+        "retrieval.documents.0.document.metadata": {"stringValue": '{"version": "v3", "version": "v4"}'},
+        "retrieval.documents.1.document.score": {"doubleValue": 0.5},
+        "retrieval.documents.1.document.version": {"intValue": "2"},
+        "retrieval.documents.01.document.score": {"intValue": "1"},
+    })), True),
+    ("", True),  # a blank line still counts in the numbering
+    # lines only the Python reader reads exactly:
+    (otlp_line(span(6, attrs={"gen_ai.usage.input_tokens": {"boolValue": True}})), False),       # rejected
+    (otlp_line(span(7, start=1_700_000_000)), False),                                             # seconds
+    (otlp_line(otlp_span(trace_id="", span_id="7" * 16)), False),                                 # synthetic id
+    (otlp_line(span(8, attrs={"agentops.mode": {"stringValue": "SCHATTEN-Ü"}})), False),          # non-ASCII
+    (otlp_line(span(9, attrs={"x": {"stringValue": "a", "intValue": "1"}})), False),             # two kinds
+    (otlp_line(span(10, attrs={"n": {"intValue": str(2**70)}})), False),                          # beyond int64
+    ('{"resourceSpans": [{"scopeSpans": [{"spans": [', False),                                     # cut JSON
+    (otlp_line(span(11, name="\u212a-approval")), False),  # the Kelvin sign lowers to ASCII "k"
+    (otlp_line(span(1, name="again")), True),  # the same span again: a duplicate, rejected after reading
+]
+
+
+def write_edge_file(path: Path, compress=False) -> Path:
+    text = "\r\n".join(line for line, _ in EDGE_LINES) + "\n"
+    data = text.encode()
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+@pytest.mark.parametrize("compress", [False, True])
+@pytest.mark.parametrize("block", [otlp_fast.BLOCK, 97])  # 97 bytes: lines split across many blocks
+def test_edge_cases_agree_line_for_line(monkeypatch, tmp_path, compress, block):
+    monkeypatch.setattr(otlp_fast, "BLOCK", block)
+    path = write_edge_file(tmp_path / ("edge.jsonl.gz" if compress else "edge.jsonl"), compress)
+    compiled, python, handed = load_both(monkeypatch, path, mapping=None)
+    assert handed == [n for n, (_, fast) in enumerate(EDGE_LINES, 1) if not fast]
+    assert_same(compiled, python)
+    steps = compiled["steps"].sort("source_line")
+    assert steps.height == 9 and compiled["rejected"]["line"].to_list() == [7, 8, 12, 13, 15]
+    assert steps["run_id"][1] == "ab" * 16 and steps["parent_id"][1] == "1" * 16  # hex ids lower-cased
+    assert steps.row(1, named=True).items() >= {"kind": "llm", "input_tokens": 120, "output_tokens": 30,
+                                            "cached_input_tokens": 12, "status": "error", "error": "error"}.items()
+    assert steps.row(2, named=True).items() >= {"tool_name": "refund_issue", "error": "card declined",
+                                            "cost_usd": 0.25, "input": '{"amount": 10}'}.items()
+    assert steps.row(3, named=True).items() >= {"kind": "approval", "approval_decision": "approved", "approver": "7"}.items()
+    assert steps["run_id"][5] == f"missing-trace:{path}:9"
+    assert compiled["sources"].sort("document_id")["version"].to_list() == ["v4", "2"]
+
+
+def test_mapping_with_action_tools_and_custom_keys_agree(monkeypatch, tmp_path):
+    mapping = tmp_path / "mapping.yaml"
+    mapping.write_text("action_tools: ['refund_*']\nagent_attributes: [team.agent]\n"
+                       "approval:\n  span_names: [sign_off]\n")
+    path = write_edge_file(tmp_path / "edge.jsonl")
+    compiled, python, _ = load_both(monkeypatch, path, mapping=mapping)
+    assert_same(compiled, python)
+    assert "action" in compiled["steps"]["kind"].to_list()
+
+
+def test_floats_are_written_as_orjson_writes_them(tmp_path, monkeypatch):
+    rng = random.Random(7)
+    values = [rng.uniform(-1, 1) * 10 ** rng.randint(-30, 30) for _ in range(300)]
+    values += [0.0, -0.0, 1e-5, 1e-6, 1e15, 1e16, 5e-324, 1.7976931348623157e308, 0.1 + 0.2]
+    attrs = {f"v{i}": {"doubleValue": v} for i, v in enumerate(values)}
+    path = tmp_path / "floats.jsonl"
+    path.write_text(otlp_line(span(1, attrs=attrs)) + "\n")
+    compiled, python, handed = load_both(monkeypatch, path)
+    assert handed == []
+    text = compiled["steps"]["attributes"][0]
+    assert text == python["steps"]["attributes"][0]
+    decoded = json.loads(text)
+    assert [decoded[f"v{i}"] for i in range(len(values))] == values
+    assert text == orjson.dumps({"service.name": "svc", **attrs_values(values)}).decode()
+
+
+def attrs_values(values):
+    return {f"v{i}": v for i, v in enumerate(values)}
