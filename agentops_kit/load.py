@@ -63,7 +63,7 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
     if fmt is None:
         col.reject(str(path), "unknown_format",
                    "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
-    elif fmt == "otlp" and is_line_delimited(head) and otlp_fast.spec_for(conv) is not None:
+    elif fmt == "otlp" and is_line_delimited(head) and otlp_fast.available(conv):
         otlp_fast.read_file(col, conv, path, problems, advance)  # compiled, block by block
     elif fmt in LINE_READERS and is_line_delimited(head):
         LINE_READERS[fmt](col, conv, stream_lines(path, problems, advance), str(path))  # never the whole file in memory

@@ -53,14 +53,9 @@ def _key_lists(conv: Conventions) -> tuple | None:
     ))
 
 
-def spec_for(conv: Conventions):
-    """The decoder's spec for these conventions (made once per load), or None if it cannot serve them."""
-    if native is None:
-        return None
-    if not hasattr(conv, "_native_spec"):
-        lists = _key_lists(conv)
-        conv._native_spec = None if lists is None else native.make_spec(lists)
-    return conv._native_spec
+def available(conv: Conventions) -> bool:
+    """Whether the decoder can read for these conventions (it is built, and the mapping's tables are ASCII)."""
+    return native is not None and _key_lists(conv) is not None
 
 
 def _frame(columns: dict) -> pl.DataFrame:
@@ -107,7 +102,8 @@ class _Reader:
     go, before any row the Python reader adds (a handed-back line) and at the end: the order is kept."""
 
     def __init__(self, col: Collector, conv: Conventions, file: str):
-        self.col, self.conv, self.file, self.spec = col, conv, file, spec_for(conv)
+        # a decoder per file: its buffers (about one block's output) are freed with it
+        self.col, self.conv, self.file, self.spec = col, conv, file, native.make_spec(_key_lists(conv))
         self.pending: list[pl.DataFrame] = []
         self.line = 1
 
