@@ -119,7 +119,7 @@ enum { /* attribute key lists, in the order the Python side passes them */
     T_STEP_KINDS, T_APPROVAL_NAMES, T_OI_FROM, T_OI_TO, T_OP_FROM, T_OP_TO, T_FLAGS, N_LISTS
 };
 
-typedef struct { const char *s; size_t n; uint64_t fp; } Str;
+typedef struct { const char *s; size_t n; uint64_t fp; int id; } Str; /* id: slot of a looked-up key, or -1 */
 
 /* A cheap fingerprint of a key (its length and first and last 8 bytes): compared before the bytes. */
 static inline uint64_t fingerprint(const char *s, size_t n) {
@@ -129,7 +129,39 @@ static inline uint64_t fingerprint(const char *s, size_t n) {
     return (head * 0x9E3779B97F4A7C15ULL) ^ (tail + n) * 0xC2B2AE3D27D4EB4FULL;
 }
 typedef struct { Str *items; Py_ssize_t n; } List;
-typedef struct { List l[N_LISTS]; int has_action_patterns; void *decoder; } Spec;
+/* Every attribute key the conventions look up gets an id, found by fingerprint in an open-addressing
+ * table: a span records where each such key sits as its attributes are read, so look-ups are O(1). */
+typedef struct { List l[N_LISTS]; int has_action_patterns; void *decoder; Str **table; size_t mask; int n_keys; } Spec;
+
+static int key_id(const Spec *sp, uint64_t fp, const char *s, size_t n) {
+    for (size_t i = fp & sp->mask;; i = (i + 1) & sp->mask) {
+        const Str *k = sp->table[i];
+        if (!k) return -1;
+        if (k->fp == fp && k->n == n && memcmp(k->s, s, n) == 0) return k->id;
+    }
+}
+
+static int index_keys(Spec *sp) {
+    size_t total = 0, size = 16;
+    for (int i = 0; i < T_STEP_KINDS; i++) total += (size_t)sp->l[i].n;
+    while (size < 4 * total) size *= 2;
+    sp->table = calloc(size, sizeof *sp->table);
+    if (!sp->table) return -1;
+    sp->mask = size - 1;
+    for (int i = 0; i < N_LISTS; i++)
+        for (Py_ssize_t j = 0; j < sp->l[i].n; j++) {
+            Str *k = &sp->l[i].items[j];
+            k->id = -1;
+            if (i >= T_STEP_KINDS) continue; /* value tables, not keys */
+            k->id = key_id(sp, k->fp, k->s, k->n);
+            if (k->id >= 0) continue;
+            size_t at = k->fp & sp->mask;
+            while (sp->table[at]) at = (at + 1) & sp->mask;
+            sp->table[at] = k;
+            k->id = sp->n_keys++;
+        }
+    return 0;
+}
 
 static void decoder_free(void *decoder);
 
@@ -137,6 +169,7 @@ static void spec_free(PyObject *capsule) {
     Spec *spec = PyCapsule_GetPointer(capsule, "otlp_columns.spec");
     if (!spec) return;
     decoder_free(spec->decoder);
+    free(spec->table);
     for (int i = 0; i < N_LISTS; i++) {
         for (Py_ssize_t j = 0; j < spec->l[i].n; j++) free((char *)spec->l[i].items[j].s);
         free(spec->l[i].items);
@@ -179,6 +212,7 @@ static PyObject *make_spec(PyObject *self, PyObject *args) {
         }
     }
     spec->has_action_patterns = spec->l[T_FLAGS].n > 0;
+    if (index_keys(spec)) { Py_DECREF(capsule); return PyErr_NoMemory(); }
     return capsule;
 }
 
@@ -193,9 +227,16 @@ static Py_ssize_t list_find(const List *l, const char *s, size_t n) {
 enum { A_NONE, A_STR, A_INT, A_DBL, A_BOOL, A_ARR, A_KV };
 
 typedef struct { const char *k; size_t kn; uint64_t fp; int t; yyjson_val *x; int64_t i; double d; } Attr;
-typedef struct { Attr *a; size_t n, cap; } Attrs;
+typedef struct {
+    Attr *a;
+    size_t n, cap;
+    const Spec *sp;       /* set for a span's merged attributes: where/stamp index its known keys */
+    int32_t *where;       /* key id -> index in a, valid where stamp[id] == gen */
+    uint32_t *stamp, gen;
+} Attrs;
 
 #define BAIL (-2) /* this line goes back to the Python reader */
+#define KEY_IS(key, literal) yyjson_equals_strn(key, literal, sizeof(literal) - 1) /* length first: NUL-safe */
 
 static int falsy(yyjson_val *v) {
     if (!v) return 1;
@@ -257,28 +298,27 @@ static int any_value(yyjson_val *v, Attr *a, int depth) {
     yyjson_obj_iter it = yyjson_obj_iter_with(v);
     yyjson_val *key = yyjson_obj_iter_next(&it);
     yyjson_val *x = yyjson_obj_iter_get_val(key);
-    const char *k = yyjson_get_str(key);
-    if (strcmp(k, "stringValue") == 0 || strcmp(k, "bytesValue") == 0) {
+    if (KEY_IS(key, "stringValue") || KEY_IS(key, "bytesValue")) {
         if (!yyjson_is_str(x)) return BAIL;
         a->t = A_STR;
         a->x = x;
-    } else if (strcmp(k, "boolValue") == 0) {
+    } else if (KEY_IS(key, "boolValue")) {
         if (!yyjson_is_bool(x)) return BAIL;
         a->t = A_BOOL;
         a->i = yyjson_get_bool(x);
-    } else if (strcmp(k, "intValue") == 0) {
+    } else if (KEY_IS(key, "intValue")) {
         if (as_int64(x, &a->i)) return BAIL;
         a->t = A_INT;
-    } else if (strcmp(k, "doubleValue") == 0) {
+    } else if (KEY_IS(key, "doubleValue")) {
         if (yyjson_is_real(x)) a->d = yyjson_get_real(x);
         else if (yyjson_is_sint(x)) a->d = (double)yyjson_get_sint(x);
         else if (yyjson_is_uint(x)) a->d = (double)yyjson_get_uint(x);
         else return BAIL;
         if (!isfinite(a->d)) return BAIL;
         a->t = A_DBL;
-    } else if (strcmp(k, "arrayValue") == 0 || strcmp(k, "kvlistValue") == 0) {
+    } else if (KEY_IS(key, "arrayValue") || KEY_IS(key, "kvlistValue")) {
         if (!yyjson_is_obj(x)) return BAIL;
-        a->t = k[0] == 'a' ? A_ARR : A_KV;
+        a->t = KEY_IS(key, "arrayValue") ? A_ARR : A_KV;
         a->x = x;
         if (depth >= 0) return depth > MAX_DEPTH ? BAIL : check_any(v, depth);
     } /* an unknown kind alone: None */
@@ -462,6 +502,12 @@ static int col_text(Col *c, const Attr *a) {
 
 /* ------------------------------------------------------------------ attribute look-ups (conventions.py) */
 
+static void attrs_index(Attrs *m, size_t i) {
+    if (!m->where) return;
+    int id = key_id(m->sp, m->a[i].fp, m->a[i].k, m->a[i].kn);
+    if (id >= 0) { m->where[id] = (int32_t)i; m->stamp[id] = m->gen; }
+}
+
 static int attrs_put(Attrs *m, const char *k, size_t kn, const Attr *v) {
     uint64_t fp = fingerprint(k, kn);
     for (size_t i = 0; i < m->n; i++)
@@ -483,11 +529,14 @@ static int attrs_put(Attrs *m, const char *k, size_t kn, const Attr *v) {
     m->a[m->n].k = k;
     m->a[m->n].kn = kn;
     m->a[m->n].fp = fp;
+    attrs_index(m, m->n);
     m->n++;
     return 0;
 }
 
 static const Attr *get(const Attrs *m, const Str *key) {
+    if (m->where && key->id >= 0)
+        return m->stamp[key->id] == m->gen ? &m->a[m->where[key->id]] : NULL;
     for (size_t i = 0; i < m->n; i++)
         if (m->a[i].fp == key->fp && m->a[i].kn == key->n && memcmp(m->a[i].k, key->s, key->n) == 0)
             return &m->a[i];
@@ -626,6 +675,8 @@ static void decoder_free(void *decoder) {
     for (int i = 0; i < N_SRC_COLS; i++) col_free(&d->srcs[i]);
     free(d->resource.a);
     free(d->attrs.a);
+    free(d->attrs.where);
+    free(d->attrs.stamp);
     free(d->scratch.p);
     if (d->alc) yyjson_alc_dyn_free(d->alc);
     free(d);
@@ -639,6 +690,13 @@ static Decoder *decoder_for(Spec *sp) {
         for (int i = 0; !rc && i < N_STEP_COLS; i++) rc |= col_init(&d->steps[i], STEP_TYPES[i]);
         for (int i = 0; !rc && i < N_SRC_COLS; i++) rc |= col_init(&d->srcs[i], SRC_TYPES[i]);
         if (!rc) d->alc = yyjson_alc_dyn_new();
+        if (!rc) {
+            size_t keys = (size_t)sp->n_keys + 1;
+            d->attrs.sp = sp;
+            d->attrs.where = calloc(keys, sizeof *d->attrs.where);
+            d->attrs.stamp = calloc(keys, sizeof *d->attrs.stamp);
+            rc = !d->attrs.where || !d->attrs.stamp;
+        }
         if (rc || !d->alc) { decoder_free(d); sp->decoder = NULL; return NULL; }
         d->sp = sp;
     }
@@ -763,15 +821,14 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
     yyjson_obj_iter it = yyjson_obj_iter_with(span);
     while ((key = yyjson_obj_iter_next(&it))) {
         yyjson_val *v = yyjson_obj_iter_get_val(key);
-        const char *k = yyjson_get_str(key);
-        if (strcmp(k, "traceId") == 0) trace = v;
-        else if (strcmp(k, "spanId") == 0) sid = v;
-        else if (strcmp(k, "parentSpanId") == 0) parent = v;
-        else if (strcmp(k, "name") == 0) name = v;
-        else if (strcmp(k, "startTimeUnixNano") == 0) start = v;
-        else if (strcmp(k, "endTimeUnixNano") == 0) end = v;
-        else if (strcmp(k, "attributes") == 0) attributes = v;
-        else if (strcmp(k, "status") == 0) status = v;
+        if (KEY_IS(key, "traceId")) trace = v;
+        else if (KEY_IS(key, "spanId")) sid = v;
+        else if (KEY_IS(key, "parentSpanId")) parent = v;
+        else if (KEY_IS(key, "name")) name = v;
+        else if (KEY_IS(key, "startTimeUnixNano")) start = v;
+        else if (KEY_IS(key, "endTimeUnixNano")) end = v;
+        else if (KEY_IS(key, "attributes")) attributes = v;
+        else if (KEY_IS(key, "status")) status = v;
     }
     Col *c = d->steps;
     int rc;
@@ -824,10 +881,14 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
 
     Attrs *m = &d->attrs;
     m->n = 0;
+    if (++m->gen == 0) { /* wrapped: forget every stamp */
+        memset(m->stamp, 0, (size_t)d->sp->n_keys * sizeof *m->stamp);
+        m->gen = 1;
+    }
     for (size_t i = 0; i < d->resource.n; i++)
         if (attrs_put(m, d->resource.a[i].k, d->resource.a[i].kn, &d->resource.a[i])) { rc = -1; goto out; }
     if ((rc = read_attributes(m, attributes))) goto out;
-    Str scope_key = {"otel.scope.name", 15, fingerprint("otel.scope.name", 15)};
+    Str scope_key = {"otel.scope.name", 15, fingerprint("otel.scope.name", 15), -1};
     if (scope_name && !get(m, &scope_key)) { /* attrs.setdefault("otel.scope.name", scope["name"]) */
         Attr a = {.t = A_STR, .x = scope_name};
         if (attrs_put(m, scope_key.s, scope_key.n, &a)) { rc = -1; goto out; }
