@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test install clean bench
 
-$(STAMP): pyproject.toml agentops_kit/_native/otlp_columns.c
+$(STAMP): pyproject.toml $(wildcard agentops_kit/_native/*.c agentops_kit/_native/*.h)
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet -e '.[test]'

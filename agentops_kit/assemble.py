@@ -78,24 +78,19 @@ def _first_hint(name: str) -> pl.Expr:
 def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricing: Pricing):
     """(steps, runs): steps priced and conformed, runs aggregated with outcome and cost rules applied."""
     steps = apply_pricing(steps, pricing)
-    # exporters often drop framework-internal spans: their children stay, counted per run
-    # (found on two narrow columns; the result is attached as one boolean column)
-    parents = steps.select("run_id", pl.col("step_id").alias("parent_id")).unique().with_columns(
-        pl.lit(True).alias("_parent_found"))
-    found = steps.select("run_id", "parent_id").join(parents, on=["run_id", "parent_id"], how="left",
-                                                     maintain_order="left")
-    steps = steps.with_columns(found.get_column("_parent_found"))
     o = mapping.outcome
     escalation_tools = list(o.escalation_tools)
-    agg = steps.group_by("run_id").agg(
+    # lazily: an eager group_by carries every column of the wide steps table through the grouping
+    agg = steps.lazy().group_by("run_id").agg(
         *[_first_hint(h) for h in RUN_HINTS],
         pl.col("started_at").min().alias("started_at"),
         pl.col("ended_at").max().alias("ended_at"),
         _root_else_first(pl.col("error")).alias("error_type"),
         (pl.col("status").filter(pl.col("is_root")) == "error").any().alias("_root_error"),
         pl.col("is_root").any().not_().alias("root_missing"),
-        (pl.col("parent_id").is_not_null() & pl.col("_parent_found").is_null()).sum().cast(pl.Int64)
-        .alias("orphan_steps"),
+        # exporters often drop framework-internal spans: their children stay, counted per run
+        (pl.col("parent_id").is_not_null() & ~pl.col("parent_id").is_in(pl.col("step_id").implode()))
+        .sum().cast(pl.Int64).alias("orphan_steps"),
         _sum_or_null("input_tokens"),
         _sum_or_null("output_tokens"),
         (pl.col("kind") == "llm").sum().cast(pl.Int64).alias("llm_calls"),
@@ -110,7 +105,7 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         pl.col("format").first().alias("format"),
     )
     if o.label:
-        scored = labels.filter(pl.col("name") == o.label).group_by("run_id").agg(
+        scored = labels.lazy().filter(pl.col("name") == o.label).group_by("run_id").agg(
             pl.col("value").cast(pl.Float64, strict=False).last().alias("_score"))
         agg = agg.join(scored, on="run_id", how="left")
     else:
@@ -139,7 +134,8 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         pl.when(pl.col("_cost_unknown")).then(None).otherwise(pl.col("_cost")).alias("cost_usd"),
         cost_source.alias("cost_source"),
     )
-    return conform(steps, "steps"), conform(runs.sort("started_at", "run_id", nulls_last=True), "runs")
+    runs = runs.sort("started_at", "run_id", nulls_last=True).collect()
+    return conform(steps, "steps"), conform(runs, "runs")
 
 
 __all__ = ["assemble", "step_frame"]

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arrow_export.h"
 #include "yyjson/yyjson.h"
 
 #define MIN_NS 978307200000000000LL  /* 2001-01-01: see readers/spans.py check_ns */
@@ -1060,17 +1061,20 @@ done:
     return rc;
 }
 
+/* {name: (schema capsule, array capsule)}: the columns through the Arrow C data interface; None when
+ * they hold no rows. */
 static PyObject *columns_dict(Col *cols, const char **names, int count) {
+    if (cols[0].n == 0) Py_RETURN_NONE;
     PyObject *out = PyDict_New();
     if (!out) return NULL;
     for (int i = 0; i < count; i++) {
         Col *c = &cols[i];
         size_t valid_len = (size_t)((c->n + 7) / 8);
         if (c->valid.len < valid_len) valid_len = c->valid.len;
-        PyObject *item = Py_BuildValue(
-            "(CLy#y#y#)", c->type, (long long)c->n, c->valid.p ? c->valid.p : "", (Py_ssize_t)valid_len,
-            c->type == 's' ? c->off.p : "", (Py_ssize_t)(c->type == 's' ? c->off.len : 0),
-            c->data.p ? c->data.p : "", (Py_ssize_t)c->data.len);
+        int is_str = c->type == 's';
+        PyObject *item = arrow_column(is_str ? "U" : c->type == 'i' ? "l" : "g", names[i], c->n, c->valid.p,
+                                      valid_len, is_str ? c->off.p : NULL, is_str ? c->off.len : 0, c->data.p,
+                                      c->data.len);
         if (!item || PyDict_SetItemString(out, names[i], item)) {
             Py_XDECREF(item);
             Py_DECREF(out);
@@ -1087,7 +1091,8 @@ static int is_blank(const char *s, size_t n) { /* bytes.strip() leaves nothing *
     return 1;
 }
 
-/* decode(spec, data, pos, line) -> (steps, sources, next_pos, next_line, bail)
+/* decode(spec, data, pos, line) -> (steps, sources, next_pos, next_line, bail); steps and sources map
+ * column names to Arrow PyCapsule pairs (see arrow_export.h), or are None when no rows were read.
  * Reads the lines of data from byte pos (line numbers from `line`) until the end, or until a line that
  * only the Python reader can read exactly: bail is then (line number, start, end) of that line, whose
  * rows are not in the columns, and next_pos / next_line point after it. */

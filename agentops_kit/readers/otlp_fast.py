@@ -15,7 +15,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import polars as pl
-import pyarrow as pa
 
 from .. import conventions as cv
 from ..assemble import STEP_ROW_SCHEMA
@@ -31,7 +30,6 @@ except ImportError:  # built without a C compiler: the Python reader does the wo
     native = None
 
 BLOCK = 8 << 20  # bytes of complete lines handed to the decoder at a time
-ARROW_TYPES = {"s": pa.large_string(), "i": pa.int64(), "f": pa.float64()}
 
 
 def _key_lists(conv: Conventions) -> tuple | None:
@@ -58,12 +56,20 @@ def available(conv: Conventions) -> bool:
     return native is not None and _key_lists(conv) is not None
 
 
+class _ArrowColumn:
+    """A decoded column as the Arrow PyCapsule interface presents it: polars takes it without pyarrow."""
+
+    __slots__ = ("capsules",)
+
+    def __init__(self, capsules: tuple):
+        self.capsules = capsules
+
+    def __arrow_c_array__(self, requested_schema=None) -> tuple:
+        return self.capsules
+
+
 def _frame(columns: dict) -> pl.DataFrame:
-    arrays = {}
-    for name, (kind, n, valid, offsets, data) in columns.items():
-        buffers = [pa.py_buffer(valid)] + ([pa.py_buffer(offsets)] if kind == "s" else []) + [pa.py_buffer(data)]
-        arrays[name] = pa.Array.from_buffers(ARROW_TYPES[kind], n, buffers)
-    return pl.from_arrow(pa.table(arrays))
+    return pl.DataFrame([pl.Series(values=_ArrowColumn(c)).alias(name) for name, c in columns.items()])
 
 
 def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
@@ -112,9 +118,9 @@ class _Reader:
         pos, size = 0, len(chunk)
         while pos < size:
             steps, sources, pos, self.line, bail = native.decode(self.spec, chunk, pos, self.line)
-            if steps["run_id"][1]:
+            if steps is not None:
                 self.pending.append(_frame(steps))
-            if sources["run_id"][1]:
+            if sources is not None:
                 self.col.source_frames.append(_frame(sources).cast(dict(TABLE_SCHEMAS["sources"])))
             if bail is not None:
                 self.flush()
