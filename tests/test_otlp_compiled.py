@@ -15,10 +15,9 @@ from polars.testing import assert_frame_equal
 import agentops_kit as ak
 from agentops_kit.readers import otlp, otlp_fast
 
-from .conftest import otlp_line, otlp_span
+from .conftest import THIRD_PARTY, otlp_line, otlp_span
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED = ROOT.parent / "shared" / "data"
 TABLES = ("runs", "steps", "sources", "rejected", "labels")
 
 
@@ -61,7 +60,7 @@ def test_sample_export_is_read_by_the_decoder_alone(monkeypatch):
 
 @pytest.mark.parametrize("name", ["spec_file-exporter_example_traces.jsonl", "opentelemetry-proto_examples_trace.json"])
 def test_third_party_otlp_files_agree(monkeypatch, name):
-    compiled, python, handed = load_both(monkeypatch, SHARED / "otel" / name)
+    compiled, python, handed = load_both(monkeypatch, THIRD_PARTY / "otel" / name)
     assert compiled["steps"].height > 0
     assert_same(compiled, python)
 
