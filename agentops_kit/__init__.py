@@ -50,10 +50,5 @@ def __dir__():
     return sorted([*globals(), *_EXPORTS])
 
 
-__all__ = [
-    "AgentOpsError", "ApprovalQueue", "ConfigError", "Policy", "check_policy", "customer_impact_errors",
-    "error_budget", "lint_policy", "load_policies", "readiness", "run_policy_tests", "shadow_report", "weekly_metrics", "InputFileError", "InventoryError", "Mapping", "Pricing", "TraceSet",
-    "compare_scorings", "compare_with_traces", "load_mapping", "load_pricing", "load_traces", "save_scoring",
-    "require_approval", "score_inventory", "scoring_history",
-]
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"

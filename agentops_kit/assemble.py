@@ -65,14 +65,55 @@ def _sum_or_null(name: str) -> pl.Expr:
     return pl.when(col.is_not_null().any()).then(col.sum()).alias(name)
 
 
-def _root_else_first(col: pl.Expr) -> pl.Expr:
-    """The root's value, else the earliest value seen in the run (sorted here, not the wide table)."""
-    return pl.coalesce(col.filter(pl.col("is_root")).drop_nulls().first(),
-                       col.sort_by("started_ns", nulls_last=True).drop_nulls().first())
+# run facts taken from its steps: the root's value, else the earliest one seen (steps in start order)
+FIRST_FACTS = {**{"hint_" + h: h for h in RUN_HINTS}, "error": "error_type", "source_file": "source_file"}
 
 
-def _first_hint(name: str) -> pl.Expr:
-    return _root_else_first(pl.col("hint_" + name)).alias(name)
+def _start_order(steps: pl.DataFrame) -> pl.Series:
+    """The row numbers in start order (stable: steps without a start time last, in the order read)."""
+    last = pl.col("started_ns").fill_null(2**63 - 1)
+    return steps.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(last, maintain_order=True)).to_series()
+
+
+def _pick_rows() -> list[pl.Expr]:
+    """Aggregations naming, for each of FIRST_FACTS, the first root row with a value and the earliest
+    start position with one: only integers go through the grouping, never the text."""
+    has = {c: pl.col(c).is_not_null() for c in FIRST_FACTS}
+    return [
+        *[pl.col("_row").filter(pl.col("is_root") & has[c]).min().alias("_root_row:" + c) for c in FIRST_FACTS],
+        *[pl.col("_position").filter(has[c]).min().alias("_first_position:" + c) for c in FIRST_FACTS],
+    ]
+
+
+def _picked_facts(steps: pl.DataFrame, agg: pl.DataFrame, in_start_order: pl.Series) -> pl.DataFrame:
+    """The values at the rows _pick_rows named, in place of those row numbers."""
+    values = []
+    for column, name in FIRST_FACTS.items():
+        earliest = in_start_order.gather(agg.get_column("_first_position:" + column))
+        row = agg.get_column("_root_row:" + column).fill_null(earliest)
+        values.append(steps.get_column(column).gather(row).alias(name))
+    return agg.drop([f"_{w}:{c}" for c in FIRST_FACTS for w in ("root_row", "first_position")]).with_columns(values)
+
+
+def _orphan_flags(steps: pl.DataFrame) -> pl.Series:
+    """Per step, whether its parent span is missing from its run (exporters often drop framework-internal
+    spans: their children stay). Candidate parents are paired by a 64-bit hash of (run, span), then checked
+    on the ids themselves."""
+    def key(span: str) -> pl.Expr:
+        return (pl.col("run_id").hash(1) ^ pl.col(span).hash(2)).alias("_key")
+
+    rows = pl.int_range(pl.len(), dtype=pl.UInt32)
+    children = steps.lazy().select(
+        rows.alias("_child"), key("parent_id"), pl.col("parent_id").is_not_null().alias("_has")).filter("_has")
+    spans = steps.lazy().select(rows.alias("_span"), key("step_id"))
+    pairs = children.join(spans, on="_key").select("_child", "_span").collect()
+    child, span = pairs.get_column("_child"), pairs.get_column("_span")
+    same = ((steps.get_column("run_id").gather(child) == steps.get_column("run_id").gather(span))
+            & (steps.get_column("parent_id").gather(child) == steps.get_column("step_id").gather(span)))
+    found = child.filter(same).implode()
+    return steps.select(
+        pl.col("parent_id").is_not_null() & ~pl.int_range(pl.len(), dtype=pl.UInt32).is_in(found)
+    ).to_series()
 
 
 def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricing: Pricing):
@@ -80,30 +121,33 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
     steps = apply_pricing(steps, pricing)
     o = mapping.outcome
     escalation_tools = list(o.escalation_tools)
-    # lazily: an eager group_by carries every column of the wide steps table through the grouping
-    agg = steps.lazy().group_by("run_id").agg(
-        *[_first_hint(h) for h in RUN_HINTS],
+    in_start_order = _start_order(steps)
+    # one grouping, lazily (an eager group_by carries every column of the wide table through it)
+    numbered = steps.lazy().with_columns(
+        pl.int_range(pl.len(), dtype=pl.UInt32).alias("_row"),
+        in_start_order.arg_sort().alias("_position"),  # the inverse permutation: each row's start position
+        _orphan_flags(steps).alias("_orphan"),
+    )
+    agg = numbered.group_by("run_id").agg(
         pl.col("started_at").min().alias("started_at"),
         pl.col("ended_at").max().alias("ended_at"),
-        _root_else_first(pl.col("error")).alias("error_type"),
         (pl.col("status").filter(pl.col("is_root")) == "error").any().alias("_root_error"),
         pl.col("is_root").any().not_().alias("root_missing"),
-        # exporters often drop framework-internal spans: their children stay, counted per run
-        (pl.col("parent_id").is_not_null() & ~pl.col("parent_id").is_in(pl.col("step_id").implode()))
-        .sum().cast(pl.Int64).alias("orphan_steps"),
         _sum_or_null("input_tokens"),
         _sum_or_null("output_tokens"),
         (pl.col("kind") == "llm").sum().cast(pl.Int64).alias("llm_calls"),
         pl.col("kind").is_in(["tool", "action"]).sum().cast(pl.Int64).alias("tool_calls"),
         pl.col("tool_name").is_in(escalation_tools).any().alias("_escalated"),
-        pl.col("cost_usd").filter(pl.col("cost_source").is_in(["export", "pricing"]) & pl.col("kind").is_in(INCURRING))
-        .sum().alias("_cost"),
+        pl.col("cost_usd").filter(pl.col("cost_source").is_in(["export", "pricing"])
+                                  & pl.col("kind").is_in(INCURRING)).sum().alias("_cost"),
         (pl.col("cost_source") == "unknown").any().alias("_cost_unknown"),
         ((pl.col("cost_source") == "export") & pl.col("kind").is_in(INCURRING)).any().alias("_cost_export"),
         ((pl.col("cost_source") == "pricing") & pl.col("kind").is_in(INCURRING)).any().alias("_cost_pricing"),
-        _root_else_first(pl.col("source_file")).alias("source_file"),
         pl.col("format").first().alias("format"),
-    )
+        pl.col("_orphan").sum().cast(pl.Int64).alias("orphan_steps"),
+        *_pick_rows(),
+    ).collect()
+    agg = _picked_facts(steps, agg, in_start_order).lazy()
     if o.label:
         scored = labels.lazy().filter(pl.col("name") == o.label).group_by("run_id").agg(
             pl.col("value").cast(pl.Float64, strict=False).last().alias("_score"))

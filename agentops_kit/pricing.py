@@ -93,27 +93,23 @@ def apply_pricing(steps: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
     unknown: an LLM call whose cost cannot be known (unpriced model or no tokens); none: a step that
     costs nothing by itself (agent, chain, unpriced tool).
     """
-    models = steps.filter(pl.col("model").is_not_null()).get_column("model").unique().to_list()
-    families = pl.DataFrame({"model": models, "family": [pricing.family(m) for m in models]},
-                            schema={"model": pl.String, "family": pl.String})
-    prices = pricing.price_table()
-    # price a narrow frame, then attach two columns: the wide text columns are never copied
-    wide = steps
-    steps = steps.select("model", "started_at", "kind", "tool_name", "input_tokens", "output_tokens",
-                         "cached_input_tokens", "cost_usd")
-    with_day = steps.with_row_index("_row").join(families, on="model", how="left").with_columns(
-        pl.col("started_at").dt.date().fill_null(dt.date(9999, 12, 31)).alias("_day")
-    )
-    # the price in force on the day of the call (the latest one when the call has no time)
-    priced = with_day.sort("_day").join_asof(
-        prices, left_on="_day", right_on="since", by="family", strategy="backward",
+    models = steps.lazy().select(pl.col("model").drop_nulls().unique()).collect().get_column("model").to_list()
+    family = pl.col("model").replace_strict({m: pricing.family(m) for m in models}, default=None,
+                                            return_dtype=pl.String)
+    # the price in force on the day of the call (the latest one when the call has no time), looked up once
+    # per distinct (family, day); only those two narrow columns travel through the joins
+    keys = steps.lazy().select(
+        family.alias("family"), pl.col("started_at").dt.date().fill_null(dt.date(9999, 12, 31)).alias("_day"))
+    in_force = keys.drop_nulls("family").unique().sort("_day").join_asof(
+        pricing.price_table().lazy(), left_on="_day", right_on="since", by="family", strategy="backward",
         check_sortedness=False,  # sorted by _day above; polars cannot verify it per group
-    ).sort("_row")
-    tools = pl.DataFrame(
-        {"tool_name": list(pricing.tools), "_per_call": [t.per_call for t in pricing.tools.values()]},
-        schema={"tool_name": pl.String, "_per_call": pl.Float64},
     )
-    priced = priced.join(tools, on="tool_name", how="left")
+    rates = keys.join(in_force, on=["family", "_day"], how="left", maintain_order="left").select(
+        "p_in", "p_out", "p_cached").collect()
+    per_call = pl.col("tool_name").replace_strict(
+        {name: tool.per_call for name, tool in pricing.tools.items()}, default=None, return_dtype=pl.Float64)
+    priced = steps.select("kind", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd",
+                          per_call.alias("_per_call")).with_columns(rates.get_columns())
     uncached = (pl.col("input_tokens") - pl.col("cached_input_tokens").fill_null(0)).clip(lower_bound=0)
     token_cost = (uncached * pl.col("p_in") + pl.col("cached_input_tokens").fill_null(0) * pl.col("p_cached")
                   + pl.col("output_tokens").fill_null(0) * pl.col("p_out")) / 1e6
@@ -132,7 +128,7 @@ def apply_pricing(steps: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
         .otherwise(None)
     )
     costs = priced.select(cost.alias("cost_usd"), source.alias("cost_source"))
-    return wide.with_columns(costs.get_column("cost_usd"), costs.get_column("cost_source"))
+    return steps.with_columns(costs.get_column("cost_usd"), costs.get_column("cost_source"))
 
 
 def unpriced_models(steps: pl.DataFrame | pl.LazyFrame) -> list[str]:

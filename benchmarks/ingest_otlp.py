@@ -6,7 +6,9 @@ Builds the export from the bundled sample (each copy gets fresh trace ids), then
 process so that peak memory is measured alone: (1) a bare orjson parse of every line, (2) the same with
 the standard library's json, (3) orjson plus a Python loop that only visits every span and attribute (no
 decoding: the least any reader written in Python must do), (4) agentops_kit.load_traces with pricing, down
-to the collected tables, (5) a naive polars.read_ndjson of the file. Prints MB/s, seconds and peak RSS.
+to the collected tables, import of the library included, (5) the same with the compiled decoder switched
+off (an install without a C compiler), (6) a naive polars.read_ndjson of the file. Prints MB/s, seconds
+and peak RSS.
 """
 
 from __future__ import annotations
@@ -65,9 +67,13 @@ def job(kind: str, path: str) -> None:
                             keys.append(span["spanId"])
                             for kv in span.get("attributes") or ():
                                 keys.append(kv["key"])
-    elif kind == "agentops":
+    elif kind in ("agentops", "agentops_python"):
         import agentops_kit as ak
 
+        if kind == "agentops_python":  # what an install without a C compiler gets
+            from agentops_kit.readers import otlp_fast
+
+            otlp_fast.native = None
         ts = ak.load_traces(path, pricing=ROOT / "templates/pricing.yaml")
         runs, steps = ts.runs.collect(), ts.steps.collect()
         extra = {"runs": runs.height, "steps": steps.height, "rejected": ts.rejected.collect().height}
@@ -77,7 +83,7 @@ def job(kind: str, path: str) -> None:
         pl.read_ndjson(path, infer_schema_length=None)
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"seconds": seconds, "peak_mb": peak, **(extra if kind == "agentops" else {})}))
+    print(json.dumps({"seconds": seconds, "peak_mb": peak, **(extra if kind.startswith("agentops") else {})}))
 
 
 def main() -> None:
@@ -94,15 +100,17 @@ def main() -> None:
         mb = size / 1024 / 1024
         print(f"export: {mb:.1f} MB of OTLP/JSON ({sum(1 for _ in path.open())} lines)")
         results = {}
-        for kind in ("orjson", "json", "orjson_visit", "agentops", "polars_ndjson"):
+        for kind in ("orjson", "json", "orjson_visit", "agentops", "agentops_python", "polars_ndjson"):
             out = subprocess.run([sys.executable, __file__, "--job", kind, str(path)], capture_output=True, text=True)
             if out.returncode:
-                print(f"{kind:14s} failed: {out.stderr.strip().splitlines()[-1]}")
+                print(f"{kind:16s} failed: {out.stderr.strip().splitlines()[-1]}")
                 continue
             results[kind] = json.loads(out.stdout.strip().splitlines()[-1])
             r = results[kind]
-            more = f"  runs={r['runs']} steps={r['steps']} rejected={r['rejected']}" if kind == "agentops" else ""
-            print(f"{kind:14s} {r['seconds']:7.2f} s  {mb / r['seconds']:7.1f} MB/s  peak RSS {r['peak_mb']:7.0f} MB{more}")
+            more = (f"  runs={r['runs']} steps={r['steps']} rejected={r['rejected']}"
+                    if kind.startswith("agentops") else "")
+            print(f"{kind:16s} {r['seconds']:7.2f} s  {mb / r['seconds']:7.1f} MB/s  "
+                  f"peak RSS {r['peak_mb']:7.0f} MB{more}")
         if "agentops" in results and "orjson" in results:
             ratio = results["orjson"]["seconds"] / results["agentops"]["seconds"]
             print(f"agentops ingest rate = {ratio:.0%} of the bare orjson parse rate (target >= 50%)")

@@ -136,7 +136,8 @@ def test_edge_cases_agree_line_for_line(monkeypatch, tmp_path, compress, block):
                                             "cached_input_tokens": 12, "status": "error", "error": "error"}.items()
     assert steps.row(2, named=True).items() >= {"tool_name": "refund_issue", "error": "card declined",
                                             "cost_usd": 0.25, "input": '{"amount": 10}'}.items()
-    assert steps.row(3, named=True).items() >= {"kind": "approval", "approval_decision": "approved", "approver": "7"}.items()
+    assert steps.row(3, named=True).items() >= {"kind": "approval", "approval_decision": "approved",
+                                                "approver": "7"}.items()
     assert steps["run_id"][5] == f"missing-trace:{path}:9"
     assert compiled["sources"].sort("document_id")["version"].to_list() == ["v4", "2"]
 

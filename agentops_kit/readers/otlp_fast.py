@@ -148,23 +148,25 @@ def read_file(col: Collector, conv: Conventions, path: Path, problems: list[str]
 
 
 def _read_plain(reader: _Reader, raw, advance) -> None:
+    """Into one reused buffer (fresh 8 MB objects would cost page faults each time); the line cut at the
+    end of a block is read again, by seeking, at the start of the next one."""
     raw.seek(0)
-    start = 0
+    buffer, start = bytearray(BLOCK), 0
     while True:
-        block = raw.read(BLOCK)
-        if not block:
+        size = raw.readinto(buffer)
+        if not size:
             return
-        end = block.rfind(b"\n") + 1 if len(block) == BLOCK else len(block)
-        if end == 0:  # one line longer than a block: read on until its end
-            more = block
-            while end == 0 and len(block) == BLOCK:
-                block = raw.read(BLOCK)
-                more += block
-                end = more.rfind(b"\n") + 1 if len(block) == BLOCK else len(more)
-            block = more
-        reader.decode(memoryview(block)[:end])
+        view = memoryview(buffer)
+        end = buffer.rfind(b"\n", 0, size) + 1 if size == len(buffer) else size
+        if end == 0:  # one line longer than the buffer: grow it and read the block again
+            view.release()
+            buffer.extend(bytes(len(buffer)))
+            raw.seek(start)
+            continue
+        reader.decode(view[:end])
+        view.release()
         start += end
-        raw.seek(start)  # the cut line is read again with the next block: no copying of a carry
+        raw.seek(start)
         if advance is not None:
             advance(end)
 
