@@ -127,9 +127,7 @@ def load_traces(
         steps, runs = assemble(steps_raw, labels_frame, mapping, pricing)
     else:
         steps, runs = empty("steps"), empty("runs")
-    sources = pl.concat([
-        pl.DataFrame([r for c in all_cols for r in c.sources], schema=TABLE_SCHEMAS["sources"], orient="row"),
-        *(f for c in all_cols for f in c.source_frames)])
+    sources = pl.concat([empty("sources"), *(f for c in all_cols for f in c.source_frames)])  # flushed above
     rejected = pl.DataFrame([r for c in all_cols for r in c.rejected], schema=TABLE_SCHEMAS["rejected"], orient="row")
     frames = {"runs": runs, "steps": steps, "sources": sources, "labels": labels_frame, "rejected": rejected}
     lazy = {

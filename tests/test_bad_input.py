@@ -150,3 +150,28 @@ def test_bad_pricing_and_missing_config_files(tmp_path):
     nolabel.write_text("id,name,value\n1,a,b\n")
     with pytest.raises(ak.ConfigError, match="needs a 'run_id' column"):
         ak.load_traces(traces, labels=nolabel)
+
+
+def test_wrongly_typed_structure_is_set_aside_not_fatal(tmp_path):
+    """Lists where objects belong (and the reverse), an unhashable status code, a numeric attribute key,
+    a non-string status message or span id: each record is rejected with the reason, the load goes on."""
+    good = otlp_span(trace_id="1" * 32, span_id="1" * 16, name="root")
+    lines = [
+        otlp_line(good),
+        '{"resourceSpans": 5}',
+        '{"resourceSpans": [[]]}',
+        '{"resourceSpans": [{"scopeSpans": [{"spans": {"a": 1}}]}]}',
+        '{"resourceSpans": [{"scopeSpans": ["x"]}]}',
+        otlp_line({**otlp_span(trace_id="2" * 32, span_id="2" * 16), "status": {"code": {"x": 1}}}),
+        otlp_line({**otlp_span(trace_id="3" * 32, span_id="3" * 16), "status": {"code": 2, "message": ["no"]}}),
+        json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [
+            {**otlp_span(trace_id="4" * 32, span_id="4" * 16), "attributes": [{"key": 7, "value": {}}]}]}]}]}),
+        otlp_line({**otlp_span(trace_id="5" * 32), "spanId": [1, 2]}),
+    ]
+    ts = ak.load_traces(write_lines(tmp_path / "odd.jsonl", lines))
+    rej = rejected(ts)
+    assert rej["line"].to_list() == list(range(2, 10))
+    assert set(rej["reason_code"]) == {"wrong_type"}
+    assert "must be a list" in rej["reason"][0] and "attribute key must be a string" in rej["reason"][6]
+    assert rej["record_id"][7] == "[1,2]"  # whatever the id was, as text
+    assert ts.runs.collect()["run_id"].to_list() == ["1" * 32]

@@ -13,6 +13,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import agentops_kit as ak
+from agentops_kit import load as load_module
 from agentops_kit.readers import otlp, otlp_fast
 
 from .conftest import THIRD_PARTY, otlp_line, otlp_span
@@ -22,28 +23,36 @@ TABLES = ("runs", "steps", "sources", "rejected", "labels")
 
 
 def load_both(monkeypatch, path, **kwargs):
-    """(compiled, Python-only) tables, and how many lines the compiled reader handed to Python."""
+    """(compiled, Python-only) tables, and the lines the compiled reader handed to Python. "raw" is the
+    step rows as read, with the run-level hints (agent, mode, outcome...) that only the runs table shows."""
     handed = []
-    read_line = otlp.read_line
+    read_line, assemble = otlp.read_line, load_module.assemble
 
     def counting(col, conv, data, file, line):
         handed.append(line)
         return read_line(col, conv, data, file, line)
 
+    def load(m):
+        raw = []
+        m.setattr(load_module, "assemble", lambda steps, *rest: raw.append(steps) or assemble(steps, *rest))
+        ts = ak.load_traces(path, **kwargs)
+        return {"raw": raw[0] if raw else None, **{t: getattr(ts, t).collect() for t in TABLES}}
+
     with monkeypatch.context() as m:
         m.setattr(otlp_fast.otlp, "read_line", counting)
-        ts = ak.load_traces(path, **kwargs)
-        compiled = {t: getattr(ts, t).collect() for t in TABLES}
+        compiled = load(m)
     with monkeypatch.context() as m:
         m.setattr(otlp_fast, "native", None)
-        ts = ak.load_traces(path, **kwargs)
-        python = {t: getattr(ts, t).collect() for t in TABLES}
+        python = load(m)
     return compiled, python, handed
 
 
 def assert_same(compiled, python):
-    for table in TABLES:
-        assert_frame_equal(compiled[table], python[table], check_exact=True), table
+    for table in ("raw", *TABLES):
+        if compiled[table] is None or python[table] is None:
+            assert compiled[table] is python[table] is None, table
+        else:
+            assert_frame_equal(compiled[table], python[table], check_exact=True), table
 
 
 def test_the_decoder_is_built():
@@ -111,6 +120,7 @@ EDGE_LINES = [
     ('{"resourceSpans": [{"scopeSpans": [{"spans": [', False),                                     # cut JSON
     (otlp_line(span(11, name="\u212a-approval")), False),  # the Kelvin sign lowers to ASCII "k"
     (otlp_line(span(1, name="again")), True),  # the same span again: a duplicate, rejected after reading
+    (otlp_line({**span(12), "kind": float("inf")}).replace("Infinity", "1e400"), False),  # orjson refuses 1e400
 ]
 
 
@@ -130,7 +140,7 @@ def test_edge_cases_agree_line_for_line(monkeypatch, tmp_path, compress, block):
     assert handed == [n for n, (_, fast) in enumerate(EDGE_LINES, 1) if not fast]
     assert_same(compiled, python)
     steps = compiled["steps"].sort("source_line")
-    assert steps.height == 9 and compiled["rejected"]["line"].to_list() == [7, 8, 12, 13, 15]
+    assert steps.height == 9 and sorted(compiled["rejected"]["line"]) == [7, 8, 12, 13, 15, 16]
     assert steps["run_id"][1] == "ab" * 16 and steps["parent_id"][1] == "1" * 16  # hex ids lower-cased
     assert steps.row(1, named=True).items() >= {"kind": "llm", "input_tokens": 120, "output_tokens": 30,
                                             "cached_input_tokens": 12, "status": "error", "error": "error"}.items()
@@ -170,3 +180,54 @@ def test_floats_are_written_as_orjson_writes_them(tmp_path, monkeypatch):
 
 def attrs_values(values):
     return {f"v{i}": v for i, v in enumerate(values)}
+
+
+# Values that exercise every type check of both readers, put where the export has scalars.
+ODD_VALUES = [b'null', b'true', b'false', b'0', b'-1', b'1e400', b'123456789012345678901234567890', b'"\\u0000"',
+              b'"\\ud800"', b'[]', b'{}', b'""', b'"STATUS_CODE_ERROR"', b'{"stringValue":"x"}', b'{"intValue":"9"}',
+              b'[{"key":"a"}]', b'"\xc3\x28"', b'1.5', b'"AbC"',
+              b'{"arrayValue":{"values":[{"kvlistValue":{"values":[{"key":"k","value":{}}]}}]}}']
+
+
+def mutate(line: bytes, rng: random.Random) -> bytes:
+    """A sample line with one to three changes: a byte, a cut, a value replaced or inserted."""
+    b = bytearray(line)
+    for _ in range(rng.randint(1, 3)):
+        op = rng.random()
+        if op < 0.2:
+            b[rng.randrange(len(b))] = rng.randrange(256)
+        elif op < 0.3:
+            del b[rng.randrange(len(b)):]
+        elif op < 0.7 and b.count(b":"):
+            start = rng.choice([i for i, c in enumerate(b) if c == ord(":")]) + 1
+            end = start
+            if end < len(b) and b[end] == ord('"'):  # a string: up to its closing quote
+                end += 1
+                while end < len(b) and b[end] != ord('"'):
+                    end += 2 if b[end] == ord("\\") else 1
+                end += 1
+            else:
+                while end < len(b) and b[end] not in b",}]":
+                    end += 1
+            b[start:end] = rng.choice(ODD_VALUES)
+        elif b:
+            at = rng.randrange(len(b))
+            b[at:at] = rng.choice(ODD_VALUES)
+    return bytes(b).replace(b"\n", b" ")
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_mutated_exports_agree(monkeypatch, tmp_path, seed):
+    """Damaged and oddly typed records: both readers keep going and agree on every row and rejection."""
+    rng = random.Random(seed)
+    lines = gzip.decompress((ROOT / "data/sample/traces.otlp.jsonl.gz").read_bytes()).splitlines()[:150]
+    path = tmp_path / "mutated.jsonl"
+    # a third kept as they are, so that both readers interleave; the first too, or the file would not look
+    # line-delimited (a broken first line makes it one pretty-printed document, read by Python alone)
+    chosen = [rng.choice(lines) for _ in range(250)]
+    kept = [chosen[0], *(line if rng.random() < 0.3 else mutate(line, rng) for line in chosen[1:])]
+    path.write_bytes(b"\n".join(kept) + b"\n")
+    compiled, python, handed = load_both(monkeypatch, path)
+    assert_same(compiled, python)
+    assert compiled["steps"].height > 500 and 0 < len(handed) < 250
+    assert {"malformed_json", "wrong_type"} <= set(compiled["rejected"]["reason_code"])

@@ -246,7 +246,6 @@ static int falsy(yyjson_val *v) {
         case YYJSON_TYPE_BOOL: return !yyjson_get_bool(v);
         case YYJSON_TYPE_NUM:
             if (yyjson_is_real(v)) return yyjson_get_real(v) == 0.0;
-            if (yyjson_is_raw(v)) return 0;
             return yyjson_get_uint(v) == 0;
         case YYJSON_TYPE_STR: return yyjson_get_len(v) == 0;
         case YYJSON_TYPE_ARR: return yyjson_arr_size(v) == 0;
@@ -781,7 +780,7 @@ static int retrieval_documents(Decoder *d, const Attrs *m, const char *run, size
         const Attr *meta = docs[k].meta;
         if (!version && meta && meta->t != A_NONE) {
             if (meta->t != A_STR) return BAIL; /* a kvlist of metadata: Python reads it */
-            parsed = yyjson_read(yyjson_get_str(meta->x), yyjson_get_len(meta->x), YYJSON_READ_BIGNUM_AS_RAW);
+            parsed = yyjson_read(yyjson_get_str(meta->x), yyjson_get_len(meta->x), YYJSON_READ_NOFLAG);
             yyjson_val *root = parsed ? yyjson_doc_get_root(parsed) : NULL;
             if (root && yyjson_is_obj(root)) {
                 yyjson_val *key, *v = NULL;
@@ -790,7 +789,7 @@ static int retrieval_documents(Decoder *d, const Attrs *m, const char *run, size
                     if (yyjson_equals_str(key, "version")) v = yyjson_obj_iter_get_val(key);
                 if (v && !yyjson_is_null(v)) {
                     if (yyjson_is_str(v)) from_meta.t = A_STR, from_meta.x = v;
-                    else if (!yyjson_is_raw(v) && (yyjson_is_sint(v) || yyjson_is_uint(v)) && !as_int64(v, &from_meta.i)) from_meta.t = A_INT;
+                    else if ((yyjson_is_sint(v) || yyjson_is_uint(v)) && !as_int64(v, &from_meta.i)) from_meta.t = A_INT;
                     else rc = BAIL;
                     version = &from_meta;
                 }
@@ -1018,7 +1017,8 @@ static yyjson_val *truthy_member(yyjson_val *obj, const char *a, const char *b) 
 }
 
 static int read_line(Decoder *d, const char *text, size_t len, int64_t line, const yyjson_alc *alc) {
-    yyjson_doc *doc = yyjson_read_opts((char *)text, len, YYJSON_READ_BIGNUM_AS_RAW, alc, NULL);
+    /* yyjson's defaults are orjson's: integers beyond 64 bits become doubles, an infinite double is an error */
+    yyjson_doc *doc = yyjson_read_opts((char *)text, len, YYJSON_READ_NOFLAG, alc, NULL);
     if (!doc) return BAIL; /* Python says what is wrong with it */
     int rc = 0;
     yyjson_val *root = yyjson_doc_get_root(doc), *rss, *rs;

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import polars as pl
 
 # Hidden per-step columns resolved from attributes by the mapping; the run takes its root's value,
 # else the first one seen in the run.
@@ -36,19 +37,24 @@ class Collector:
     labels: list[tuple] = field(default_factory=list)
     rejected: list[tuple] = field(default_factory=list)
     frames: list = field(default_factory=list)  # step rows already turned into polars frames
-    source_frames: list = field(default_factory=list)  # sources as polars frames (the compiled OTLP reader)
+    source_frames: list = field(default_factory=list)  # source rows already turned into polars frames
     chunk_rows: int = 20_000
 
     def flush(self) -> None:
-        """Move accumulated step rows into a polars frame, so Python objects do not pile up."""
+        """Move accumulated step and source rows into polars frames, so Python objects do not pile up."""
         if self.steps:
             from ..assemble import rows_to_frame
 
             self.frames.append(rows_to_frame(self.steps))
             self.steps = []
+        if self.sources:
+            from ..model import TABLE_SCHEMAS
+
+            self.source_frames.append(pl.DataFrame(self.sources, schema=TABLE_SCHEMAS["sources"], orient="row"))
+            self.sources = []
 
     def reject(self, file, reason_code, reason, line=None, index=None, record_id=None):
-        self.rejected.append((str(file), line, index, record_id, reason_code, reason))
+        self.rejected.append((str(file), line, index, to_text(record_id), reason_code, reason))  # an id may be anything
 
     def label(self, run_id: str, name: str, value: Any, source: str) -> None:
         if value is None:

@@ -32,9 +32,31 @@ def any_value(v: dict):
 
 
 def attributes(items) -> dict:
-    if not items:
+    out: dict = {}
+    for kv in _items(items, "attributes"):
+        key = kv["key"]
+        if not isinstance(key, str):
+            raise TypeError(f"attribute key must be a string, got {type(key).__name__}")
+        out[key] = any_value(kv.get("value") or {})
+    return out
+
+
+def _items(value, what: str) -> list:
+    """A list of the request's structure (absent or empty: none)."""
+    if not value:
+        return []
+    if not isinstance(value, list):
+        raise TypeError(f"{what} must be a list, got {type(value).__name__}")
+    return value
+
+
+def _object(value, what: str) -> dict:
+    """An object of the request's structure (absent or empty: an empty one)."""
+    if not value:
         return {}
-    return {kv["key"]: any_value(kv.get("value") or {}) for kv in items}
+    if not isinstance(value, dict):
+        raise TypeError(f"{what} must be an object, got {type(value).__name__}")
+    return value
 
 
 def hex_id(value, what: str, synthetic: str) -> str:
@@ -63,16 +85,32 @@ def read_line(col: Collector, conv: Conventions, data: bytes, file: str, line: i
     if not isinstance(doc, dict) or "resourceSpans" not in doc:
         col.reject(file, "not_otlp", "expected an object with 'resourceSpans'", line=line)
         return
+    try:
+        resource_spans = _items(doc["resourceSpans"], "resourceSpans")
+    except TypeError as exc:
+        col.reject(file, "wrong_type", str(exc), line=line)
+        return
     index = 0
-    for rs in doc["resourceSpans"] or ():
+    for rs in resource_spans:
         try:
-            resource_attrs = attributes((rs.get("resource") or {}).get("attributes"))
+            if not isinstance(rs, dict):
+                raise TypeError(f"a resourceSpans entry must be an object, got {type(rs).__name__}")
+            resource_attrs = attributes(_object(rs.get("resource"), "resource").get("attributes"))
+            scope_spans = _items(rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans"), "scopeSpans")
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            col.reject(file, "wrong_type", f"resource attributes: {exc!r}", line=line)
+            detail = f"an attribute without {exc}" if isinstance(exc, KeyError) else exc
+            col.reject(file, "wrong_type", f"resource spans: {detail}", line=line)
             continue
-        for ss in rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans") or ():
-            scope = ss.get("scope") or ss.get("instrumentationLibrary") or {}
-            for span in ss.get("spans") or ():
+        for ss in scope_spans:
+            try:
+                if not isinstance(ss, dict):
+                    raise TypeError(f"a scopeSpans entry must be an object, got {type(ss).__name__}")
+                scope = _object(ss.get("scope") or ss.get("instrumentationLibrary"), "scope")
+                spans = _items(ss.get("spans"), "spans")
+            except TypeError as exc:
+                col.reject(file, "wrong_type", f"scope spans: {exc}", line=line)
+                continue
+            for span in spans:
                 read_span(col, conv, span, resource_attrs, scope, file, line, index)
                 index += 1
 
@@ -90,6 +128,12 @@ def read_span(col, conv, span, resource_attrs, scope, file, line, index) -> None
         code = status.get("code", 0)
         if isinstance(code, str):  # enum names are valid in proto3 JSON too
             code = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}.get(code, code)
+        if isinstance(code, (dict, list)):
+            raise TypeError(f"status code must be a number or a STATUS_CODE_* name, got {type(code).__name__}")
+        status_name = STATUS.get(code, "unset")
+        message = status.get("message")
+        if message is not None and not isinstance(message, str):
+            raise TypeError(f"status message must be a string, got {type(message).__name__}")
         start, end = _ns(span.get("startTimeUnixNano")), _ns(span.get("endTimeUnixNano"))
         name = span.get("name") or ""
         if not isinstance(name, str):
@@ -99,8 +143,8 @@ def read_span(col, conv, span, resource_attrs, scope, file, line, index) -> None
                    record_id=span.get("spanId") if isinstance(span, dict) else None)
         return
     emit_span(col, conv, run_id=trace_id, step_id=span_id, parent_id=parent_id, name=name,
-              start_ns=start, end_ns=end, status=STATUS.get(code, "unset"),
-              status_message=status.get("message"), attrs=attrs, file=file, line=line, index=index)
+              start_ns=start, end_ns=end, status=status_name,
+              status_message=message, attrs=attrs, file=file, line=line, index=index)
 
 
 def read_lines(col: Collector, conv: Conventions, lines, file: str) -> None:

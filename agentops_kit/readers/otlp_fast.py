@@ -97,7 +97,8 @@ def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
         pl.col("hint_agent", "hint_agent_version", "hint_workflow"),
         pl.when(pl.col("mode_text").is_in(list(conv.shadow))).then(pl.lit("shadow"))
         .when(pl.col("mode_text").is_not_null()).then(pl.lit("active")).alias("hint_mode"),
-        pl.col("outcome_text").replace_strict(conv.outcome_values, default="unknown", return_dtype=pl.String)
+        pl.when(pl.col("outcome_text").is_not_null())
+        .then(pl.col("outcome_text").replace_strict(conv.outcome_values, default="unknown", return_dtype=pl.String))
         .alias("hint_outcome"),
         pl.col("hint_agent_fallback"),
     ).cast(dict(STEP_ROW_SCHEMA))
@@ -111,6 +112,7 @@ class _Reader:
         # a decoder per file: its buffers (about one block's output) are freed with it
         self.col, self.conv, self.file, self.spec = col, conv, file, native.make_spec(_key_lists(conv))
         self.pending: list[pl.DataFrame] = []
+        self.pending_sources: list[pl.DataFrame] = []
         self.line = 1
 
     def decode(self, chunk) -> None:
@@ -121,17 +123,19 @@ class _Reader:
             if steps is not None:
                 self.pending.append(_frame(steps))
             if sources is not None:
-                self.col.source_frames.append(_frame(sources).cast(dict(TABLE_SCHEMAS["sources"])))
+                self.pending_sources.append(_frame(sources).cast(dict(TABLE_SCHEMAS["sources"])))
             if bail is not None:
                 self.flush()
                 number, start, end = bail
                 otlp.read_line(self.col, self.conv, bytes(chunk[start:end]), self.file, number)
 
     def flush(self) -> None:
+        self.col.flush()  # rows the Python reader collected so far come first
         if self.pending:
-            self.col.flush()  # rows the Python reader collected so far come first
             self.col.frames.append(_steps(pl.concat(self.pending), self.conv, self.file))
             self.pending = []
+        self.col.source_frames += self.pending_sources
+        self.pending_sources = []
 
 
 def read_file(col: Collector, conv: Conventions, path: Path, problems: list[str],

@@ -44,7 +44,7 @@ def emit_span(
         if skip[0] or skip[1]:
             attrs = {k: v for k, v in attrs.items() if k != skip[0] and k != skip[1]}
         attributes = orjson.dumps(attrs, default=str).decode()
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, AttributeError) as exc:
         col.reject(file, "wrong_type", f"span {step_id}: {exc}", line=line, index=index, record_id=step_id)
         return
     error = fields["error"]
