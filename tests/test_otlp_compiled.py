@@ -121,6 +121,8 @@ EDGE_LINES = [
     (otlp_line(span(11, name="\u212a-approval")), False),  # the Kelvin sign lowers to ASCII "k"
     (otlp_line(span(1, name="again")), True),  # the same span again: a duplicate, rejected after reading
     (otlp_line({**span(12), "kind": float("inf")}).replace("Infinity", "1e400"), False),  # orjson refuses 1e400
+    (otlp_line(span(13, name="execute_tool ", attrs={"gen_ai.operation.name": {"stringValue": "execute_tool"}})),
+     True),  # a tool named by its span, with an empty name
 ]
 
 
@@ -140,7 +142,8 @@ def test_edge_cases_agree_line_for_line(monkeypatch, tmp_path, compress, block):
     assert handed == [n for n, (_, fast) in enumerate(EDGE_LINES, 1) if not fast]
     assert_same(compiled, python)
     steps = compiled["steps"].sort("source_line")
-    assert steps.height == 9 and sorted(compiled["rejected"]["line"]) == [7, 8, 12, 13, 15, 16]
+    assert steps.height == 10 and sorted(compiled["rejected"]["line"]) == [7, 8, 12, 13, 15, 16]
+    assert steps.row(9, named=True).items() >= {"kind": "tool", "tool_name": ""}.items()
     assert steps["run_id"][1] == "ab" * 16 and steps["parent_id"][1] == "1" * 16  # hex ids lower-cased
     assert steps.row(1, named=True).items() >= {"kind": "llm", "input_tokens": 120, "output_tokens": 30,
                                             "cached_input_tokens": 12, "status": "error", "error": "error"}.items()
@@ -231,3 +234,62 @@ def test_mutated_exports_agree(monkeypatch, tmp_path, seed):
     assert_same(compiled, python)
     assert compiled["steps"].height > 500 and 0 < len(handed) < 250
     assert {"malformed_json", "wrong_type"} <= set(compiled["rejected"]["reason_code"])
+
+
+def convention_keys(mapping) -> list[str]:
+    from agentops_kit import conventions as cv
+
+    m = ak.load_mapping(mapping)
+    return sorted({
+        *cv.MODEL_KEYS, *cv.INPUT_TOKEN_KEYS, *cv.OUTPUT_TOKEN_KEYS, *cv.CACHED_TOKEN_KEYS, *cv.TOOL_NAME_KEYS,
+        *cv.TOOL_INPUT_KEYS, *cv.INPUT_KEYS, *cv.OUTPUT_KEYS, *cv.ERROR_KEYS, *cv.COST_TOTAL_KEYS,
+        *[k for pair in cv.COST_PAIR_KEYS for k in pair], "openinference.span.kind", "gen_ai.operation.name",
+        *m.step_kind_attributes, *m.approval.decision_attributes, *m.approval.approver_attributes,
+        *m.mode.attributes, *m.outcome.attributes, *m.agent_attributes, *m.agent_version_attributes,
+        *m.workflow_attributes, *m.agent_fallback_attributes, "other.key",
+    })
+
+
+TEXTS = ["", "chat", "execute_tool", "TOOL", "llm", "retriever", "RETRIEVER", "agent", "approval", "Approved",
+         "no", "shadow", "SHADOW", "weird", "success", "Failed", "gpt-4o-mini", "unknown_service:python", "12",
+         "-3", "1.5", '{"version": "v9"}', '{"version": 7}', "[1]", "é", 'tab\t"q"\\']
+
+
+def any_typed_value(rng: random.Random) -> dict:
+    return rng.choice([
+        {"stringValue": rng.choice(TEXTS)}, {"stringValue": rng.choice(TEXTS)}, {"stringValue": rng.choice(TEXTS)},
+        {"intValue": rng.choice(["0", "5", "-7", 42])}, {"doubleValue": rng.choice([0.0, 2.5, 1e-7, 3, 1e16])},
+        {"boolValue": rng.random() < 0.5}, {"arrayValue": {"values": [{"stringValue": "a"}, {"intValue": "1"}]}},
+        {"kvlistValue": {"values": [{"key": "version", "value": {"stringValue": "v1"}}]}}, {}, {"bytesValue": "AAE="},
+    ])
+
+
+@pytest.mark.parametrize("seed, mapping", [(1, None), (2, "custom")])
+def test_conventions_with_values_of_every_type_agree(monkeypatch, tmp_path, seed, mapping):
+    """Spans carrying the conventions' attributes with values of any type, names that mean approvals,
+    retrieval documents with odd numbering: the decoder reads about half the lines itself, and both
+    readers agree on every row, hint, document and rejection."""
+    if mapping == "custom":
+        mapping = tmp_path / "mapping.yaml"
+        mapping.write_text("action_tools: ['refund_*', 'x*']\nagent_attributes: [other.key, gen_ai.agent.name]\n"
+                           "approval:\n  span_names: [s]\n  approved_values: ['yes', 'true', '5']\n"
+                           "mode:\n  shadow_values: [shadow, weird]\noutcome:\n  success: [success, 'false']\n")
+    rng, keys = random.Random(seed), convention_keys(mapping)
+    lines = []
+    for n in range(1, 301):
+        attrs = [{"key": rng.choice(keys), "value": any_typed_value(rng)} for _ in range(rng.randint(0, 8))]
+        if rng.random() < 0.3:
+            attrs = [{"key": "openinference.span.kind", "value": {"stringValue": "RETRIEVER"}}] + [
+                {"key": f"retrieval.documents.{rng.choice(['0', '1', '01', '10'])}.document."
+                        f"{rng.choice(['id', 'score', 'version', 'metadata', 'other'])}", "value": any_typed_value(rng)}
+                for _ in range(rng.randint(1, 6))]
+        one = {**span(n, name=rng.choice(["s", "approval", "HUMAN_APPROVAL", "execute_tool x", "execute_tool ", ""]),
+                      status=rng.choice([{}, {"code": 2}, {"code": 2, "message": "boom"}, {"code": "STATUS_CODE_OK"}])),
+               "traceId": f"{rng.randrange(30):032x}", "parentSpanId": rng.choice(["", f"{rng.randrange(1, 300):016x}"]),
+               "attributes": attrs}
+        lines.append(otlp_line(one, service=rng.choice(["svc", "unknown_service:x"])))
+    path = tmp_path / "conventions.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    compiled, python, handed = load_both(monkeypatch, path, mapping=mapping, pricing=ROOT / "templates/pricing.yaml")
+    assert_same(compiled, python)
+    assert 60 < len(handed) < 240 and compiled["sources"].height > 30
