@@ -18,97 +18,14 @@
 #include <string.h>
 
 #include "arrow_export.h"
+#include "columns.h"
+#include "json_text.h"
 #include "yyjson/yyjson.h"
 
 #define MIN_NS 978307200000000000LL  /* 2001-01-01: see readers/spans.py check_ns */
 #define MAX_NS 4102444800000000000LL /* 2100-01-01 */
 #define MAX_DEPTH 64
 
-/* ------------------------------------------------------------------ buffers and columns */
-
-typedef struct { char *p; size_t len, cap; } Buf;
-
-static int buf_grow(Buf *b, size_t extra) {
-    size_t cap = b->cap ? b->cap : 4096;
-    while (cap < b->len + extra) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) return -1;
-    b->p = p;
-    b->cap = cap;
-    return 0;
-}
-
-static inline int buf_reserve(Buf *b, size_t extra) {
-    return b->len + extra <= b->cap ? 0 : buf_grow(b, extra);
-}
-
-static inline int buf_put(Buf *b, const void *src, size_t n) {
-    if (buf_reserve(b, n)) return -1;
-    memcpy(b->p + b->len, src, n);
-    b->len += n;
-    return 0;
-}
-
-static inline int buf_putc(Buf *b, char c) {
-    if (buf_reserve(b, 1)) return -1;
-    b->p[b->len++] = c;
-    return 0;
-}
-
-typedef struct { Buf off, data, valid; int64_t n; char type; } Col; /* 's' string, 'i' int64, 'f' float64 */
-
-static int col_init(Col *c, char type) {
-    memset(c, 0, sizeof *c);
-    c->type = type;
-    int64_t zero = 0;
-    return type == 's' ? buf_put(&c->off, &zero, 8) : 0;
-}
-
-static void col_free(Col *c) { free(c->off.p); free(c->data.p); free(c->valid.p); }
-
-static inline int col_mark(Col *c, int valid) {
-    size_t byte = (size_t)(c->n >> 3);
-    if (byte >= c->valid.len) {
-        if (buf_reserve(&c->valid, 1)) return -1;
-        c->valid.p[c->valid.len++] = 0;
-    }
-    unsigned char bit = (unsigned char)(1u << (c->n & 7));
-    if (valid) c->valid.p[byte] |= bit; else c->valid.p[byte] &= (char)~bit;
-    c->n++;
-    return 0;
-}
-
-/* A string value is written into c->data by the caller, then closed with col_end. */
-static int col_end(Col *c, int valid) {
-    int64_t end = (int64_t)c->data.len;
-    if (buf_put(&c->off, &end, 8)) return -1;
-    return col_mark(c, valid);
-}
-
-static int col_str(Col *c, const char *s, size_t n) { return buf_put(&c->data, s, n) || col_end(c, 1); }
-static int col_null(Col *c) {
-    if (c->type == 's') return col_end(c, 0);
-    int64_t zero = 0;
-    return buf_put(&c->data, &zero, 8) || col_mark(c, 0);
-}
-static int col_i64(Col *c, int64_t v) { return buf_put(&c->data, &v, 8) || col_mark(c, 1); }
-static int col_f64(Col *c, double v) { return buf_put(&c->data, &v, 8) || col_mark(c, 1); }
-
-static void col_reset(Col *c) {
-    c->off.len = c->type == 's' ? 8 : 0; /* the leading 0 offset stays */
-    c->data.len = c->valid.len = 0;
-    c->n = 0;
-}
-
-static void col_truncate(Col *c, int64_t n) {
-    if (c->type == 's') {
-        c->off.len = (size_t)(n + 1) * 8;
-        c->data.len = (size_t)((int64_t *)c->off.p)[n];
-    } else {
-        c->data.len = (size_t)n * 8;
-    }
-    c->n = n;
-}
 
 /* ------------------------------------------------------------------ the spec (conventions from Python) */
 
@@ -377,86 +294,6 @@ static int check_any(yyjson_val *v, int depth) {
     return 0;
 }
 
-/* ------------------------------------------------------------------ JSON text, as orjson writes it */
-
-/* True when one of the 8 bytes of w is < 0x20, '"' or '\\' (the bytes JSON must escape). */
-static inline int needs_escape(uint64_t w) {
-    const uint64_t ones = 0x0101010101010101ULL, high = 0x8080808080808080ULL;
-    uint64_t quote = w ^ (ones * '"'), slash = w ^ (ones * '\\');
-    return ((((w - ones * 0x20) & ~w) | ((quote - ones) & ~quote) | ((slash - ones) & ~slash)) & high) != 0;
-}
-
-static int put_escaped(Buf *b, const char *s, size_t n) {
-    static const char hex[] = "0123456789abcdef";
-    if (buf_reserve(b, n + 2)) return -1;
-    b->p[b->len++] = '"';
-    size_t run = 0, i = 0;
-    while (i < n) {
-        uint64_t w;
-        if (i + 8 <= n && (memcpy(&w, s + i, 8), !needs_escape(w))) { i += 8; continue; }
-        unsigned char c = (unsigned char)s[i++];
-        if (c >= 0x20 && c != '"' && c != '\\') continue;
-        if (buf_put(b, s + run, i - 1 - run)) return -1;
-        run = i;
-        char esc[6] = {'\\', 0, 0, 0, 0, 0};
-        size_t len = 2;
-        switch (c) {
-            case '"': esc[1] = '"'; break;
-            case '\\': esc[1] = '\\'; break;
-            case '\b': esc[1] = 'b'; break;
-            case '\f': esc[1] = 'f'; break;
-            case '\n': esc[1] = 'n'; break;
-            case '\r': esc[1] = 'r'; break;
-            case '\t': esc[1] = 't'; break;
-            default:
-                esc[1] = 'u'; esc[2] = '0'; esc[3] = '0'; esc[4] = hex[c >> 4]; esc[5] = hex[c & 15];
-                len = 6;
-        }
-        if (buf_put(b, esc, len)) return -1;
-    }
-    return buf_put(b, s + run, n - run) || buf_putc(b, '"');
-}
-
-/* The shortest text that reads back as d, laid out as orjson does: positional for 1e-5 <= |d| < 1e16,
- * else d.ddde+X (no zero padding). */
-static int put_double(Buf *b, double d) {
-    char sci[40], out[64], digits[24];
-    for (int precision = 0; precision <= 17; precision++) {
-        snprintf(sci, sizeof sci, "%.*e", precision, d);
-        if (strtod(sci, NULL) == d) break;
-    }
-    const char *p = sci;
-    size_t n = 0, o = 0;
-    if (*p == '-') { out[o++] = '-'; p++; }
-    for (; *p && *p != 'e'; p++) if (*p != '.') digits[n++] = *p;
-    int exp = atoi(p + 1);
-    while (n > 1 && digits[n - 1] == '0') n--;
-    if (exp >= -5 && exp < 16) {
-        if (exp < 0) {
-            out[o++] = '0'; out[o++] = '.';
-            for (int z = 0; z < -exp - 1; z++) out[o++] = '0';
-            memcpy(out + o, digits, n); o += n;
-        } else {
-            for (int i = 0; i <= exp; i++) out[o++] = (size_t)i < n ? digits[i] : '0';
-            out[o++] = '.';
-            if ((size_t)exp + 1 < n) { memcpy(out + o, digits + exp + 1, n - exp - 1); o += n - exp - 1; }
-            else out[o++] = '0';
-        }
-    } else {
-        out[o++] = digits[0];
-        if (n > 1) { out[o++] = '.'; memcpy(out + o, digits + 1, n - 1); o += n - 1; }
-        o += (size_t)snprintf(out + o, sizeof out - o, "e%c%d", exp < 0 ? '-' : '+', exp < 0 ? -exp : exp);
-    }
-    return buf_put(b, out, o);
-}
-
-static int put_int(Buf *b, int64_t v) {
-    char text[24], *end = text + sizeof text, *p = end;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do { *--p = (char)('0' + u % 10); u /= 10; } while (u);
-    if (v < 0) *--p = '-';
-    return buf_put(b, p, (size_t)(end - p));
-}
 
 static int put_json(Buf *b, const Attr *a);
 
@@ -813,6 +650,43 @@ static int retrieval_documents(Decoder *d, const Attrs *m, const char *run, size
     return rc;
 }
 
+/* Conventions.kind: the mapping's explicit kind, an approval, OpenInference's span kind, the GenAI
+ * operation, else what the attributes show (a tool name; a model with token counts). */
+static int span_kind(const Spec *sp, const Attrs *m, const char *name, size_t name_len, int has_tool,
+                     int has_model_and_tokens, Str *kind) {
+    const List *l = sp->l;
+    const Attr *explicit = first(m, &l[F_KIND]);
+    if (explicit && explicit->t == A_STR) {
+        const char *s = yyjson_get_str(explicit->x);
+        size_t n = yyjson_get_len(explicit->x);
+        if (!is_ascii(s, n)) return BAIL;
+        int hit = lower_in(&l[T_STEP_KINDS], s, n, 0);
+        if (hit >= 0) { *kind = l[T_STEP_KINDS].items[hit]; return 0; }
+    }
+    int approval = first(m, &l[F_DECISION]) != NULL;
+    if (!approval && name_len && l[T_APPROVAL_NAMES].n) {
+        if (is_ascii(name, name_len)) approval = lower_in(&l[T_APPROVAL_NAMES], name, name_len, 0) >= 0;
+        else if (memmem(name, name_len, "\xE2\x84\xAA", 3)) return BAIL; /* the Kelvin sign lowers to 'k' */
+    }
+    if (approval) { *kind = (Str){"approval", 8, 0, -1}; return 0; }
+    const Attr *oi = get(m, &l[F_OI_KIND].items[0]);
+    if (oi && oi->t == A_STR) {
+        const char *s = yyjson_get_str(oi->x);
+        size_t n = yyjson_get_len(oi->x);
+        if (!is_ascii(s, n)) return BAIL;
+        int hit = lower_in(&l[T_OI_FROM], s, n, 1);
+        if (hit >= 0) { *kind = l[T_OI_TO].items[hit]; return 0; }
+    }
+    const Attr *op = get(m, &l[F_GENAI_OP].items[0]);
+    if (op && op->t == A_STR) {
+        Py_ssize_t hit = list_find(&l[T_OP_FROM], yyjson_get_str(op->x), yyjson_get_len(op->x));
+        if (hit >= 0) { *kind = l[T_OP_TO].items[hit]; return 0; }
+    }
+    *kind = has_tool ? (Str){"tool", 4, 0, -1}
+          : has_model_and_tokens ? (Str){"llm", 3, 0, -1} : (Str){"other", 5, 0, -1};
+    return 0;
+}
+
 static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64_t line) {
     const Spec *sp = d->sp;
     if (!yyjson_is_obj(span)) return BAIL;
@@ -894,56 +768,15 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
         if (attrs_put(m, scope_key.s, scope_key.n, &a)) { rc = -1; goto out; }
     }
 
-    /* kind: Conventions.kind */
-    const char *kind = NULL;
-    size_t kn = 0;
-    const Attr *explicit = first(m, &sp->l[F_KIND]);
-    if (explicit && explicit->t == A_STR) {
-        const char *s = yyjson_get_str(explicit->x);
-        size_t n = yyjson_get_len(explicit->x);
-        if (!is_ascii(s, n)) { rc = BAIL; goto out; }
-        int hit = lower_in(&sp->l[T_STEP_KINDS], s, n, 0);
-        if (hit >= 0) { kind = sp->l[T_STEP_KINDS].items[hit].s; kn = sp->l[T_STEP_KINDS].items[hit].n; }
-    }
-    if (!kind) {
-        int approval = first(m, &sp->l[F_DECISION]) != NULL;
-        if (!approval && nn && sp->l[T_APPROVAL_NAMES].n) {
-            if (!is_ascii(nm, nn)) { /* only the Kelvin sign lowers to ASCII ('k') */
-                if (memmem(nm, nn, "\xE2\x84\xAA", 3)) { rc = BAIL; goto out; }
-            }
-            else approval = lower_in(&sp->l[T_APPROVAL_NAMES], nm, nn, 0) >= 0;
-        }
-        if (approval) { kind = "approval"; kn = 8; }
-    }
-    if (!kind) {
-        const Attr *oi = get(m, &sp->l[F_OI_KIND].items[0]);
-        if (oi && oi->t == A_STR) {
-            const char *s = yyjson_get_str(oi->x);
-            size_t n = yyjson_get_len(oi->x);
-            if (!is_ascii(s, n)) { rc = BAIL; goto out; }
-            int hit = lower_in(&sp->l[T_OI_FROM], s, n, 1);
-            if (hit >= 0) { kind = sp->l[T_OI_TO].items[hit].s; kn = sp->l[T_OI_TO].items[hit].n; }
-        }
-    }
-    if (!kind) {
-        const Attr *op = get(m, &sp->l[F_GENAI_OP].items[0]);
-        if (op && op->t == A_STR) {
-            Py_ssize_t hit = list_find(&sp->l[T_OP_FROM], yyjson_get_str(op->x), yyjson_get_len(op->x));
-            if (hit >= 0) { kind = sp->l[T_OP_TO].items[hit].s; kn = sp->l[T_OP_TO].items[hit].n; }
-        }
-    }
     const Attr *tool = first(m, &sp->l[F_TOOL]);
     const Attr *model = first(m, &sp->l[F_MODEL]);
     const Attr *in_tok = first(m, &sp->l[F_IN_TOK]);
-    if (!kind) {
-        if (tool) { kind = "tool"; kn = 4; }
-        else if (model && in_tok) { kind = "llm"; kn = 3; }
-        else { kind = "other"; kn = 5; }
-    }
-    int plain_tool = kn == 4 && memcmp(kind, "tool", 4) == 0; /* may still become "action" (fnmatch, in Python) */
-    int is_tool = plain_tool || (kn == 6 && memcmp(kind, "action", 6) == 0);
+    Str kind;
+    if ((rc = span_kind(sp, m, nm, nn, tool != NULL, model && in_tok, &kind))) goto out;
+    int plain_tool = kind.n == 4 && memcmp(kind.s, "tool", 4) == 0; /* may still become "action" (fnmatch, in Python) */
+    int is_tool = plain_tool || (kind.n == 6 && memcmp(kind.s, "action", 6) == 0);
     if (plain_tool && tool && tool->t != A_STR && sp->has_action_patterns) { rc = BAIL; goto out; }
-    int is_approval = kn == 8 && memcmp(kind, "approval", 8) == 0;
+    int is_approval = kind.n == 8 && memcmp(kind.s, "approval", 8) == 0;
 
     const Attr *in_attr = first(m, &sp->l[is_tool ? F_TOOL_INPUT : F_INPUT]);
     const Attr *out_attr = first(m, &sp->l[F_OUTPUT]);
@@ -962,7 +795,7 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
     /* all checks that can send the line back are done above or in column writers returning BAIL */
     if (col_str(&c[C_RUN], run, run_len) || col_str(&c[C_STEP], step, step_len) ||
         (one.len ? col_str(&c[C_PARENT], one.p, one.len) : col_null(&c[C_PARENT])) ||
-        col_str(&c[C_NAME], nm, nn) || col_str(&c[C_KIND], kind, kn)) { rc = -1; goto out; }
+        col_str(&c[C_NAME], nm, nn) || col_str(&c[C_KIND], kind.s, kind.n)) { rc = -1; goto out; }
     if (tool) rc = col_text(&c[C_TOOL], tool);
     else if (plain_tool && nn >= 13 && memcmp(nm, "execute_tool ", 13) == 0) rc = col_str(&c[C_TOOL], nm + 13, nn - 13);
     else rc = col_null(&c[C_TOOL]);
@@ -994,7 +827,7 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
     if ((rc = put_lower_text(&c[C_MODE], first(m, &sp->l[F_MODE]))) ||
         (rc = put_lower_text(&c[C_OUTCOME], first(m, &sp->l[F_OUTCOME])))) goto out;
     if (col_text(&c[C_FALLBACK], fallback)) { rc = -1; goto out; }
-    if (kn == 9 && memcmp(kind, "retrieval", 9) == 0)
+    if (kind.n == 9 && memcmp(kind.s, "retrieval", 9) == 0)
         rc = retrieval_documents(d, m, run, run_len, step, step_len);
 out:
     free(one.p);
