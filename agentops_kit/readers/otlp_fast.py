@@ -160,15 +160,12 @@ def _read_plain(reader: _Reader, raw, advance) -> None:
         size = raw.readinto(buffer)
         if not size:
             return
-        view = memoryview(buffer)
         end = buffer.rfind(b"\n", 0, size) + 1 if size == len(buffer) else size
         if end == 0:  # one line longer than the buffer: grow it and read the block again
-            view.release()
             buffer.extend(bytes(len(buffer)))
             raw.seek(start)
             continue
-        reader.decode(view[:end])
-        view.release()
+        reader.decode(memoryview(buffer)[:end])  # a view, released before the buffer may grow
         start += end
         raw.seek(start)
         if advance is not None:
