@@ -51,8 +51,11 @@ def assert_same(compiled, python):
     for table in ("raw", *TABLES):
         if compiled[table] is None or python[table] is None:
             assert compiled[table] is python[table] is None, table
-        else:
-            assert_frame_equal(compiled[table], python[table], check_exact=True), table
+            continue
+        try:
+            assert_frame_equal(compiled[table], python[table], check_exact=True)
+        except AssertionError as exc:
+            raise AssertionError(f"table {table}: {exc}") from None
 
 
 def test_the_decoder_is_built():
