@@ -25,6 +25,7 @@
 #define MIN_NS 978307200000000000LL  /* 2001-01-01: see readers/spans.py check_ns */
 #define MAX_NS 4102444800000000000LL /* 2100-01-01 */
 #define MAX_DEPTH 64
+#define MAX_ATTRS 256 /* per span, and per kvlist: duplicate keys are found by a linear scan, so more go to Python */
 
 
 /* ------------------------------------------------------------------ the spec (conventions from Python) */
@@ -274,15 +275,16 @@ static int check_any(yyjson_val *v, int depth) {
     int is_kv = yyjson_equals_str(key, "kvlistValue");
     yyjson_val *vals = values_of(x);
     if (falsy(vals)) return 0;
-    if (!yyjson_is_arr(vals)) return BAIL;
+    if (!yyjson_is_arr(vals) || (is_kv && yyjson_arr_size(vals) > MAX_ATTRS)) return BAIL;
     size_t i, max;
     yyjson_val *item;
     yyjson_arr_foreach(vals, i, max, item) {
         yyjson_val *inner = item, *k;
         if (is_kv) {
             if (kv_fields(item, &k, &inner)) return BAIL;
+            yyjson_arr_iter earlier = yyjson_arr_iter_with(vals);
             for (size_t j = 0; j < i; j++) { /* dict semantics for duplicates: leave to Python */
-                yyjson_val *other = yyjson_obj_get(yyjson_arr_get(vals, j), "key");
+                yyjson_val *other = yyjson_obj_get(yyjson_arr_iter_next(&earlier), "key");
                 if (yyjson_equals_strn(other, yyjson_get_str(k), yyjson_get_len(k))) return BAIL;
             }
         } else if (!yyjson_is_obj(item)) {
@@ -346,6 +348,7 @@ static void attrs_index(Attrs *m, size_t i) {
 }
 
 static int attrs_put(Attrs *m, const char *k, size_t kn, const Attr *v) {
+    if (m->n >= MAX_ATTRS) return BAIL;
     uint64_t fp = fingerprint(k, kn);
     for (size_t i = 0; i < m->n; i++)
         if (m->a[i].fp == fp && m->a[i].kn == kn && memcmp(m->a[i].k, k, kn) == 0) { /* dict: first position, last value */
@@ -406,7 +409,7 @@ static int read_attributes(Attrs *m, yyjson_val *items) {
         Attr a;
         int rc = any_value(value, &a, 0);
         if (rc) return rc;
-        if (attrs_put(m, yyjson_get_str(key), yyjson_get_len(key), &a)) return -1;
+        if ((rc = attrs_put(m, yyjson_get_str(key), yyjson_get_len(key), &a))) return rc;
     }
     return 0;
 }
@@ -760,12 +763,12 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
         m->gen = 1;
     }
     for (size_t i = 0; i < d->resource.n; i++)
-        if (attrs_put(m, d->resource.a[i].k, d->resource.a[i].kn, &d->resource.a[i])) { rc = -1; goto out; }
+        if ((rc = attrs_put(m, d->resource.a[i].k, d->resource.a[i].kn, &d->resource.a[i]))) goto out;
     if ((rc = read_attributes(m, attributes))) goto out;
     Str scope_key = {"otel.scope.name", 15, fingerprint("otel.scope.name", 15), -1};
     if (scope_name && !get(m, &scope_key)) { /* attrs.setdefault("otel.scope.name", scope["name"]) */
         Attr a = {.t = A_STR, .x = scope_name};
-        if (attrs_put(m, scope_key.s, scope_key.n, &a)) { rc = -1; goto out; }
+        if ((rc = attrs_put(m, scope_key.s, scope_key.n, &a))) goto out;
     }
 
     const Attr *tool = first(m, &sp->l[F_TOOL]);
