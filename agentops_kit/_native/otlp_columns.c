@@ -6,7 +6,9 @@
  * is handed back to Python untouched, which reads it (and rejects what must be rejected) as before.
  * Conventions stay defined in Python: the attribute keys and value tables arrive in a "spec".
  *
- * Columns are returned in Arrow layout (validity bitmap, int64 offsets, data) as bytes objects.
+ * Columns are built in Arrow layout (columns.h) and handed to polars through the Arrow C data
+ * interface (arrow_export.h); attribute values are written as JSON text the way orjson writes it
+ * (json_text.h).
  */
 #define _GNU_SOURCE /* memmem */
 #define PY_SSIZE_T_CLEAN
@@ -27,7 +29,6 @@
 #define MAX_DEPTH 64
 #define MAX_ATTRS 256 /* per span, and per kvlist: duplicate keys are found by a linear scan, so more go to Python */
 
-
 /* ------------------------------------------------------------------ the spec (conventions from Python) */
 
 enum { /* attribute key lists, in the order the Python side passes them */
@@ -47,7 +48,10 @@ static inline uint64_t fingerprint(const char *s, size_t n) {
     if (n > 8) memcpy(&tail, s + n - 8, 8);
     return (head * 0x9E3779B97F4A7C15ULL) ^ (tail + n) * 0xC2B2AE3D27D4EB4FULL;
 }
+
 typedef struct { Str *items; Py_ssize_t n; } List;
+
+
 /* Every attribute key the conventions look up gets an id, found by fingerprint in an open-addressing
  * table: a span records where each such key sits as its attributes are read, so look-ups are O(1). */
 typedef struct { List l[N_LISTS]; int has_action_patterns; void *decoder; Str **table; size_t mask; int n_keys; } Spec;
