@@ -105,9 +105,7 @@ def conform(frame: pl.DataFrame | pl.LazyFrame, table: str):
     """Select exactly the table's columns, in order, cast to their canonical types (missing → null)."""
     schema = TABLE_SCHEMAS[table]
     names = set(frame.collect_schema().names())
-    return frame.select(
-        [
-            (pl.col(c) if c in names else pl.lit(None)).cast(t).alias(c)
-            for c, t in schema.items()
-        ]
-    )
+    columns = [(pl.col(c) if c in names else pl.lit(None)).cast(t).alias(c) for c, t in schema.items()]
+    if isinstance(frame, pl.DataFrame):  # lazily: an eager select rechunks, copying every column once more
+        return frame.lazy().select(columns).collect()
+    return frame.select(columns)
