@@ -549,20 +549,23 @@ static Decoder *decoder_for(Spec *sp) {
     return d;
 }
 
-static int hex_id(yyjson_val *v, Buf *out, int allow_empty) {
-    out->len = 0;
+/* Appends the lower-cased hex id to out and sets *len (0 for an empty id where that is allowed). */
+static int hex_id(yyjson_val *v, Buf *out, size_t *len, int allow_empty) {
+    *len = 0;
     if (!v || yyjson_is_null(v) || (yyjson_is_str(v) && yyjson_get_len(v) == 0)) return allow_empty ? 0 : BAIL;
     if (!yyjson_is_str(v)) return BAIL;
     const char *s = yyjson_get_str(v);
     size_t n = yyjson_get_len(v);
     if (buf_reserve(out, n)) return -1;
+    char *to = out->p + out->len;
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c >= 'A' && c <= 'F') c = (char)(c + 32);
         else if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return BAIL;
-        out->p[i] = c;
+        to[i] = c;
     }
-    out->len = n;
+    out->len += n;
+    *len = n;
     return 0;
 }
 
@@ -659,31 +662,32 @@ static int retrieval_documents(Decoder *d, const Attrs *m, const char *run, size
 
 /* Conventions.kind: the mapping's explicit kind, an approval, OpenInference's span kind, the GenAI
  * operation, else what the attributes show (a tool name; a model with token counts). */
+/* A string value case-folded (ASCII only, else Python decides) and looked up in `from`: 1 and the kind
+ * at the same place in `to` when found, 0 when not, BAIL. */
+static int folded_kind(const Attr *a, const List *from, const List *to, int upper, Str *kind) {
+    if (!a || a->t != A_STR) return 0;
+    const char *s = yyjson_get_str(a->x);
+    size_t n = yyjson_get_len(a->x);
+    if (!is_ascii(s, n)) return BAIL;
+    int hit = lower_in(from, s, n, upper);
+    if (hit < 0) return 0;
+    *kind = to->items[hit];
+    return 1;
+}
+
 static int span_kind(const Spec *sp, const Attrs *m, const char *name, size_t name_len, int has_tool,
                      int has_model_and_tokens, Str *kind) {
     const List *l = sp->l;
-    const Attr *explicit = first(m, &l[F_KIND]);
-    if (explicit && explicit->t == A_STR) {
-        const char *s = yyjson_get_str(explicit->x);
-        size_t n = yyjson_get_len(explicit->x);
-        if (!is_ascii(s, n)) return BAIL;
-        int hit = lower_in(&l[T_STEP_KINDS], s, n, 0);
-        if (hit >= 0) { *kind = l[T_STEP_KINDS].items[hit]; return 0; }
-    }
+    int rc = folded_kind(first(m, &l[F_KIND]), &l[T_STEP_KINDS], &l[T_STEP_KINDS], 0, kind);
+    if (rc) return rc == 1 ? 0 : rc;
     int approval = first(m, &l[F_DECISION]) != NULL;
     if (!approval && name_len && l[T_APPROVAL_NAMES].n) {
         if (is_ascii(name, name_len)) approval = lower_in(&l[T_APPROVAL_NAMES], name, name_len, 0) >= 0;
         else if (memmem(name, name_len, "\xE2\x84\xAA", 3)) return BAIL; /* the Kelvin sign lowers to 'k' */
     }
     if (approval) { *kind = (Str){"approval", 8, 0, -1}; return 0; }
-    const Attr *oi = get(m, &l[F_OI_KIND].items[0]);
-    if (oi && oi->t == A_STR) {
-        const char *s = yyjson_get_str(oi->x);
-        size_t n = yyjson_get_len(oi->x);
-        if (!is_ascii(s, n)) return BAIL;
-        int hit = lower_in(&l[T_OI_FROM], s, n, 1);
-        if (hit >= 0) { *kind = l[T_OI_TO].items[hit]; return 0; }
-    }
+    rc = folded_kind(get(m, &l[F_OI_KIND].items[0]), &l[T_OI_FROM], &l[T_OI_TO], 1, kind);
+    if (rc) return rc == 1 ? 0 : rc;
     const Attr *op = get(m, &l[F_GENAI_OP].items[0]);
     if (op && op->t == A_STR) {
         Py_ssize_t hit = list_find(&l[T_OP_FROM], yyjson_get_str(op->x), yyjson_get_len(op->x));
@@ -714,17 +718,12 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
     Col *c = d->steps;
     int rc;
     Buf *ids = &d->scratch; /* run id, then step id, then parent id, back to back */
-    Buf one = {0};
-    size_t run_len, step_len;
-    if ((rc = hex_id(trace, &one, 0))) goto out;
+    size_t run_len, step_len, parent_len;
     ids->len = 0;
-    if (buf_put(ids, one.p, one.len)) { rc = -1; goto out; }
-    run_len = one.len;
-    if ((rc = hex_id(sid, &one, 0))) goto out;
-    if (buf_put(ids, one.p, one.len)) { rc = -1; goto out; }
-    step_len = one.len;
-    if ((rc = hex_id(parent, &one, 1))) goto out;
-    const char *run = ids->p, *step = ids->p + run_len;
+    if ((rc = hex_id(trace, ids, &run_len, 0)) || (rc = hex_id(sid, ids, &step_len, 0)) ||
+        (rc = hex_id(parent, ids, &parent_len, 1)))
+        goto out;
+    const char *run = ids->p, *step = ids->p + run_len, *parent_id = step + step_len;
 
     const char *nm = "";
     size_t nn = 0;
@@ -801,7 +800,7 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
 
     /* all checks that can send the line back are done above or in column writers returning BAIL */
     if (col_str(&c[C_RUN], run, run_len) || col_str(&c[C_STEP], step, step_len) ||
-        (one.len ? col_str(&c[C_PARENT], one.p, one.len) : col_null(&c[C_PARENT])) ||
+        (parent_len ? col_str(&c[C_PARENT], parent_id, parent_len) : col_null(&c[C_PARENT])) ||
         col_str(&c[C_NAME], nm, nn) || col_str(&c[C_KIND], kind.s, kind.n)) { rc = -1; goto out; }
     if (tool) rc = col_text(&c[C_TOOL], tool);
     else if (plain_tool && nn >= 13 && memcmp(nm, "execute_tool ", 13) == 0) rc = col_str(&c[C_TOOL], nm + 13, nn - 13);
@@ -837,7 +836,6 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
     if (kind.n == 9 && memcmp(kind.s, "retrieval", 9) == 0)
         rc = retrieval_documents(d, m, run, run_len, step, step_len);
 out:
-    free(one.p);
     return rc;
 }
 
