@@ -40,10 +40,15 @@ def step_frame(collectors: list[Collector]) -> pl.DataFrame:
 INCURRING = ("llm", "tool", "action", "retrieval")
 
 
+def _span_key(span: str) -> pl.Expr:
+    """A 64-bit hash of (run_id, the span id in column `span`): small and quick to compare; equal keys
+    are always checked on the ids themselves."""
+    return (pl.col("run_id").hash(1) ^ pl.col(span).hash(2)).alias("_key")
+
+
 def drop_duplicates(steps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple]]:
     """Keep the first copy of each (run, span) read, here or in another file; the others become rejected rows."""
-    # a 64-bit hash of the key first (small, fast); the exact key is compared only where hashes repeat
-    hashes = steps.select((pl.col("run_id").hash(1) ^ pl.col("step_id").hash(2)).alias("_h"))["_h"]
+    hashes = steps.select(_span_key("step_id")).to_series()
     if hashes.is_unique().all():
         return steps, []
     marked = steps.select(pl.struct("run_id", "step_id").is_first_distinct().not_().alias("_dupe"))["_dupe"]
@@ -97,15 +102,10 @@ def _picked_facts(steps: pl.DataFrame, agg: pl.DataFrame, in_start_order: pl.Ser
 
 def _orphan_flags(steps: pl.DataFrame) -> pl.Series:
     """Per step, whether its parent span is missing from its run (exporters often drop framework-internal
-    spans: their children stay). Candidate parents are paired by a 64-bit hash of (run, span), then checked
-    on the ids themselves."""
-    def key(span: str) -> pl.Expr:
-        return (pl.col("run_id").hash(1) ^ pl.col(span).hash(2)).alias("_key")
-
+    spans: their children stay). Candidate parents are paired by _span_key, then checked on the ids."""
     rows = pl.int_range(pl.len(), dtype=pl.UInt32)
-    children = steps.lazy().select(
-        rows.alias("_child"), key("parent_id"), pl.col("parent_id").is_not_null().alias("_has")).filter("_has")
-    spans = steps.lazy().select(rows.alias("_span"), key("step_id"))
+    children = steps.lazy().select(rows.alias("_child"), _span_key("parent_id"), "parent_id").drop_nulls("parent_id")
+    spans = steps.lazy().select(rows.alias("_span"), _span_key("step_id"))
     pairs = children.join(spans, on="_key").select("_child", "_span").collect()
     child, span = pairs.get_column("_child"), pairs.get_column("_span")
     same = ((steps.get_column("run_id").gather(child) == steps.get_column("run_id").gather(span))
