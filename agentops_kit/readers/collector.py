@@ -8,6 +8,8 @@ from typing import Any
 import orjson
 import polars as pl
 
+from ..model import TABLE_SCHEMAS
+
 # Hidden per-step columns resolved from attributes by the mapping; the run takes its root's value,
 # else the first one seen in the run.
 RUN_HINTS = ("agent", "agent_version", "workflow", "mode", "outcome", "agent_fallback")
@@ -48,8 +50,6 @@ class Collector:
             self.frames.append(rows_to_frame(self.steps))
             self.steps = []
         if self.sources:
-            from ..model import TABLE_SCHEMAS
-
             self.source_frames.append(pl.DataFrame(self.sources, schema=TABLE_SCHEMAS["sources"], orient="row"))
             self.sources = []
 
