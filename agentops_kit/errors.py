@@ -33,3 +33,8 @@ class ConfigError(AgentOpsError):
         self.problem = problem
         where = self.file + (f", line {line}" if line else "") + (f", key '{key}'" if key else "")
         super().__init__(f"{where}: {problem}")
+
+
+class UsageError(AgentOpsError, ValueError):
+    """An argument out of range or of the wrong kind (a group-by column that does not exist, a week that
+    is not an ISO week, ...). Also a ValueError, so callers that caught ValueError keep working."""

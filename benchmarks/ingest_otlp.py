@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def build(path: Path, target_mb: int) -> int:
-    lines = gzip.decompress((ROOT / "data/sample/traces.otlp.jsonl.gz").read_bytes()).decode().splitlines()
+    lines = gzip.decompress((ROOT / "agentops_kit/data/sample/traces.otlp.jsonl.gz").read_bytes()).decode().splitlines()
     trace = re.compile(r'"traceId":"([0-9a-f]{8})')
     size, copy = 0, 0
     with path.open("w") as out:
@@ -74,7 +74,7 @@ def job(kind: str, path: str) -> None:
             from agentops_kit.readers import otlp_fast
 
             otlp_fast.native = None
-        ts = ak.load_traces(path, pricing=ROOT / "templates/pricing.yaml")
+        ts = ak.load_traces(path, pricing=ROOT / "agentops_kit/templates/pricing.yaml")
         runs, steps = ts.runs.collect(), ts.steps.collect()
         extra = {"runs": runs.height, "steps": steps.height, "rejected": ts.rejected.collect().height}
     elif kind == "polars_ndjson":

@@ -29,8 +29,8 @@ from agentops_kit.analytics.common import iso_week
 from agentops_kit.report.export import weekly_report
 
 ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "data/sample"
-TEMPLATES = ROOT / "templates"
+SAMPLE = ROOT / "agentops_kit/data/sample"
+TEMPLATES = ROOT / "agentops_kit" / "templates"
 OPTIONS = dict(mapping=TEMPLATES / "mapping.yaml", pricing=TEMPLATES / "pricing.yaml",
                policies=TEMPLATES / "policies", readiness_file=TEMPLATES / "readiness.yaml",
                error_budget_file=TEMPLATES / "error_budget.yaml", baselines=TEMPLATES / "baselines.yaml",

@@ -8,8 +8,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 THIRD_PARTY = ROOT / "tests" / "data" / "third_party"
-SAMPLE = ROOT / "data" / "sample"
-TEMPLATES = ROOT / "templates"
+SAMPLE = ROOT / "agentops_kit" / "data" / "sample"
+TEMPLATES = ROOT / "agentops_kit" / "templates"
 
 
 @pytest.fixture

@@ -35,9 +35,9 @@ def lab(tmp_path):
         pytest.fail("Debian's Chromium is needed at /usr/bin/chromium (apt-get install chromium); .ci/run installs it")
     root = tmp_path / "lab"
     (root / "notebooks").mkdir(parents=True)
-    shutil.copy(ROOT / "notebooks" / "approvals.ipynb", root / "notebooks")
+    shutil.copy(ROOT / "agentops_kit" / "notebooks" / "approvals.ipynb", root / "notebooks")
     for sub in ("data", "templates"):
-        os.symlink(ROOT / sub, root / sub)
+        os.symlink(ROOT / "agentops_kit" / sub, root / sub)
     db = tmp_path / "approvals.db"
     port, token = free_port(), secrets.token_hex(16)
     env = {**os.environ, "AGENTOPS_APPROVALS_DB": f"sqlite:///{db}", "JUPYTERHUB_USER": "browser-alice",

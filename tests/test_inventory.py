@@ -16,7 +16,7 @@ from agentops_kit.cli import main
 
 from .conftest import ROOT
 
-INVENTORY = ROOT / "data" / "inventory.csv"
+INVENTORY = ROOT / "agentops_kit" / "data" / "inventory.csv"
 HEADER = ("workflow,owner,runs_per_week,human_minutes_per_run,hourly_cost_usd,business_impact,risk_if_wrong,"
           "metric_clarity,data_quality,done_definition,escalation_path,depends_on_judgement,irreversible_actions")
 

@@ -13,7 +13,7 @@ from agentops_kit.report.kernel import SlicedPollKernelManager
 
 from .conftest import ROOT
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "agentops_kit" / "notebooks").glob("*.ipynb"))
 
 
 def test_all_five_notebooks_exist():

@@ -63,8 +63,8 @@ def test_the_decoder_is_built():
 
 
 def test_sample_export_is_read_by_the_decoder_alone(monkeypatch):
-    compiled, python, handed = load_both(monkeypatch, ROOT / "data/sample/traces.otlp.jsonl.gz",
-                                         pricing=ROOT / "templates/pricing.yaml")
+    compiled, python, handed = load_both(monkeypatch, ROOT / "agentops_kit/data/sample/traces.otlp.jsonl.gz",
+                                         pricing=ROOT / "agentops_kit/templates/pricing.yaml")
     assert handed == []
     assert compiled["steps"].height == 4489 and compiled["sources"].height == 1232
     assert_same(compiled, python)
@@ -226,7 +226,7 @@ def mutate(line: bytes, rng: random.Random) -> bytes:
 def test_mutated_exports_agree(monkeypatch, tmp_path, seed):
     """Damaged and oddly typed records: both readers keep going and agree on every row and rejection."""
     rng = random.Random(seed)
-    lines = gzip.decompress((ROOT / "data/sample/traces.otlp.jsonl.gz").read_bytes()).splitlines()[:150]
+    lines = gzip.decompress((ROOT / "agentops_kit/data/sample/traces.otlp.jsonl.gz").read_bytes()).splitlines()[:150]
     path = tmp_path / "mutated.jsonl"
     # a third kept as they are, so that both readers interleave; the first too, or the file would not look
     # line-delimited (a broken first line makes it one pretty-printed document, read by Python alone)
@@ -293,7 +293,7 @@ def test_conventions_with_values_of_every_type_agree(monkeypatch, tmp_path, seed
         lines.append(otlp_line(one, service=rng.choice(["svc", "unknown_service:x"])))
     path = tmp_path / "conventions.jsonl"
     path.write_text("\n".join(lines) + "\n")
-    compiled, python, handed = load_both(monkeypatch, path, mapping=mapping, pricing=ROOT / "templates/pricing.yaml")
+    compiled, python, handed = load_both(monkeypatch, path, mapping=mapping, pricing=ROOT / "agentops_kit/templates/pricing.yaml")
     assert_same(compiled, python)
     assert 60 < len(handed) < 240 and compiled["sources"].height > 30
 

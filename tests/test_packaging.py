@@ -33,9 +33,12 @@ def test_public_names_resolve():
 
 
 def test_top_level_layout():
-    for entry in ("agentops_kit", "notebooks", "data", "templates", "tests", "environment.yml", "pyproject.toml",
-                  "README.md", ".ci/run"):
+    for entry in ("agentops_kit", "tests", "benchmarks", "environment.yml", "pyproject.toml", "README.md", ".ci/run",
+                  "LICENSE"):
         assert (ROOT / entry).exists(), entry
+    # what users copy and run ships inside the package (found with importlib.resources)
+    for entry in ("notebooks", "data/sample", "templates", "report/templates"):
+        assert (ROOT / "agentops_kit" / entry).is_dir(), entry
 
 
 def test_canonical_json_schema_is_current():

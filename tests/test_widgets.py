@@ -58,7 +58,7 @@ def test_approvals_widget_filters_and_escapes(tmp_path):
 
 
 def test_run_inspector(sample_ts):
-    result = ak.check_policy(sample_ts, ROOT / "templates" / "policies")
+    result = ak.check_policy(sample_ts, ROOT / "agentops_kit" / "templates" / "policies")
     inspector = RunInspector(sample_ts, policy_result=result)
     total = len(inspector.picker.options)
     inspector.agent.value = "SupportRefundAgent"
@@ -94,7 +94,7 @@ def test_run_inspector_escapes_trace_text(sample_ts):
 
 
 def test_inventory_explorer_reranks_live():
-    explorer = InventoryExplorer(ROOT / "data" / "inventory.csv")
+    explorer = InventoryExplorer(ROOT / "agentops_kit" / "data" / "inventory.csv")
     before = explorer.scored["workflow"].to_list()
     for name in ("impact", "clarity", "data", "safety"):
         explorer.sliders[name].value = 0.0

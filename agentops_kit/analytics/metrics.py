@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from ..errors import UsageError
 from .baseline import Baselines, load_baselines
 from .common import primary_model, truthy_label
 
@@ -64,7 +65,7 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
     by = [by] if isinstance(by, str) else list(by)
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
-        raise ValueError(f"cannot group by {unknown}: choose from {', '.join(DIMENSIONS)}")
+        raise UsageError(f"cannot group by {unknown}: choose from {', '.join(DIMENSIONS)}")
     base = load_baselines(baselines)
     runs = _runs_with_facts(ts, by).join(base.frame().lazy(), on="workflow", how="left")
     active = pl.col("mode") == "active"

@@ -6,15 +6,17 @@ import re
 from pathlib import Path
 
 from ..errors import AgentOpsError
+from .. import resources
+from ..resources import report_template_dir
 from .render import TABLE_CSS
 
-TEMPLATES = Path(__file__).parent / "templates"
-NOTEBOOKS = Path(__file__).resolve().parent.parent.parent / "notebooks"
 EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']?(https?:)?//", re.I)
 
 
 class ReportError(AgentOpsError):
     """A notebook cell failed, or the report could not be written."""
+
+    exit_code = 1  # the inputs were fine; the run failed
 
 
 def execute(notebook: Path, output: Path, parameters: dict, kernel_name: str | None = None,
@@ -52,7 +54,7 @@ def to_html(notebook: Path, output: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(template_name="agentops_offline", extra_template_basedirs=[str(TEMPLATES)])
+    exporter = HTMLExporter(template_name="agentops_offline", extra_template_basedirs=[str(report_template_dir())])
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
@@ -73,7 +75,7 @@ def weekly_report(out_dir: str | Path, week: str, traces: list, notebook: str | 
     """
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    nb = Path(notebook) if notebook else NOTEBOOKS / "weekly_review.ipynb"
+    nb = Path(notebook) if notebook else resources.notebook("weekly_review.ipynb")
     if not nb.is_file():
         raise ReportError(f"{nb}: notebook not found (pass --notebook)")
     absolute = lambda v: str(Path(v).resolve()) if isinstance(v, (str, Path)) and Path(v).exists() else v

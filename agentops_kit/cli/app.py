@@ -1,0 +1,73 @@
+"""The ``agentops-kit`` group, its one error handler, and the options shared by the commands that read traces."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from ..errors import AgentOpsError
+
+
+def fail(exc: Exception | str, code: int = 2) -> None:
+    """One line on stderr, never a traceback; exit 2 (bad input) unless the error says otherwise."""
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(getattr(exc, "exit_code", code))
+
+
+class KitGroup(click.Group):
+    """Turns every error the kit raises on purpose into one line and its exit code."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except AgentOpsError as exc:
+            fail(exc)
+
+
+@click.group(cls=KitGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="agentops-kit")
+def main():
+    """agentops-kit: the weekly review of AI agents in production, from the traces they export."""
+
+
+def trace_options(func):
+    """The options every command that reads traces takes, named as in load_traces."""
+    func = click.option("--input-format", "fmt", default=None,
+                        help="Force a reader: otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical.")(func)
+    func = click.option("--labels", multiple=True, type=click.Path(), help="Labels CSV/JSONL keyed by run_id (repeatable).")(func)
+    func = click.option("--pricing", type=click.Path(), default=None, help="pricing.yaml (USD per million tokens).")(func)
+    func = click.option("--mapping", type=click.Path(), default=None, help="mapping.yaml (outcome, workflow, mode, ...).")(func)
+    return func
+
+
+def load(exports, mapping, pricing, labels, fmt, progress=True):
+    from ..load import load_traces
+
+    return load_traces(list(exports), mapping=mapping, pricing=pricing, labels=list(labels) or None,
+                       format=fmt, progress=progress)
+
+
+def load_for_analytics(exports, mapping, pricing, labels, fmt):
+    """Exports, or a folder of canonical Parquet tables written by `ingest`."""
+    return load(exports, mapping, pricing, labels, fmt, progress=False)
+
+
+def print_frame(frame, fmt: str) -> None:
+    import polars as pl
+
+    if fmt == "json":
+        click.echo(frame.write_json())
+    elif fmt == "csv":
+        flat = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items() if isinstance(t, pl.List))
+        click.echo(flat.write_csv(), nl=False)
+    else:
+        with pl.Config(tbl_rows=-1, tbl_width_chars=200, fmt_str_lengths=120, fmt_table_cell_list_len=8,
+                       tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
+            click.echo(frame)
+
+
+def open_queue(db, approvers=None):
+    from ..approvals import ApprovalQueue
+
+    return ApprovalQueue(db, approvers=approvers)

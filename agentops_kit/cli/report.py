@@ -1,0 +1,49 @@
+"""`report weekly`: the weekly review as one offline HTML file, a digest and a PNG."""
+
+from __future__ import annotations
+
+import click
+
+from .app import main
+
+
+def _last_week() -> str:
+    import datetime as dt
+
+    iso = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(weeks=1)).isocalendar()
+    return f"{iso.year}-W{iso.week:02d}"
+
+
+@main.group()
+def report():
+    """Scheduled reports: the weekly review as one self-contained HTML file (plus digest and PNG)."""
+
+
+@report.command("weekly")
+@click.option("--traces", "exports", multiple=True, required=True, help="trace exports or a Parquet folder (repeatable)")
+@click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (default: last week)")
+@click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path())
+@click.option("--mapping", type=click.Path(exists=True), default=None)
+@click.option("--pricing", type=click.Path(exists=True), default=None)
+@click.option("--labels", multiple=True, type=click.Path(exists=True))
+@click.option("--policy", "policies", type=click.Path(exists=True), default=None, help="policy file or folder")
+@click.option("--readiness", "readiness_file", type=click.Path(exists=True), default=None)
+@click.option("--error-budget", "error_budget_file", type=click.Path(exists=True), default=None)
+@click.option("--baselines", type=click.Path(exists=True), default=None)
+@click.option("--policy-tests", type=click.Path(exists=True), default=None)
+@click.option("--agent", "agents", multiple=True, help="only these agents (repeatable)")
+@click.option("--weeks-back", default=8, show_default=True)
+@click.option("--notebook", type=click.Path(exists=True), default=None, help="another weekly_review.ipynb")
+def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
+                  baselines, policy_tests, agents, weeks_back, notebook):
+    """Execute notebooks/weekly_review.ipynb with papermill and write weekly-<WEEK>.html (offline, code
+    hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out."""
+    from ..report.export import weekly_report
+
+    week = week or _last_week()
+    paths = weekly_report(out_dir, week, list(exports), notebook=notebook, mapping=mapping, pricing=pricing,
+                          labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
+                          error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
+                          agents=list(agents) or None, weeks_back=weeks_back)
+    for name, path in paths.items():
+        click.echo(f"{name}: {path}")

@@ -1,0 +1,37 @@
+"""`ingest` and `metrics`: traces in, canonical tables or weekly metrics out."""
+
+from __future__ import annotations
+
+import click
+
+from .app import load, load_for_analytics, main, print_frame, trace_options
+
+
+@main.command()
+@click.argument("exports", nargs=-1, required=True)
+@click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for the canonical Parquet tables.")
+@trace_options
+def ingest(exports, out_dir, mapping, pricing, labels, fmt):
+    """Read trace EXPORTS (files, folders, globs; any supported format) and write the canonical tables
+    (runs, steps, sources, labels, rejected) as Parquet into --out, then print a summary."""
+    ts = load(exports, mapping, pricing, labels, fmt)
+    ts.write_parquet(out_dir)
+    click.echo(ts.summary_text())
+    click.echo(f"tables written to {out_dir}/")
+
+
+@main.command()
+@click.argument("exports", nargs=-1, required=True)
+@click.option("--by", default="agent,week", show_default=True,
+              help="comma-separated: agent, workflow, mode, week, day, model")
+@click.option("--baselines", type=click.Path(), default=None,
+              help="human baselines YAML (templates/baselines.yaml) or the inventory CSV, for time saved")
+@click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@trace_options
+def metrics(exports, by, baselines, out_format, mapping, pricing, labels, fmt):
+    """Weekly metrics of EXPORTS (trace files, or a folder of Parquet tables from `ingest`)."""
+    from ..analytics.metrics import weekly_metrics
+
+    ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    frame = weekly_metrics(ts, by=[b.strip() for b in by.split(",") if b.strip()], baselines=baselines)
+    print_frame(frame, out_format)
