@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from .weeks import iso_week
+
 
 def compare_with_traces(scored: pl.DataFrame, runs: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Join the scored inventory with measured facts per workflow, from active runs.
@@ -17,7 +19,7 @@ def compare_with_traces(scored: pl.DataFrame, runs: pl.DataFrame | pl.LazyFrame)
         .group_by("workflow")
         .agg(
             pl.len().alias("measured_runs"),
-            pl.col("started_at").dt.strftime("%G-W%V").n_unique().alias("weeks_observed"),
+            iso_week().n_unique().alias("weeks_observed"),
             (pl.col("outcome") == "success").sum().alias("_successes"),
             (pl.col("outcome") == "escalated").sum().alias("_escalations"),
         )

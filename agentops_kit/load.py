@@ -11,7 +11,14 @@ from . import labels as labels_mod
 from .assemble import assemble, drop_duplicates, step_frame
 from .conventions import Conventions
 from .errors import AgentOpsError
-from .files import expand_paths, is_line_delimited, logical_name, read_bytes, read_head, stream_lines
+from .files import (
+    expand_paths,
+    is_line_delimited,
+    logical_name,
+    read_bytes,
+    read_head,
+    stream_lines,
+)
 from .mapping import Mapping, load_mapping
 from .model import TABLE_SCHEMAS, conform, empty
 from .pricing import Pricing, load_pricing

@@ -15,9 +15,21 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 import agentops_kit as ak
-from agentops_kit.approvals import (AlreadyDecided, ApprovalExpired, ApprovalQueue, ApprovalRejected, ApprovalTimeout,
-                                    Expired, InvalidRequest, NotAllowed, RequestNotFound, SelfApproval, StoreError,
-                                    UnknownAction, require_approval)
+from agentops_kit.approvals import (
+    AlreadyDecided,
+    ApprovalExpired,
+    ApprovalQueue,
+    ApprovalRejected,
+    ApprovalTimeout,
+    Expired,
+    InvalidRequest,
+    NotAllowed,
+    RequestNotFound,
+    SelfApproval,
+    StoreError,
+    UnknownAction,
+    require_approval,
+)
 from agentops_kit.cli import main
 
 from .conftest import ROOT

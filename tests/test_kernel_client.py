@@ -12,7 +12,11 @@ import zmq
 import zmq.asyncio
 from jupyter_client.session import Session
 
-from agentops_kit.report.kernel import SlicedPollChannel, SlicedPollKernelClient, SlicedPollKernelManager
+from agentops_kit.report.kernel import (
+    SlicedPollChannel,
+    SlicedPollKernelClient,
+    SlicedPollKernelManager,
+)
 
 
 async def _reply_after_missed_wakeup(timeout: float) -> tuple[dict, float]:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 import agentops_kit as ak
 from agentops_kit.cli import main
-from agentops_kit.report.render import esc
+from agentops_kit.rendering import esc
 
 from .conftest import SAMPLE, TEMPLATES, otlp_line, otlp_span, write_lines
 
@@ -105,7 +105,7 @@ def test_trace_html_is_inert_in_the_report(tmp_path):
 
 
 def test_tables_format_values_by_column_and_escape_text():
-    from agentops_kit.report.render import table
+    from agentops_kit.rendering import table
 
     frame = pl.DataFrame({
         "agent": ['<script>alert("x")</script>'], "completion_rate": [0.5625], "completion_rate_wow": [-0.0089],

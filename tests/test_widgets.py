@@ -6,7 +6,12 @@ import polars as pl
 
 import agentops_kit as ak
 from agentops_kit.approvals.demo import seed_from_traces
-from agentops_kit.widgets import ApprovalsWidget, InventoryExplorer, RunInspector, current_user
+from agentops_kit.widgets import (
+    ApprovalsWidget,
+    InventoryExplorer,
+    RunInspector,
+    current_user,
+)
 
 from .conftest import ROOT
 

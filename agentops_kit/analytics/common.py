@@ -7,11 +7,6 @@ import polars as pl
 TRUTHY = ["true", "1", "yes", "y", "t"]
 
 
-def iso_week(col: str = "started_at") -> pl.Expr:
-    """ISO week in UTC, e.g. 2026-W47."""
-    return pl.col(col).dt.convert_time_zone("UTC").dt.strftime("%G-W%V")
-
-
 def truthy_label(labels: pl.LazyFrame, name: str) -> pl.LazyFrame:
     """run_id of runs whose label ``name`` is true (last value wins when a run has several)."""
     return (labels.filter(pl.col("name") == name).group_by("run_id")

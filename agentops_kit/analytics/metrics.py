@@ -26,6 +26,7 @@ from collections.abc import Sequence
 import polars as pl
 
 from ..errors import UsageError
+from ..weeks import week_number, week_range, week_text
 from .baseline import Baselines, load_baselines
 from .common import primary_model, truthy_label
 
@@ -36,18 +37,8 @@ WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", 
        "time_saved_hours", "p95_duration_s")
 
 
-def _week_number(col: str = "started_at") -> pl.Expr:
-    """The ISO week as one integer (202647): grouped far faster than its text, which is made per group."""
-    utc = pl.col(col).dt.convert_time_zone("UTC")
-    return utc.dt.iso_year() * 100 + utc.dt.week()
-
-
-def _week_text(number: pl.Expr) -> pl.Expr:
-    return pl.format("{}-W{}", number // 100, (number % 100).cast(pl.String).str.zfill(2))
-
-
 def _runs_with_facts(ts, by: Sequence[str]) -> pl.LazyFrame:
-    runs = ts.runs.with_columns(_week_number().alias("week"), pl.col("started_at").dt.date().alias("day"))
+    runs = ts.runs.with_columns(week_number().alias("week"), pl.col("started_at").dt.date().alias("day"))
     impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
     approvals = ts.steps.filter(pl.col("kind") == "approval").group_by("run_id").agg(pl.len().alias("_approvals"))
     # both per-run facts are small: merge them first, so the runs are probed once, not twice
@@ -94,7 +85,7 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
     agg = agg.with_columns(pl.col(c).cast(pl.Int64) for c in COUNTS)  # signed: week-over-week can go down
     agg = agg.with_columns(_formula().alias("time_saved_formula")).drop(FORMULA_PARTS)
     if "week" in by:
-        agg = agg.with_columns(_week_text(pl.col("week")).alias("week"))
+        agg = agg.with_columns(week_text(pl.col("week")).alias("week"))
     if "week" in by:
         agg = _fill_weeks(agg, by)
     out = agg.with_columns(
@@ -145,27 +136,9 @@ def _formula() -> pl.Expr:
                               "escalation min) / 60, active runs")))
 
 
-def _week_range(weeks: list[str]) -> list[str]:
-    import datetime as dt
-
-    def monday(w: str) -> dt.date:
-        year, num = w.split("-W")
-        return dt.date.fromisocalendar(int(year), int(num), 1)
-
-    if not weeks:
-        return []
-    start, end = monday(min(weeks)), monday(max(weeks))
-    out, day = [], start
-    while day <= end:
-        iso = day.isocalendar()
-        out.append(f"{iso.year}-W{iso.week:02d}")
-        day += dt.timedelta(weeks=1)
-    return out
-
-
 def _fill_weeks(agg: pl.DataFrame, by: list[str]) -> pl.DataFrame:
     """Add rows with 0 runs for weeks inside the range that a group has no run in."""
-    weeks = pl.DataFrame({"week": _week_range(agg["week"].drop_nulls().unique().to_list())})
+    weeks = pl.DataFrame({"week": week_range(agg["week"].drop_nulls().unique().to_list())})
     others = [d for d in by if d != "week"]
     grid = agg.select(others).unique().join(weeks, how="cross") if others else weeks
     filled = grid.join(agg, on=[*others, "week"], how="left")

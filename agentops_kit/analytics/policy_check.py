@@ -42,7 +42,7 @@ class PolicyResult:
         head = f"<h4>Policy check — {self.violations.height} violations in {self.runs_checked} runs</h4>"
         if self.ok:
             return f"<div class='agentops-policy'>{head}<p>All runs inside their policies.</p></div>"
-        from ..report.render import table
+        from ..rendering import table
 
         return f"<div class='agentops-policy'>{head}{table(self.summary(), max_rows=500)}</div>"
 

@@ -63,7 +63,7 @@ class Readiness:
             (pl.col("verdict") != "go").sum().alias("open_items")).sort("agent")
 
     def _repr_html_(self) -> str:
-        from ..report.render import table
+        from ..rendering import table
 
         verdicts = table(self.verdicts(), caption="verdict per agent")
         return (f"<div class='agentops-readiness'><h4>Go / no-go readiness</h4>{verdicts}"

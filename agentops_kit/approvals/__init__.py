@@ -3,9 +3,22 @@
 from .approvers import Approvers, load_approvers
 from .audit import VerifyResult
 from .decorator import require_approval
-from .errors import (AlreadyDecided, ApprovalConsumed, ApprovalError, ApprovalExpired, ApprovalNotGranted,
-                     ApprovalRejected, ApprovalTimeout, Expired, InvalidRequest, NotAllowed, RequestNotFound,
-                     SelfApproval, StoreError, UnknownAction)
+from .errors import (
+                     AlreadyDecided,
+                     ApprovalConsumed,
+                     ApprovalError,
+                     ApprovalExpired,
+                     ApprovalNotGranted,
+                     ApprovalRejected,
+                     ApprovalTimeout,
+                     Expired,
+                     InvalidRequest,
+                     NotAllowed,
+                     RequestNotFound,
+                     SelfApproval,
+                     StoreError,
+                     UnknownAction,
+)
 from .queue import ApprovalQueue
 from .request import ApprovalRequest, Outcome
 

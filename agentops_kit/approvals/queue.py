@@ -21,8 +21,16 @@ from sqlalchemy import event
 
 from . import audit
 from .approvers import Approvers, load_approvers
-from .errors import (AlreadyDecided, Expired, InvalidRequest, NotAllowed, RequestNotFound, SelfApproval,
-                     StoreError, UnknownAction)
+from .errors import (
+    AlreadyDecided,
+    Expired,
+    InvalidRequest,
+    NotAllowed,
+    RequestNotFound,
+    SelfApproval,
+    StoreError,
+    UnknownAction,
+)
 from .request import ApprovalRequest, Outcome
 from .schema import AUDIT, REQUESTS, create_or_migrate
 

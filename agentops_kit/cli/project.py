@@ -22,12 +22,6 @@ def sample(out_dir, seed):
         click.echo(f"{name}: {path}")
 
 
-def pl_last_week():
-    from ..analytics.common import iso_week
-
-    return iso_week().max()
-
-
 @main.command()
 @click.option("--out", "out_dir", default="out/demo", show_default=True, type=click.Path())
 @click.option("--no-report", is_flag=True, help="skip the weekly report (papermill)")
@@ -60,8 +54,9 @@ def demo(out_dir, no_report):
                    f"{row['hours_per_week']:6.1f} h/week")
     if not no_report:
         from ..report.export import weekly_report
+        from ..weeks import iso_week
 
-        week = ts.runs.select(pl_last_week()).collect().item()
+        week = ts.runs.select(iso_week().max()).collect().item()
         click.echo(f"\nweekly review for {week} (papermill + nbconvert):")
         paths = weekly_report(out / "reports", week, [sample_dir / "traces.otlp.jsonl.gz"],
                               mapping=templates / "mapping.yaml", pricing=templates / "pricing.yaml",

@@ -7,13 +7,6 @@ import click
 from .app import main
 
 
-def _last_week() -> str:
-    import datetime as dt
-
-    iso = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(weeks=1)).isocalendar()
-    return f"{iso.year}-W{iso.week:02d}"
-
-
 @main.group()
 def report():
     """Scheduled reports: the weekly review as one self-contained HTML file (plus digest and PNG)."""
@@ -39,8 +32,9 @@ def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, re
     """Execute notebooks/weekly_review.ipynb with papermill and write weekly-<WEEK>.html (offline, code
     hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out."""
     from ..report.export import weekly_report
+    from ..weeks import last_week
 
-    week = week or _last_week()
+    week = week or last_week()
     paths = weekly_report(out_dir, week, list(exports), notebook=notebook, mapping=mapping, pricing=pricing,
                           labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,

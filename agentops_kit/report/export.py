@@ -5,10 +5,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..errors import AgentOpsError
 from .. import resources
+from ..errors import AgentOpsError
+from ..rendering import TABLE_CSS
 from ..resources import report_template_dir
-from .render import TABLE_CSS
 
 EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']?(https?:)?//", re.I)
 

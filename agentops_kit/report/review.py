@@ -9,28 +9,15 @@ from pathlib import Path
 
 import polars as pl
 
-from ..analytics.common import iso_week
 from ..analytics.error_budget import error_budget
 from ..analytics.impact import customer_impact_errors
 from ..analytics.metrics import weekly_metrics
 from ..analytics.policy_check import SEVERITY_ORDER, check_policy
 from ..analytics.readiness import readiness
 from ..load import load_traces
+from ..rendering import esc, money, pct, signed, table
 from ..traceset import TraceSet
-from .render import esc, money, pct, signed, table
-
-
-def week_bounds(week: str) -> tuple[dt.datetime, dt.datetime]:
-    year, num = week.split("-W")
-    monday = dt.date.fromisocalendar(int(year), int(num), 1)
-    start = dt.datetime.combine(monday, dt.time(), tzinfo=dt.timezone.utc)
-    return start, start + dt.timedelta(weeks=1)
-
-
-def previous_week(week: str) -> str:
-    start, _ = week_bounds(week)
-    iso = (start - dt.timedelta(days=1)).isocalendar()
-    return f"{iso.year}-W{iso.week:02d}"
+from ..weeks import iso_week, week_bounds
 
 
 @dataclass
@@ -143,8 +130,8 @@ class WeeklyReview:
 
     # ---- figures -----------------------------------------------------------------------------------
     def trend_figure(self):
-        from plotly.subplots import make_subplots
         import plotly.graph_objects as go
+        from plotly.subplots import make_subplots
 
         fig = make_subplots(rows=1, cols=3, subplot_titles=("completion rate", "escalation rate", "cost per successful run (USD)"))
         for i, agent in enumerate(self.metrics["agent"].unique(maintain_order=True).to_list()):

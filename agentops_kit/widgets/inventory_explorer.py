@@ -5,8 +5,15 @@ from __future__ import annotations
 import ipywidgets as w
 
 from ..charts import inventory_contributions, inventory_matrix
-from ..inventory import FACTORS, FactorWeights, ScoringWeights, read_inventory, score_inventory, validate
-from ..report.render import table
+from ..inventory import (
+    FACTORS,
+    FactorWeights,
+    ScoringWeights,
+    read_inventory,
+    score_inventory,
+    validate,
+)
+from ..rendering import table
 
 
 class InventoryExplorer(w.VBox):

@@ -7,7 +7,7 @@ import html
 import ipywidgets as w
 import polars as pl
 
-from ..report.render import table
+from ..rendering import table
 
 OUTCOMES = ("success", "failure", "escalated", "unknown")
 
