@@ -1,0 +1,59 @@
+"""What a set of traces holds (weeks, agents, workflows), so that "nothing to show" is said plainly.
+
+Asking for a week without runs, an agent with no runs (often a typo) or reading an empty export is not an
+empty answer: it is an error that lists what the data does hold.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from .errors import UsageError
+from .weeks import iso_week
+
+
+class NothingToShow(UsageError):
+    """The traces hold no run for what was asked (no runs at all, a week, an agent or a workflow)."""
+
+
+@dataclass(frozen=True)
+class Holdings:
+    runs: int
+    weeks: list[str]
+    agents: list[str]
+    workflows: list[str]
+
+    def describe(self) -> str:
+        if not self.runs:
+            return "the traces hold no runs"
+        weeks = (self.weeks[0] if len(self.weeks) == 1 else f"{self.weeks[0]} .. {self.weeks[-1]}") if self.weeks else "none"
+        return (f"the traces hold {self.runs} runs; weeks: {weeks}; agents: {', '.join(self.agents) or 'none'}; "
+                f"workflows: {', '.join(self.workflows) or 'none'}")
+
+
+def holdings(ts) -> Holdings:
+    """Runs, weeks (sorted), agents and workflows of a TraceSet, in one pass over the runs table."""
+    row = ts.runs.select(
+        pl.len().alias("runs"),
+        iso_week().drop_nulls().unique().sort().implode().alias("weeks"),
+        pl.col("agent").drop_nulls().unique().sort().implode().alias("agents"),
+        pl.col("workflow").drop_nulls().unique().sort().implode().alias("workflows"),
+    ).collect().row(0, named=True)
+    return Holdings(row["runs"], row["weeks"] or [], row["agents"] or [], row["workflows"] or [])
+
+
+def require_runs(ts, week: str | None = None, agents=None, workflows=None, what: str = "") -> Holdings:
+    """Raise NothingToShow, naming what the data holds, unless ``ts`` has runs for every name asked for."""
+    held = holdings(ts)
+    prefix = f"{what}: " if what else ""
+    if not held.runs:
+        raise NothingToShow(f"{prefix}the traces hold no runs (empty export, or every record was rejected)")
+    missing = [f"agent {a!r}" for a in (agents or []) if a not in held.agents]
+    missing += [f"workflow {w!r}" for w in (workflows or []) if w not in held.workflows]
+    if week is not None and week not in held.weeks:
+        missing.append(f"week {week}")
+    if missing:
+        raise NothingToShow(f"{prefix}no runs for {', '.join(missing)}; {held.describe()}")
+    return held
