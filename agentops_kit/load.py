@@ -21,7 +21,7 @@ from .files import (
 )
 from .mapping import Mapping, load_mapping
 from .model import TABLE_SCHEMAS, conform, empty
-from .pricing import Pricing, load_pricing
+from .pricing import Pricing, load_pricing, pricing_source
 from .readers import canonical, langfuse, langsmith, otel_sdk, otlp, otlp_fast, taubench
 from .readers.collector import Collector
 from .readers.detect import FORMATS, detect
@@ -94,14 +94,16 @@ def load_traces(
     """Read trace exports into the canonical model.
 
     paths: files, folders (read recursively) or glob patterns; plain or gzip-compressed.
-    mapping / pricing: YAML files (see templates/); defaults follow the GenAI/OpenInference conventions
-    and price nothing (cost reported by the export is still used).
+    mapping / pricing: YAML files (see templates/); the mapping defaults to the GenAI/OpenInference
+    conventions, the pricing to the bundled dated list of public list prices (cost reported by the export
+    always wins); ``TraceSet.priced_by`` says which list priced the calls.
     labels: one or more CSV/JSONL label files keyed by run_id.
     format: force one reader (otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical) instead of
     detecting each file's format.
     """
     if format is not None and format not in FORMATS:
         raise AgentOpsError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
+    pricing_arg = pricing
     mapping, pricing = load_mapping(mapping), load_pricing(pricing)
     conv = Conventions(mapping)
     files = expand_paths(paths)
@@ -141,4 +143,5 @@ def load_traces(
         name: pl.concat([frames[name].lazy(), *tables[name]], how="vertical") if tables[name] else frames[name].lazy()
         for name in TABLES
     }
-    return TraceSet(**lazy, inputs=[str(p) for p in files])
+    priced_by = pricing_source(pricing_arg) if steps_raw.height else None  # canonical tables keep their costs
+    return TraceSet(**lazy, inputs=[str(p) for p in files], priced_by=priced_by)

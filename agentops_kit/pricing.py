@@ -1,7 +1,7 @@
 """Prices that turn tokens (and priced tool calls) into USD when an export reports no cost itself.
 
 ``pricing.yaml`` (see ``templates/pricing.yaml``) lists, per model family, dated prices in USD per
-million tokens. A model name resolves to its family through ``aliases``, then by dropping a provider
+million tokens. Without one, the dated list bundled in ``agentops_kit/data/pricing/`` prices the calls. A model name resolves to its family through ``aliases``, then by dropping a provider
 prefix (``openai/gpt-4o``) and a date suffix (``gpt-4o-2024-08-06``, ``gpt-4-0613``).
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from functools import lru_cache
 from pathlib import Path
 
 import polars as pl
@@ -79,11 +80,38 @@ class Pricing(Strict):
 
 
 def load_pricing(pricing: str | Path | Pricing | None) -> Pricing:
+    """A pricing.yaml file, a ``Pricing`` as it is, or — for None — the bundled list (``bundled_pricing``)."""
     if pricing is None:
-        return Pricing()
+        return bundled_pricing()
     if isinstance(pricing, Pricing):
         return pricing
     return load_model(pricing, Pricing)
+
+
+@lru_cache(maxsize=1)
+def bundled_pricing() -> Pricing:
+    """The dated list of public list prices that ships with the kit (``agentops_kit/data/pricing/``)."""
+    return load_model(bundled_pricing_path(), Pricing)
+
+
+def bundled_pricing_path() -> Path:
+    from .resources import pricing_dir
+
+    lists = sorted(pricing_dir().glob("bundled-*.yaml"))  # ISO dates in the names: the last is the newest
+    return lists[-1]
+
+
+def bundled_pricing_date() -> str:
+    return bundled_pricing_path().stem.removeprefix("bundled-")
+
+
+def pricing_source(pricing: str | Path | Pricing | None) -> str:
+    """Which price list ``load_pricing(pricing)`` gives, in words, for summaries and reports."""
+    if pricing is None:
+        return f"bundled list of {bundled_pricing_date()}; pass --pricing to use yours"
+    if isinstance(pricing, Pricing):
+        return "a Pricing object given in code"
+    return str(pricing)
 
 
 def apply_pricing(steps: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:

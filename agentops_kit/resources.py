@@ -35,6 +35,11 @@ def sample_inventory() -> Path:
     return _package_dir("data", "inventory.csv")
 
 
+def pricing_dir() -> Path:
+    """The dated default price lists (``bundled-YYYY-MM-DD.yaml``) used when no pricing is given."""
+    return _package_dir("data", "pricing")
+
+
 def template(name: str) -> Path:
     return templates_dir() / name
 

@@ -22,6 +22,7 @@ class TraceSet:
     labels: pl.LazyFrame
     rejected: pl.LazyFrame
     inputs: list[str] = field(default_factory=list)
+    priced_by: str | None = None  # the price list this load used (pricing_source), None when none applied
     _summary: dict | None = field(default=None, repr=False)
 
     # ---- persistence -------------------------------------------------------------------------
@@ -53,7 +54,7 @@ class TraceSet:
                         steps=self.steps.join(ids, on="run_id", how="semi"),
                         sources=self.sources.join(ids, on="run_id", how="semi"),
                         labels=self.labels.join(ids, on="run_id", how="semi"),
-                        rejected=self.rejected, inputs=self.inputs)
+                        rejected=self.rejected, inputs=self.inputs, priced_by=self.priced_by)
 
     # ---- summary -----------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -85,6 +86,7 @@ class TraceSet:
                 "orphan_steps": runs["orphan_steps"] or 0,
                 "orphan_runs": runs["orphan_runs"] or 0,
                 "unpriced_models": unpriced_models(self.steps),
+                "priced_by": self.priced_by,
                 "rejected": rejected,
                 "rejected_reasons": reasons,
                 "labels": self.labels.select(pl.len()).collect().item(),
@@ -100,6 +102,7 @@ class TraceSet:
             f"runs: {s['runs']}   steps: {s['steps']}   agents: {len(s['agents'])}   labels: {s['labels']}",
             f"date range: {span}",
             "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()),
+            f"prices: {s['priced_by'] or 'no price list applied in this load (costs as read)'}",
             f"runs with unknown cost: {s['cost_unknown_runs']}"
             + (f" (unpriced models: {', '.join(s['unpriced_models'])})" if s["unpriced_models"] else ""),
             f"runs without their root span: {s['root_missing_runs']}   spans whose parent never arrived: "
@@ -126,7 +129,7 @@ class TraceSet:
         body = "".join(f"<td>{esc(str(v))}</td>" for _, v in cells)
         agents = "".join(f"<tr><td>{esc(str(a))}</td><td>{n}</td></tr>" for a, n in s["agents"].items())
         outcomes = ", ".join(f"{esc(k)}: {v}" for k, v in s["outcomes"].items())
-        warn = ""
+        warn = f"<p>Prices: {esc(s['priced_by'] or 'no price list applied in this load (costs as read)')}</p>"
         if s["unpriced_models"]:
             warn += f"<p><b>Unpriced models</b> (cost unknown): {esc(', '.join(s['unpriced_models']))}</p>"
         if s["rejected"]:

@@ -36,7 +36,7 @@ def trace_options(func):
     func = click.option("--input-format", "fmt", default=None,
                         help="Force a reader: otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical.")(func)
     func = click.option("--labels", multiple=True, type=click.Path(), help="Labels CSV/JSONL keyed by run_id (repeatable).")(func)
-    func = click.option("--pricing", type=click.Path(), default=None, help="pricing.yaml (USD per million tokens).")(func)
+    func = click.option("--pricing", type=click.Path(), default=None, help="pricing.yaml (USD per million tokens); default: the bundled dated list of public list prices.")(func)
     func = click.option("--mapping", type=click.Path(), default=None, help="mapping.yaml (outcome, workflow, mode, ...).")(func)
     return func
 

@@ -4,6 +4,7 @@ rendered as HTML sections (for the notebook and its HTML export), a markdown dig
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -181,6 +182,9 @@ class WeeklyReview:
                      "time saved " + ("n/a" if r["time_saved_hours"] is None else f"{r['time_saved_hours']:.1f} h"),
                      "cost/success " + ("unknown" if cps is None else money(cps)) + unknown_note(r["cost_unknown_runs"])]
             lines.append(f"- **{r['agent']}** ({r['runs']} runs): " + "; ".join(parts))
+        if self.summary.get("priced_by"):
+            unpriced = ", ".join(_md(m) for m in self.summary.get("unpriced_models", []))
+            lines += ["", f"Prices: {_md(self.summary['priced_by'])}" + (f"; no price for {unpriced}" if unpriced else "")]
         lines += ["", "## Breaches"]
         breaches = []
         if self.budgets is not None:
@@ -226,6 +230,11 @@ def violation_lines(violations: pl.DataFrame) -> list[str]:
         total = sum(mine.values())
         lines.append(f"{agent}: {total} policy violation{'s' if total != 1 else ''} ({', '.join(parts)})")
     return lines
+
+
+def _md(text: str) -> str:
+    """Markdown-inert text: characters that would format or link are backslash-escaped."""
+    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text)
 
 
 def hours(value) -> str:
