@@ -1,42 +1,81 @@
-"""agentops-kit: the weekly review of AI agents in production, from the traces they already export."""
+"""agentops-kit: the weekly review of AI agents in production, from the traces they already export.
+
+The front door — ``import agentops_kit as ak`` — offers what a user needs; ``help(ak.NAME)`` shows each
+with a short example (run as it is in a folder made by ``agentops-kit init``):
+
+- reading traces: ``load_traces``, ``TraceSet``
+- the weekly review's numbers: ``weekly_metrics``, ``error_budget``, ``check_policy``, ``readiness``,
+  ``shadow_report``, and all of them at once: ``WeeklyReview``
+- before automating: ``score_inventory``
+- approvals: ``ApprovalQueue``, ``require_approval``
+- in a notebook: ``show``; and ``AgentOpsError``, the root of every error the kit raises on purpose.
+
+Public modules, for what the front door leaves out (their names are kept stable):
+``agentops_kit.errors`` (the errors), ``agentops_kit.widgets`` (the JupyterLab widgets),
+``agentops_kit.charts`` (plotly figures), ``agentops_kit.approvals`` (the queue, its errors and the
+demo seeding), ``agentops_kit.analytics.policy`` / ``.policy_lint`` / ``.policy_tests`` (policy files,
+their lint and tests), ``agentops_kit.analytics.impact``, ``agentops_kit.inventory`` (scoring and its
+error), ``agentops_kit.inventory_store`` and ``agentops_kit.inventory_reality`` (scorings over time,
+estimate vs traces), ``agentops_kit.mapping`` and
+``agentops_kit.pricing`` (the two config files of a load). Every other module is internal: it may change
+without notice.
+"""
 
 from __future__ import annotations
 
+# The one place the version is written: pyproject.toml reads it from here (dynamic = ["version"]).
+__version__ = "0.1.0"
+
 # name -> module: imported on first use, so that `import agentops_kit` stays quick (a load of traces
 # need not pay for SQLAlchemy, plotly or the widgets)
-_EXPORTS = {
-    "error_budget": "analytics.error_budget",
-    "customer_impact_errors": "analytics.impact",
+FRONT_DOOR = {
+    "load_traces": "load",
+    "TraceSet": "traceset",
     "weekly_metrics": "analytics.metrics",
-    "Policy": "analytics.policy",
-    "load_policies": "analytics.policy",
+    "error_budget": "analytics.error_budget",
     "check_policy": "analytics.policy_check",
-    "lint_policy": "analytics.policy_lint",
-    "run_policy_tests": "analytics.policy_tests",
     "readiness": "analytics.readiness",
     "shadow_report": "analytics.shadow",
+    "WeeklyReview": "report.review",
+    "score_inventory": "inventory",
     "ApprovalQueue": "approvals",
     "require_approval": "approvals",
+    "show": "rendering",
     "AgentOpsError": "errors",
+}
+
+# Still reachable as ``ak.NAME`` (code written against the first release uses them), but not part of the
+# front door: their home is the public module named here.
+_ALSO = {
+    "customer_impact_errors": "analytics.impact",
+    "Policy": "analytics.policy",
+    "load_policies": "analytics.policy",
+    "lint_policy": "analytics.policy_lint",
+    "run_policy_tests": "analytics.policy_tests",
     "ConfigError": "errors",
     "InputFileError": "errors",
     "InventoryError": "inventory",
-    "score_inventory": "inventory",
     "compare_with_traces": "inventory_reality",
     "compare_scorings": "inventory_store",
     "save_scoring": "inventory_store",
     "scoring_history": "inventory_store",
-    "load_traces": "load",
     "Mapping": "mapping",
     "load_mapping": "mapping",
     "Pricing": "pricing",
     "load_pricing": "pricing",
-    "TraceSet": "traceset",
 }
+
+PUBLIC_MODULES = (
+    "agentops_kit", "agentops_kit.errors", "agentops_kit.widgets", "agentops_kit.charts", "agentops_kit.approvals",
+    "agentops_kit.analytics.policy", "agentops_kit.analytics.policy_lint", "agentops_kit.analytics.policy_tests",
+    "agentops_kit.analytics.impact", "agentops_kit.inventory", "agentops_kit.inventory_store",
+    "agentops_kit.inventory_reality",
+    "agentops_kit.mapping", "agentops_kit.pricing",
+)
 
 
 def __getattr__(name: str):
-    module = _EXPORTS.get(name)
+    module = FRONT_DOOR.get(name) or _ALSO.get(name)
     if module is None:
         raise AttributeError(f"module 'agentops_kit' has no attribute {name!r}")
     from importlib import import_module
@@ -47,8 +86,7 @@ def __getattr__(name: str):
 
 
 def __dir__():
-    return sorted([*globals(), *_EXPORTS])
+    return sorted({*globals(), *FRONT_DOOR} - set(_ALSO))
 
 
-__all__ = sorted(_EXPORTS)
-__version__ = "0.1.0"
+__all__ = sorted(FRONT_DOOR)

@@ -8,7 +8,16 @@ from __future__ import annotations
 
 
 class AgentOpsError(Exception):
-    """Root of every error the kit raises on purpose."""
+    """Root of every error the kit raises on purpose; its message names the file, the place and the problem.
+
+    Example::
+
+        >>> try:
+        ...     ak.load_traces("exports/", mapping="my-mapping.yaml")
+        ... except ak.AgentOpsError as exc:
+        ...     print(exc)
+        my-mapping.yaml: file not found
+    """
 
 
 class InputFileError(AgentOpsError):

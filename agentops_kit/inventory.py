@@ -146,6 +146,12 @@ def score_inventory(source, weights=None) -> pl.DataFrame:
     holds each factor's share of it. Hard disqualifiers (no one-sentence definition of done, dependence on
     taste / negotiation / strategy, no escalation path) make a workflow "not yet" whatever its score;
     high risk, weak metric or data, or a middling score make it "shadow first".
+
+    Example (in a folder made by ``agentops-kit init``)::
+
+        >>> scored = ak.score_inventory("data/inventory.csv", weights={"volume": 0.4})
+        >>> scored.select("rank", "workflow", "tier").row(0)
+        (1, 'order_status_inquiries', 'automate first')
     """
     w = load_weights(weights)
     frame, file = read_inventory(source)

@@ -100,6 +100,13 @@ def load_traces(
     labels: one or more CSV/JSONL label files keyed by run_id.
     format: force one reader (otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical) instead of
     detecting each file's format.
+
+    Example (in a folder made by ``agentops-kit init``)::
+
+        >>> ts = ak.load_traces("data/sample/traces.otlp.jsonl.gz", mapping="templates/mapping.yaml",
+        ...                     labels="data/sample/labels.csv")
+        >>> ts.runs.collect().height
+        616
     """
     if format is not None and format not in FORMATS:
         raise AgentOpsError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")

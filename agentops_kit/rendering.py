@@ -92,7 +92,14 @@ def figure_html(fig) -> str:
 
 
 def show(fig) -> None:
-    """Display a plotly figure in a notebook so that it survives HTML export, offline."""
+    """Display a plotly figure in a notebook so that it survives HTML export, offline.
+
+    Example (in a folder made by ``agentops-kit init``)::
+
+        >>> from agentops_kit.charts import inventory_matrix
+        >>> ak.show(inventory_matrix(ak.score_inventory("data/inventory.csv")))
+        <IPython.core.display.HTML object>
+    """
     from IPython.display import HTML, display
 
     display(HTML(figure_html(fig)))

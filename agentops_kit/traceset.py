@@ -16,6 +16,18 @@ TABLES = ("runs", "steps", "sources", "labels", "rejected")
 
 @dataclass
 class TraceSet:
+    """The canonical tables of one load — ``runs``, ``steps``, ``sources``, ``labels``, ``rejected`` — as
+    polars LazyFrames, with a summary that renders in Jupyter. ``ak.load_traces`` makes one.
+
+    Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
+
+        >>> ts.summary()["agents"]
+        {'SupportRefundAgent': 237, 'InvoiceCategorizer': 222, 'SocAlertTriage': 157}
+        >>> folder = ts.write_parquet("tables")
+        >>> ak.TraceSet.read_parquet("tables").runs.collect().height
+        616
+    """
+
     runs: pl.LazyFrame
     steps: pl.LazyFrame
     sources: pl.LazyFrame

@@ -44,7 +44,14 @@ def load_budgets(source) -> ErrorBudgets:
 
 
 def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
-    """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date."""
+    """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date.
+
+    Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
+
+        >>> budgets = ak.error_budget(ts, "templates/error_budget.yaml")
+        >>> budgets.filter("breached")["target"].to_list()
+        ['agent SupportRefundAgent']
+    """
     budgets = load_budgets(budgets)
     impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
     runs = ts.runs.join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()

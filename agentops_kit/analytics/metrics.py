@@ -52,7 +52,14 @@ def _runs_with_facts(ts, by: Sequence[str]) -> pl.LazyFrame:
 
 
 def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None) -> pl.DataFrame:
-    """The weekly review's numbers, one row per group of ``by`` (see the module docstring)."""
+    """The weekly review's numbers, one row per group of ``by`` (see the module docstring).
+
+    Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
+
+        >>> m = ak.weekly_metrics(ts, by=("agent", "week"), baselines="templates/baselines.yaml")
+        >>> m.filter(m["week"] == "2026-W47").select("agent", "runs").sort("agent").rows()
+        [('InvoiceCategorizer', 32), ('SocAlertTriage', 24), ('SupportRefundAgent', 36)]
+    """
     by = [by] if isinstance(by, str) else list(by)
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:

@@ -73,6 +73,12 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
 
     approvals: optional approval decisions from an ApprovalQueue (``queue.decisions()``), used as evidence
     beside the approval steps in the traces. as_of: the time retention is measured from (default: now).
+
+    Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
+
+        >>> result = ak.check_policy(ts, "templates/policies")
+        >>> result.runs_checked, int((result.violations["rule"] == "max_runtime").sum())
+        (616, 5)
     """
     policies = load_policies(policies)
     pf = _policy_frame(policies).lazy()

@@ -138,7 +138,14 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
 def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_tests=None,
               as_of: dt.datetime | None = None, mapping=None) -> Readiness:
     """Evaluate the checklist per agent over the last ``window_weeks`` before ``as_of`` (default: the last run).
-    ``mapping`` (the one the traces were loaded with) names the escalation tools that count as a hand-off."""
+    ``mapping`` (the one the traces were loaded with) names the escalation tools that count as a hand-off.
+
+    Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
+
+        >>> ready = ak.readiness(ts, "templates/readiness.yaml", policies="templates/policies")
+        >>> ready.verdicts().sort("agent").select("agent", "verdict").rows()[0]
+        ('InvoiceCategorizer', 'no-go')
+    """
     from ..mapping import load_mapping
     from .baseline import load_baselines
     from .policy import load_policies

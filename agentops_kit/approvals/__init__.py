@@ -3,6 +3,7 @@
 from .approvers import Approvers, load_approvers
 from .audit import VerifyResult
 from .decorator import require_approval
+from .demo import seed_from_traces
 from .errors import (
                      AlreadyDecided,
                      ApprovalConsumed,
@@ -26,5 +27,5 @@ __all__ = [
     "AlreadyDecided", "ApprovalConsumed", "ApprovalError", "ApprovalExpired", "ApprovalNotGranted", "ApprovalQueue",
     "ApprovalRejected", "ApprovalRequest", "ApprovalTimeout", "Approvers", "Expired", "InvalidRequest", "NotAllowed",
     "Outcome", "RequestNotFound", "SelfApproval", "StoreError", "UnknownAction", "VerifyResult", "load_approvers",
-    "require_approval",
+    "require_approval", "seed_from_traces",
 ]

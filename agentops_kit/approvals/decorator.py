@@ -21,6 +21,20 @@ def require_approval(queue, action: str, *, agent: str, requested_by: str,
     runs the function only when approved, recording the execution so an approval is used once. Otherwise it
     raises ApprovalRejected, ApprovalExpired or ApprovalTimeout (the request stays pending: do not act, escalate).
     A retried run has a new run_id, so it never reuses an earlier run's decision.
+
+    Example::
+
+        >>> q = ak.ApprovalQueue("sqlite:///approvals.db")
+        >>> @ak.require_approval(q, "refund_request_submit", agent="SupportRefundAgent",
+        ...                      requested_by="svc-refund-agent", timeout=0)
+        ... def refund_request_submit(order: str, amount: float):
+        ...     return f"refunded {amount} on {order}"
+        >>> refund_request_submit("O-1", 120.0, run_id="run-2")  # nobody has decided yet
+        Traceback (most recent call last):
+        agentops_kit.approvals.errors.ApprovalTimeout: request ... is not approved yet — do not act ...
+        >>> decision = q.approve(q.pending()[0].id, approver="alice")
+        >>> refund_request_submit("O-1", 120.0, run_id="run-2")
+        'refunded 120.0 on O-1'
     """
 
     def decorate(func):

@@ -76,6 +76,15 @@ class ApprovalQueue:
 
     approvers: an approvers YAML file (or dict): who may decide which action. Without it, anyone but the
     requester may decide, and any action name is accepted.
+
+    Example::
+
+        >>> q = ak.ApprovalQueue("sqlite:///approvals.db")
+        >>> req = q.submit(agent="SupportRefundAgent", run_id="run-1", action="refund_request_submit",
+        ...                params={"order": "O-1", "amount": 120}, requested_by="svc-refund-agent")
+        >>> q.approve(req.id, approver="alice", note="within policy").status
+        'approved'
+        >>> q.close()
     """
 
     def __init__(self, url: str = "sqlite:///approvals.db", approvers: str | Path | dict | Approvers | None = None):

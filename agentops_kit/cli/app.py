@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from .. import __version__
 from ..errors import AgentOpsError
 
 
@@ -26,7 +27,7 @@ class KitGroup(click.Group):
 
 
 @click.group(cls=KitGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="agentops-kit")
+@click.version_option(__version__, prog_name="agentops-kit")
 def main():
     """agentops-kit: the weekly review of AI agents in production, from the traces they export."""
 
@@ -36,7 +37,8 @@ def trace_options(func):
     func = click.option("--input-format", "fmt", default=None,
                         help="Force a reader: otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical.")(func)
     func = click.option("--labels", multiple=True, type=click.Path(), help="Labels CSV/JSONL keyed by run_id (repeatable).")(func)
-    func = click.option("--pricing", type=click.Path(), default=None, help="pricing.yaml (USD per million tokens); default: the bundled dated list of public list prices.")(func)
+    func = click.option("--pricing", type=click.Path(), default=None,
+                        help="pricing.yaml (USD per million tokens); default: the bundled dated list.")(func)
     func = click.option("--mapping", type=click.Path(), default=None, help="mapping.yaml (outcome, workflow, mode, ...).")(func)
     return func
 

@@ -23,6 +23,16 @@ from ..weeks import iso_week, week_bounds
 
 @dataclass
 class WeeklyReview:
+    """Everything the weekly report shows, computed once: HTML sections, a markdown digest, the headline chart.
+
+    Example (in a folder made by ``agentops-kit init``)::
+
+        >>> wr = ak.WeeklyReview.build("data/sample/traces.otlp.jsonl.gz", week="2026-W47",
+        ...                            mapping="templates/mapping.yaml", labels="data/sample/labels.csv")
+        >>> print(wr.digest().splitlines()[0])
+        # Weekly agent review — 2026-W47
+    """
+
     ts: TraceSet
     week: str
     metrics: pl.DataFrame  # agent × week over the trend window
