@@ -48,7 +48,7 @@ def init_project(directory: str | Path, force: bool = False) -> list[Path]:
 
 
 @main.command("init")
-@click.argument("directory", type=click.Path(file_okay=False))
+@click.argument("directory", type=click.Path())
 @click.option("--force", is_flag=True, help="Overwrite files that exist already.")
 def init(directory, force):
     """Write editable copies of the templates, the notebooks and the sample data into DIRECTORY.
