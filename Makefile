@@ -1,10 +1,10 @@
-# The two commands of the README: `make demo` and `make test`.
+# The two commands of the README: `make demo` and `make test`; `make check` is the development loop.
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean bench
+.PHONY: demo test lint check install clean bench
 
 $(STAMP): pyproject.toml $(wildcard agentops_kit/_native/*.c agentops_kit/_native/*.h)
 	$(PY) -m venv $(VENV)
@@ -21,6 +21,14 @@ demo: $(STAMP)
 ## Sets up and runs the whole test suite.
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+## The linter and the type checker (configured in pyproject.toml: [tool.ruff], [tool.mypy]).
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+
+## What to run before a commit: lint, types, then the tests.
+check: lint test
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_otlp.py

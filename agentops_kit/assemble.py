@@ -60,7 +60,7 @@ def drop_duplicates(steps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple]]:
              f"span {sid} of trace {rid} was already read from {ff}" + (f" line {fl}" if fl else ""))
             for (f, line, sid, rid), (ff, fl) in zip(
                 steps.filter(marked).select("source_file", "source_line", "step_id", "run_id").iter_rows(),
-                first.iter_rows())]
+                first.iter_rows(), strict=True)]
     return steps.filter(~marked), rows
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TypeVar
 
@@ -34,7 +35,7 @@ def _key_lines(node, prefix=()) -> dict[tuple, int]:
     return lines
 
 
-def read_yaml(path: str | Path) -> tuple[object, dict[tuple, int]]:
+def read_yaml(path: str | os.PathLike[str]) -> tuple[object, dict[tuple, int]]:
     """The parsed document and the line of each key; ConfigError if missing or not YAML."""
     path = Path(path)
     try:
@@ -54,7 +55,7 @@ def read_yaml(path: str | Path) -> tuple[object, dict[tuple, int]]:
     return data, (_key_lines(node) if node is not None else {})
 
 
-def validation_error(path: str | Path, exc: ValidationError, lines: dict[tuple, int]) -> ConfigError:
+def validation_error(path: str | os.PathLike[str], exc: ValidationError, lines: dict[tuple, int]) -> ConfigError:
     """The first problem of a pydantic error, located in the file."""
     err = exc.errors()[0]
     loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p.startswith("function-")))
@@ -74,7 +75,7 @@ def validation_error(path: str | Path, exc: ValidationError, lines: dict[tuple, 
     return ConfigError(str(path), message, key=key, line=line)
 
 
-def load_model(path: str | Path, model: type[M], root_key: str | None = None) -> M:
+def load_model(path: str | os.PathLike[str], model: type[M], root_key: str | None = None) -> M:
     """Read ``path`` as YAML and validate it into ``model``; ConfigError on any problem."""
     data, lines = read_yaml(path)
     if data is None:

@@ -70,8 +70,8 @@ def load_weights(weights) -> ScoringWeights:
     return load_model(weights, ScoringWeights)
 
 
-def read_inventory(source) -> pl.DataFrame:
-    """The inventory as text columns plus ``_line`` (CSV line, or YAML line of the item)."""
+def read_inventory(source) -> tuple[pl.DataFrame, str]:
+    """The inventory as text columns plus ``_line`` (CSV line, or YAML line of the item), and its file name."""
     if isinstance(source, pl.DataFrame):
         return source.with_columns(pl.col(c).cast(pl.String) for c in source.columns).with_row_index(
             "_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64)), "<frame>"

@@ -68,7 +68,8 @@ def scoring_history(url: str | sa.Engine = "sqlite:///inventory.db") -> pl.DataF
         result = conn.execute(query)
         frame = pl.DataFrame([tuple(r) for r in result], schema=list(result.keys()), orient="row",
                              infer_schema_length=None)
-    if frame.height and frame["scored_at"].dtype.time_zone is None:  # SQLite drops the zone; it was UTC
+    scored_at = frame["scored_at"].dtype if frame.height else None
+    if isinstance(scored_at, pl.Datetime) and scored_at.time_zone is None:  # SQLite drops the zone; it was UTC
         frame = frame.with_columns(pl.col("scored_at").dt.replace_time_zone("UTC"))
     return frame
 

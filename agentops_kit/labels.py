@@ -6,6 +6,7 @@ wide form has ``run_id`` and one column per label. Values are kept as text.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import polars as pl
@@ -14,7 +15,7 @@ from .errors import ConfigError
 from .model import LABELS_SCHEMA
 
 
-def load_labels(path: str | Path) -> pl.DataFrame:
+def load_labels(path: str | os.PathLike[str]) -> pl.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise ConfigError(str(path), "labels file not found")

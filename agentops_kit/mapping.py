@@ -7,7 +7,7 @@ bundled sample data and exports that follow the GenAI / OpenInference convention
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 
 from pydantic import Field
 
@@ -53,7 +53,7 @@ class Mapping(Strict):
     approval: ApprovalMapping = ApprovalMapping()
 
 
-def load_mapping(mapping: str | Path | Mapping | None) -> Mapping:
+def load_mapping(mapping: str | os.PathLike[str] | Mapping | None) -> Mapping:
     if mapping is None:
         return Mapping()
     if isinstance(mapping, Mapping):

@@ -8,6 +8,7 @@ prefix (``openai/gpt-4o``) and a date suffix (``gpt-4o-2024-08-06``, ``gpt-4-061
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -79,7 +80,7 @@ class Pricing(Strict):
         ).sort("since")
 
 
-def load_pricing(pricing: str | Path | Pricing | None) -> Pricing:
+def load_pricing(pricing: str | os.PathLike[str] | Pricing | None) -> Pricing:
     """A pricing.yaml file, a ``Pricing`` as it is, or — for None — the bundled list (``bundled_pricing``)."""
     if pricing is None:
         return bundled_pricing()
@@ -105,7 +106,7 @@ def bundled_pricing_date() -> str:
     return bundled_pricing_path().stem.removeprefix("bundled-")
 
 
-def pricing_source(pricing: str | Path | Pricing | None) -> str:
+def pricing_source(pricing: str | os.PathLike[str] | Pricing | None) -> str:
     """Which price list ``load_pricing(pricing)`` gives, in words, for summaries and reports."""
     if pricing is None:
         return f"bundled list of {bundled_pricing_date()}; pass --pricing to use yours"

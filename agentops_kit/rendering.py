@@ -74,7 +74,7 @@ def table(frame: pl.DataFrame, max_rows: int = 50, caption: str | None = None) -
     head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
     rows = []
     for row in shown.iter_rows():
-        cells = (cell(c, v) for c, v in zip(shown.columns, row))
+        cells = (cell(c, v) for c, v in zip(shown.columns, row, strict=True))
         rows.append("<tr>" + "".join(f"<td class='{cls}'>{text}</td>" if cls else f"<td>{text}</td>"
                                      for text, cls in cells) + "</tr>")
     more = f"<p>… and {frame.height - max_rows} more rows</p>" if frame.height > max_rows else ""

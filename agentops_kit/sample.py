@@ -62,13 +62,13 @@ class _Trace:
 
     def __init__(self, rng: random.Random, start: dt.datetime):
         self.rng = rng
-        self.trace_id = "%032x" % rng.getrandbits(128)
+        self.trace_id = f"{rng.getrandbits(128):032x}"
         self.clock = start
         self.spans: list[dict] = []
         self.root_id = self.new_id()
 
     def new_id(self) -> str:
-        return "%016x" % self.rng.getrandbits(64)
+        return f"{self.rng.getrandbits(64):016x}"
 
     def span(self, name, attrs, seconds, parent=None, error=None, span_id=None):
         start = self.clock

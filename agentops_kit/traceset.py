@@ -57,7 +57,8 @@ class TraceSet:
             path = directory / f"{name}.parquet"
             frames[name] = (conform(pl.scan_parquet(path), name) if path.exists()
                             else pl.LazyFrame(schema=TABLE_SCHEMAS[name]))
-        return cls(**frames, inputs=[str(directory)])
+        return cls(runs=frames["runs"], steps=frames["steps"], sources=frames["sources"], labels=frames["labels"],
+                   rejected=frames["rejected"], inputs=[str(directory)])
 
     def filter_runs(self, predicate: pl.Expr) -> TraceSet:
         """The runs matching ``predicate`` (an expression on the runs table), with their steps, sources and labels."""

@@ -146,10 +146,11 @@ def test_failed_save_writes_nothing(tmp_path):
     url = f"sqlite:///{tmp_path / 'inv.db'}"
     scored = ak.score_inventory(INVENTORY)
     broken = pl.concat([scored, scored.head(1)])  # a duplicate workflow violates the primary key mid-insert
-    with pytest.raises(Exception):
+    import sqlalchemy as sa
+
+    with pytest.raises(sa.exc.IntegrityError):
         ak.save_scoring(broken, url)
     assert ak.scoring_history(url).height == 0
-    import sqlalchemy as sa
 
     with sa.create_engine(url).connect() as conn:
         assert conn.execute(sa.text("select count(*) from inventory_scorings")).scalar() == 0

@@ -141,7 +141,7 @@ def test_sample_against_duckdb(sample_ts, tmp_path):
     for col in expected.columns:
         a, b = ours[col].to_list(), expected[col].to_list()
         assert [x is None for x in a] == [y is None for y in b], col
-        pairs = [(x, y) for x, y in zip(a, b) if x is not None]
+        pairs = [(x, y) for x, y in zip(a, b, strict=True) if x is not None]
         if isinstance(pairs[0][0], str):
             assert a == b, col
             continue

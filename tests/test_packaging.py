@@ -25,6 +25,9 @@ def test_environment_yml_mirrors_pyproject():
     conda_deps = {_name(d): d.replace(" ", "") for d in conda}
     assert conda_deps == pip_deps
     assert any(d.startswith("python>=") for d in env["dependencies"] if isinstance(d, str))
+    [pip_section] = [d["pip"] for d in env["dependencies"] if isinstance(d, dict)]
+    test_extra = {_name(d): d.replace(" ", "") for d in project["optional-dependencies"]["test"]}
+    assert {_name(d): d.replace(" ", "") for d in pip_section if d != "-e ."} == test_extra
 
 
 def test_public_names_resolve():

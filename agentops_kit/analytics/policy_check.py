@@ -135,7 +135,7 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
         parts.append(_v(missing, "retrieval_without_version",
                         pl.format("document '{}' retrieved without a version", "document_id"), pl.col("step_id")))
 
-    violations = pl.concat([p.cast(VIOLATION_SCHEMA) for p in parts]).collect()
+    violations = pl.concat([p.cast(VIOLATION_SCHEMA) for p in parts]).collect()  # type: ignore[arg-type]
     violations = pl.concat([violations, _outbound(tools, policies)])
     order = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
     violations = violations.with_columns(pl.col("severity").replace_strict(order, return_dtype=pl.Int8).alias("_o")) \

@@ -89,7 +89,7 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
     out["completion_rate"] = (succ / active.height if active.height else None, f"{succ} of {active.height} active runs succeeded")
     esc = agent_runs.filter(pl.col("outcome") == "escalated")
     out["escalation_rate"] = (esc.height / n if n else None, f"{esc.height} of {n} runs escalated")
-    handoff = esc.get_column("_handoff").sum() if esc.height else 0
+    handoff: int = esc.get_column("_handoff").sum() if esc.height else 0  # type: ignore[assignment]  # sum of bools
     out["escalation_handoff_share"] = (handoff / esc.height if esc.height else None,
                                        f"{handoff} of {esc.height} escalations handed off through an escalation tool")
     traced = agent_runs.filter(~pl.col("root_missing") & (pl.col("orphan_steps") == 0)

@@ -29,7 +29,7 @@ class ShadowReport:
 
     @property
     def agreement_rate(self) -> float | None:
-        return self.pairs["agree"].mean() if self.pairs.height else None
+        return self.pairs["agree"].mean() if self.pairs.height else None  # type: ignore[return-value]  # mean of bools
 
     def by_agent(self) -> pl.DataFrame:
         return self.pairs.group_by("agent").agg(pl.len().alias("compared"), pl.col("agree").mean().alias("agreement_rate")).sort("agent")

@@ -6,10 +6,19 @@ import datetime as dt
 import html
 import json
 from dataclasses import dataclass, field
+from typing import overload
 
 from .diff import field_diff
 
 STATES = ("pending", "approved", "rejected", "expired")
+
+
+@overload
+def as_utc(value: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def as_utc(value: None) -> None: ...
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
@@ -48,7 +57,7 @@ class ApprovalRequest:
         before, after = loads(m["before"]), loads(m["after"])
         return cls(
             id=m["id"], idempotency_key=m["idempotency_key"], agent=m["agent"], run_id=m["run_id"],
-            action=m["action"], params=loads(m["params"]), before=before, after=after,
+            action=m["action"], params=json.loads(m["params"]), before=before, after=after,
             sources=loads(m["sources"]) or [], uncertainty=m["uncertainty"], requested_by=m["requested_by"],
             requested_at=as_utc(m["requested_at"]), expires_at=as_utc(m["expires_at"]), status=m["status"],
             decided_by=m["decided_by"], decided_at=as_utc(m["decided_at"]), decision_note=m["decision_note"],

@@ -204,7 +204,7 @@ class WeeklyReview:
             breaches += [f"- {line}" for line in violation_lines(self.violations)]
         lines += breaches or ["- none"]
         lines += ["", "## Go / no-go"]
-        if self.readiness_changes is None:
+        if self.readiness_changes is None or self.readiness is None:
             lines.append("- readiness not configured")
         else:
             open_checks = self.readiness.filter(pl.col("verdict") != "go").group_by("agent").agg(
