@@ -1,8 +1,9 @@
 """Prices that turn tokens (and priced tool calls) into USD when an export reports no cost itself.
 
 ``pricing.yaml`` (see ``templates/pricing.yaml``) lists, per model family, dated prices in USD per
-million tokens. Without one, the dated list bundled in ``agentops_kit/data/pricing/`` prices the calls. A model name resolves to its family through ``aliases``, then by dropping a provider
-prefix (``openai/gpt-4o``) and a date suffix (``gpt-4o-2024-08-06``, ``gpt-4-0613``).
+million tokens; without one, the dated list in ``agentops_kit/data/pricing/`` prices the calls. A model
+name resolves to its family through ``aliases``, then by dropping a provider prefix (``openai/gpt-4o``)
+and a date suffix (``gpt-4o-2024-08-06``, ``gpt-4-0613``).
 """
 
 from __future__ import annotations
