@@ -51,3 +51,24 @@ def test_canonical_json_schema_is_current():
 
     shipped = json.loads((ROOT / "agentops_kit" / "schemas" / "canonical.schema.json").read_text())
     assert shipped == canonical_schema(), "regenerate: python -m agentops_kit.schema_json > agentops_kit/schemas/canonical.schema.json"
+
+
+def test_the_version_is_written_once():
+    from click.testing import CliRunner
+
+    from agentops_kit.cli import main
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "agentops_kit.__version__"}
+    assert re.fullmatch(r"\d+\.\d+\.\d+", ak.__version__)
+    assert CliRunner().invoke(main, ["--version"]).output == f"agentops-kit, version {ak.__version__}\n"
+
+
+def test_the_type_checker_covers_the_public_api():
+    checked = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["mypy"]["files"]
+    modules = [*ak.PUBLIC_MODULES, *(f"agentops_kit.{m}" for m in ak.FRONT_DOOR.values())]
+    for module in modules:
+        path = module.replace(".", "/")
+        assert any(path == c.removesuffix(".py").removesuffix("/__init__") or path.startswith(c + "/")
+                   for c in checked), f"{module} is public but mypy does not check it"
