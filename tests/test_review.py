@@ -126,3 +126,12 @@ def test_the_digest_keeps_trace_text_inert(tmp_path):
     assert NASTY.replace("\n", "\\x0a") in text
     assert f"{traces}" in text
     assert "<script" not in digest and "\\[pay\\](javascript" in digest
+
+
+def test_a_traceset_built_by_hand_says_its_inputs_are_not_recorded(review):
+    ts = ak.TraceSet(runs=review.ts.runs, steps=review.ts.steps, sources=review.ts.sources,
+                     labels=review.ts.labels, rejected=review.ts.rejected)
+    digest = WeeklyReview.from_traceset(ts, "2026-W47").digest()
+    assert "- traces: not recorded: the TraceSet names no file" in digest
+    assert "- labels: not recorded: the TraceSet was loaded by the caller" in digest
+    assert "- policies: none given" in digest

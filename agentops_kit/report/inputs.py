@@ -77,11 +77,12 @@ class ReviewInputs:
         for name, _ in SETTINGS:
             value = settings.get(name)
             record[name] = value if value is None or value == NOT_RECORDED else tuple(_config_files(value))
-        return cls(tuple(InputFile.of(p) for p in expand_paths(list(traces))), record)
+        traces = list(traces)
+        return cls(tuple(InputFile.of(p) for p in expand_paths(traces)) if traces else (), record)
 
     def described(self) -> list[tuple[str, str]]:
-        """(setting, text) for every setting: its files' paths, or why there are none."""
-        out = []
+        """(setting, text) for the traces and every setting: the files' paths, or why there are none."""
+        out = [("traces", ", ".join(f.path for f in self.traces) or "not recorded: the TraceSet names no file")]
         for name, title in SETTINGS:
             value = self.settings.get(name)
             if value is None:

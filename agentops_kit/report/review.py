@@ -150,7 +150,7 @@ class WeeklyReview:
         traces = [traces] if isinstance(traces, (str, Path)) else list(traces)
         labels = [labels] if isinstance(labels, (str, Path)) else labels
         ts = load_traces(traces, mapping=mapping, pricing=pricing, labels=labels, format=format, progress=progress)
-        inputs = ReviewInputs.of(traces, mapping=mapping, pricing=pricing, labels=labels, policies=policies,
+        inputs = ReviewInputs.of(ts.inputs, mapping=mapping, pricing=pricing, labels=labels, policies=policies,
                                  error_budget_file=error_budget_file, baselines=baselines,
                                  readiness_file=readiness_file, policy_tests=policy_tests)
         return cls.from_traceset(ts, week, mapping=mapping, policies=policies, readiness_file=readiness_file,
@@ -363,12 +363,13 @@ class WeeklyReview:
         if self.summary.get("rejected"):
             lines += ["", f"{self.summary['rejected']} input records were rejected; see the report."]
         lines += ["", "## Inputs"]
-        lines += [f"- traces: {code(f.path)} ({f.bytes} bytes, sha256 {f.sha256})" for f in self.inputs.traces]
         files = {}
         for role, f in self.inputs.files():
             files.setdefault(role, []).append(f)
         for title, text in self.inputs.described():
-            if title in files:
+            if title == "traces" and title in files:
+                lines += [f"- traces: {code(f.path)} ({f.bytes} bytes, sha256 {f.sha256})" for f in files[title]]
+            elif title in files:
                 lines += [f"- {title}: {code(f.path)} (sha256 {f.sha256})" for f in files[title]]
             else:
                 lines.append(f"- {title}: {md(text)}")
