@@ -7,21 +7,11 @@ import polars as pl
 from .mapping import Mapping
 from .model import conform
 from .pricing import Pricing, apply_pricing
-from .readers.collector import RUN_HINTS, STEP_FIELDS, Collector
-
-_TYPES = {
-    "started_ns": pl.Int64, "ended_ns": pl.Int64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
-    "cached_input_tokens": pl.Int64, "cost_usd": pl.Float64, "source_line": pl.Int64, "is_root": pl.Boolean,
-}
-STEP_ROW_SCHEMA = pl.Schema({f: _TYPES.get(f, pl.String) for f in STEP_FIELDS})
+from .readers.collector import RUN_HINTS, STEP_ROW_SCHEMA, Collector
 
 
 def _ns_to_ts(col: str) -> pl.Expr:
     return pl.from_epoch(pl.col(col), time_unit="ns").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-
-
-def rows_to_frame(rows: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=STEP_ROW_SCHEMA, orient="row")
 
 
 def step_frame(collectors: list[Collector]) -> pl.DataFrame:

@@ -17,12 +17,11 @@ from pathlib import Path
 import polars as pl
 
 from .. import conventions as cv
-from ..assemble import STEP_ROW_SCHEMA
 from ..conventions import Conventions
 from ..files import GZIP_MAGIC
 from ..model import TABLE_SCHEMAS
 from . import otlp
-from .collector import Collector
+from .collector import STEP_ROW_SCHEMA, Collector
 
 try:
     from .. import _otlp_columns as native
