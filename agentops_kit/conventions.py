@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from .mapping import Mapping
+from .model import StepKind
 
 # gen_ai.operation.name -> kind. "call_llm" is any-agent's non-standard name for a chat call.
 GENAI_OPERATION_KIND = {
@@ -25,7 +26,7 @@ OPENINFERENCE_KIND = {
     "RERANKER": "retrieval", "CHAIN": "other", "GUARDRAIL": "other", "EVALUATOR": "other",
     "PROMPT": "other", "UNKNOWN": "other",
 }
-STEP_KINDS = {"agent", "llm", "tool", "retrieval", "action", "approval", "other"}
+STEP_KINDS = frozenset(k.value for k in StepKind)
 
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")

@@ -20,7 +20,7 @@ from .files import (
     stream_lines,
 )
 from .mapping import Mapping, load_mapping
-from .model import TABLE_SCHEMAS, conform, empty
+from .model import TABLE_SCHEMAS, RejectReason, conform, empty
 from .pricing import Pricing, load_pricing
 from .readers import registry
 from .readers.collector import Collector
@@ -66,7 +66,7 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
     lines = reader is not None and is_line_delimited(head)
     compiled = registry.module(reader.compiled) if lines and reader.compiled else None
     if reader is None:
-        col.reject(str(path), "unknown_format",
+        col.reject(str(path), RejectReason.UNKNOWN_FORMAT,
                    "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
     elif compiled is not None and compiled.available(conv):
         compiled.read_file(col, conv, path, problems, advance)  # compiled, block by block
@@ -79,7 +79,7 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
         del data
         problems += [problem] if problem else []
     for problem in problems:
-        col.reject(str(path), "truncated_file", problem)
+        col.reject(str(path), RejectReason.TRUNCATED_FILE, problem)
 
 
 def load_traces(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..model import TOOL_CALL_KINDS
 from .common import TRUTHY
 
 
@@ -13,7 +14,7 @@ def customer_impact_errors(ts) -> pl.DataFrame:
     labels = (ts.labels.filter(pl.col("name") == "customer_impact").group_by("run_id")
               .agg(pl.col("value").last(), pl.col("source").last().alias("label_source"))
               .filter(pl.col("value").str.to_lowercase().str.strip_chars().is_in(TRUTHY)).drop("value"))
-    actions = (ts.steps.filter(pl.col("kind").is_in(["tool", "action"]))
+    actions = (ts.steps.filter(pl.col("kind").is_in(TOOL_CALL_KINDS))
                .sort("started_at", "step_id", nulls_last=True).group_by("run_id")
                .agg(pl.col("tool_name").str.join(" → ").alias("what_it_did")))
     return (ts.runs.join(labels, on="run_id", how="inner").join(actions, on="run_id", how="left")

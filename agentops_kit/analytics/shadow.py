@@ -12,6 +12,8 @@ from pathlib import Path
 
 import polars as pl
 
+from ..model import Mode
+
 
 def _recommendations(ts, attribute: str) -> pl.LazyFrame:
     return (ts.steps.filter(pl.col("parent_id").is_null())
@@ -67,7 +69,7 @@ class ShadowReport:
 def shadow_report(ts, recommendation_attribute: str = "agentops.recommendation") -> ShadowReport:
     decisions = (ts.labels.filter(pl.col("name") == "human_decision").group_by("run_id")
                  .agg(pl.col("value").last().alias("human_decision")))
-    pairs = (ts.runs.filter(pl.col("mode") == "shadow").select("run_id", "agent", "started_at")
+    pairs = (ts.runs.filter(pl.col("mode") == Mode.SHADOW).select("run_id", "agent", "started_at")
              .join(_recommendations(ts, recommendation_attribute), on="run_id", how="inner")
              .join(decisions, on="run_id", how="inner")
              .with_columns((pl.col("recommendation").str.strip_chars().str.to_lowercase()

@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from ..model import TABLE_SCHEMAS
+from ..model import TABLE_SCHEMAS, RejectReason
 
 # Hidden per-step columns resolved from attributes by the mapping; the run takes its root's value,
 # else the first one seen in the run.
@@ -61,7 +61,8 @@ class Collector:
             self.sources = []
 
     def reject(self, file, reason_code, reason, line=None, index=None, record_id=None):
-        self.rejected.append((str(file), line, index, to_text(record_id), reason_code, reason))  # an id may be anything
+        code = RejectReason(reason_code).value  # a code outside the vocabulary is the reader's bug: it stops here
+        self.rejected.append((str(file), line, index, to_text(record_id), code, reason))  # an id may be anything
 
     def label(self, run_id: str, name: str, value: Any, source: str) -> None:
         if value is None:
