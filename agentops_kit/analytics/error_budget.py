@@ -15,7 +15,7 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from ..config import Strict, load_model
-from .common import truthy_label
+from .definitions import impacted_runs, measure
 
 
 class Budget(Strict):
@@ -46,7 +46,7 @@ def load_budgets(source) -> ErrorBudgets:
 def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
     """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date."""
     budgets = load_budgets(budgets)
-    impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
+    impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
     runs = ts.runs.join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
     if as_of is None:
         as_of = runs["started_at"].max() or dt.datetime.now(dt.timezone.utc)
@@ -55,9 +55,9 @@ def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
         start = as_of - dt.timedelta(days=b.window_days)
         scope = pl.col("agent") == b.agent if b.agent else pl.col("workflow") == b.workflow
         window = runs.filter(scope & (pl.col("started_at") > start) & (pl.col("started_at") <= as_of))
-        n, errors = window.height, int(window["_impact"].sum())
+        m = measure(window, "runs", "customer_impact_errors", "customer_impact_rate")
+        n, errors, rate = m["runs"], m["customer_impact_errors"], m["customer_impact_rate"]
         allowed = b.max_customer_impact_rate * n
-        rate = errors / n if n else None
         daily = errors / b.window_days
         days_left = (allowed - errors) / daily if daily > 0 and allowed > errors else None
         rows.append({

@@ -5,15 +5,15 @@ from __future__ import annotations
 import polars as pl
 
 from ..model import TOOL_CALL_KINDS
-from .common import TRUTHY
+from .definitions import CUSTOMER_IMPACT, impacted_runs
 
 
 def customer_impact_errors(ts) -> pl.DataFrame:
     """Every run labelled customer_impact = true: run, agent, workflow, when, outcome, what it did (its tool
     and action calls in order), the error, and where the label came from."""
-    labels = (ts.labels.filter(pl.col("name") == "customer_impact").group_by("run_id")
-              .agg(pl.col("value").last(), pl.col("source").last().alias("label_source"))
-              .filter(pl.col("value").str.to_lowercase().str.strip_chars().is_in(TRUTHY)).drop("value"))
+    sources = (ts.labels.filter(pl.col("name") == CUSTOMER_IMPACT).group_by("run_id")
+               .agg(pl.col("source").last().alias("label_source")))
+    labels = impacted_runs(ts.labels).join(sources, on="run_id", how="left")
     actions = (ts.steps.filter(pl.col("kind").is_in(TOOL_CALL_KINDS))
                .sort("started_at", "step_id", nulls_last=True).group_by("run_id")
                .agg(pl.col("tool_name").str.join(" → ").alias("what_it_did")))

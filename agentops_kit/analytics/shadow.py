@@ -13,6 +13,7 @@ from pathlib import Path
 import polars as pl
 
 from ..model import Mode
+from .definitions import agreement
 
 
 def _recommendations(ts, attribute: str) -> pl.LazyFrame:
@@ -31,10 +32,10 @@ class ShadowReport:
 
     @property
     def agreement_rate(self) -> float | None:
-        return self.pairs["agree"].mean() if self.pairs.height else None
+        return self.pairs.select(agreement()).item() if self.pairs.height else None
 
     def by_agent(self) -> pl.DataFrame:
-        return self.pairs.group_by("agent").agg(pl.len().alias("compared"), pl.col("agree").mean().alias("agreement_rate")).sort("agent")
+        return self.pairs.group_by("agent").agg(pl.len().alias("compared"), agreement().alias("agreement_rate")).sort("agent")
 
     def confusion(self) -> pl.DataFrame:
         """Rows: the agent's recommendation; columns: the human's decision; cells: runs."""
