@@ -4,17 +4,24 @@ For each budget in the YAML file, over the ``window_days`` before ``as_of`` (def
 allowed = max_customer_impact_rate × runs; consumed = errors / allowed; burn_rate = error rate / budget
 rate (1.0 spends the budget exactly over the window); at the current daily error rate the budget runs
 out ``(allowed − errors) / (errors / window_days)`` days after ``as_of``; breached = errors > allowed.
+
+``error_budget`` returns the frame; ``ErrorBudgetResult.compute`` (same arguments) wraps it in the face of every
+result (``results.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 from pydantic import Field, model_validator
 
+from ..charts import error_budget_consumed
 from ..config import Strict, load_model
+from ..rendering import table
+from ..results import Result
 from .definitions import impacted_runs, measure
 
 
@@ -75,3 +82,29 @@ def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
         "as_of": pl.Datetime("us", "UTC"), "runs": pl.Int64, "customer_impact_errors": pl.Int64,
         "error_rate": pl.Float64, "budget_rate": pl.Float64, "allowed_errors": pl.Float64, "consumed": pl.Float64,
         "burn_rate": pl.Float64, "exhausted_on": pl.Date, "breached": pl.Boolean})
+
+
+@dataclass
+class ErrorBudgetResult(Result):
+    """The rows of ``error_budget``, with the face of every result."""
+
+    frame: pl.DataFrame
+    title = "Error budgets"
+
+    @classmethod
+    def compute(cls, ts, budgets, as_of: dt.datetime | None = None) -> ErrorBudgetResult:
+        return cls(error_budget(ts, budgets, as_of=as_of))
+
+    @property
+    def breached(self) -> pl.DataFrame:
+        return self.frame.filter(pl.col("breached"))
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def html(self) -> str:
+        lead = f"<p class='agentops-lead'>{self.frame.height} budgets, {self.breached.height} breached</p>"
+        return lead + table(self.frame, max_rows=500)
+
+    def figure(self):
+        return error_budget_consumed(self.frame)

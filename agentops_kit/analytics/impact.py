@@ -1,10 +1,17 @@
-"""Customer-impact errors as their own list: averages hide rare, high-impact failures."""
+"""Customer-impact errors as their own list: averages hide rare, high-impact failures.
+
+``customer_impact_errors`` returns the frame; ``ImpactList.compute`` wraps it in the face of every result
+(``results.py``)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import polars as pl
 
 from ..model import TOOL_CALL_KINDS
+from ..rendering import table
+from ..results import Result
 from .definitions import CUSTOMER_IMPACT, impacted_runs
 
 
@@ -21,3 +28,21 @@ def customer_impact_errors(ts) -> pl.DataFrame:
             .select("run_id", "agent", "workflow", "mode", pl.col("started_at").alias("when"), "outcome",
                     "error_type", "what_it_did", "label_source", "cost_usd")
             .sort("when", descending=True).collect())
+
+
+@dataclass
+class ImpactList(Result):
+    """The runs of ``customer_impact_errors``, with the face of every result (no chart: the list is the point)."""
+
+    frame: pl.DataFrame
+    title = "Customer-impact errors"
+
+    @classmethod
+    def compute(cls, ts) -> ImpactList:
+        return cls(customer_impact_errors(ts))
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def html(self) -> str:
+        return f"<p class='agentops-lead'>{self.frame.height} runs hurt a customer</p>" + table(self.frame, max_rows=500)

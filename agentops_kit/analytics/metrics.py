@@ -17,16 +17,24 @@ Definitions (all over the runs of the group; the counts and rates are those of `
   null for a workflow without a baseline.
 - weeks are ISO weeks in UTC (``2026-W47``); with ``week`` in ``by``, weeks without runs are present with
   0 runs, and ``<metric>_wow`` columns hold the change from the previous week of the same group.
+
+``weekly_metrics`` returns the frame (what the CLI, the report and most code want); ``MetricsResult.compute``
+takes the same arguments and wraps the frame in the face every result shows (``results.py``): ``to_polars``,
+``to_dict``, rendering in Jupyter, ``figure`` and ``write_html``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
 from ..errors import UsageError
+from ..charts import metrics_bars, metrics_trend
 from ..model import Outcome
+from ..rendering import esc, table
+from ..results import Result, records
 from ..weeks import week_number, week_range, week_text
 from .baseline import Baselines, load_baselines
 from .common import primary_model
@@ -96,6 +104,34 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
              "customer_impact_errors", "customer_impact_rate", "p50_duration_s", "p95_duration_s",
              "tool_calls_per_run", "approvals", "time_saved_hours", "time_saved_formula"]
     return out.select(first + [c for c in out.columns if c not in first])
+
+
+@dataclass
+class MetricsResult(Result):
+    """The weekly metrics of ``weekly_metrics``, with the face of every result."""
+
+    frame: pl.DataFrame
+    by: tuple[str, ...]
+    title = "Weekly metrics"
+
+    @classmethod
+    def compute(cls, ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None) -> MetricsResult:
+        by = (by,) if isinstance(by, str) else tuple(by)
+        return cls(weekly_metrics(ts, by=by, baselines=baselines), by)
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "by": list(self.by), "rows": records(self.frame)}
+
+    def html(self) -> str:
+        runs = int(self.frame["runs"].sum())
+        lead = f"<p class='agentops-lead'>{runs} runs in {self.frame.height} groups of {esc(', '.join(self.by))}</p>"
+        return lead + table(self.frame, max_rows=500)
+
+    def figure(self):
+        return metrics_trend(self.frame, list(self.by)) if "week" in self.by else metrics_bars(self.frame, list(self.by))
 
 
 FORMULA_PARTS = ("_no_baseline", "_workflows", "_active_successes", "_human_min", "_review_min",

@@ -9,7 +9,10 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from ..charts import violations_by_rule
 from ..model import TOOL_CALL_KINDS, ApprovalDecision, Severity, StepKind
+from ..rendering import table
+from ..results import Result, records
 from .policy import Policy, load_policies
 
 SEVERITY = {"unapproved_action": Severity.CRITICAL, "tool_not_allowed": Severity.HIGH, "outbound_domain": Severity.HIGH,
@@ -24,10 +27,11 @@ EMAIL_HOST = r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
 
 
 @dataclass
-class PolicyResult:
+class PolicyResult(Result):
     violations: pl.DataFrame
     policies: list[Policy] = field(default_factory=list)
     runs_checked: int = 0
+    title = "Policy check"
 
     @property
     def ok(self) -> bool:
@@ -37,16 +41,27 @@ class PolicyResult:
         return self.violations.group_by("agent", "rule", "severity").agg(
             pl.len().alias("violations"), pl.col("run_id").n_unique().alias("runs")).sort("agent", "rule")
 
+    def to_polars(self) -> pl.DataFrame:
+        return self.violations
+
     def to_dict(self) -> dict:
-        return {"runs_checked": self.runs_checked, "violations": self.violations.to_dicts()}
+        return {"runs_checked": self.runs_checked, "violations": records(self.violations)}
+
+    def html(self) -> str:
+        lead = f"<p class='agentops-lead'>{self.violations.height} violations in {self.runs_checked} runs</p>"
+        if self.ok:
+            return f"{lead}<p>All runs inside their policies.</p>"
+        return (lead + table(self.summary(), max_rows=500, caption="by agent and rule")
+                + table(self.violations, max_rows=500, caption="violations"))
 
     def _repr_html_(self) -> str:
         head = f"<h4>Policy check — {self.violations.height} violations in {self.runs_checked} runs</h4>"
         if self.ok:
             return f"<div class='agentops-policy'>{head}<p>All runs inside their policies.</p></div>"
-        from ..rendering import table
-
         return f"<div class='agentops-policy'>{head}{table(self.summary(), max_rows=500)}</div>"
+
+    def figure(self):
+        return violations_by_rule(self.violations)
 
 
 def _policy_frame(policies: list[Policy]) -> pl.DataFrame:

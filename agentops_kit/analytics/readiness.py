@@ -17,6 +17,8 @@ from pydantic import Field, model_validator
 
 from ..config import Strict, load_model
 from ..model import TOOL_CALL_KINDS, Outcome, Verdict
+from ..rendering import table
+from ..results import Result, records
 from .definitions import ACTIVE, agreement, measure, outcome_is
 
 Metric = Literal["completion_rate", "shadow_agreement", "unapproved_gated_actions", "approval_coverage",
@@ -55,8 +57,9 @@ class ReadinessConfig(Strict):
 
 
 @dataclass
-class Readiness:
+class Readiness(Result):
     lines: pl.DataFrame
+    title = "Go / no-go readiness"
 
     def verdicts(self) -> pl.DataFrame:
         """Per agent: go only when every line is go."""
@@ -65,12 +68,18 @@ class Readiness:
             .otherwise(pl.lit(Verdict.NO_GO.value)).alias("verdict"),
             (pl.col("verdict") != Verdict.GO).sum().alias("open_items")).sort("agent")
 
-    def _repr_html_(self) -> str:
-        from ..rendering import table
+    def to_polars(self) -> pl.DataFrame:
+        return self.lines
 
-        verdicts = table(self.verdicts(), caption="verdict per agent")
-        return (f"<div class='agentops-readiness'><h4>Go / no-go readiness</h4>{verdicts}"
-                f"{table(self.lines.drop('definition'), max_rows=500, caption='checklist')}</div>")
+    def to_dict(self) -> dict:
+        return {"title": self.title, "verdicts": records(self.verdicts()), "lines": records(self.lines)}
+
+    def html(self) -> str:
+        return (table(self.verdicts(), caption="verdict per agent")
+                + table(self.lines.drop("definition"), max_rows=500, caption="checklist"))
+
+    def _repr_html_(self) -> str:
+        return f"<div class='agentops-readiness'><h4>{self.title}</h4>{self.html()}</div>"
 
 
 def load_readiness(source) -> ReadinessConfig:

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import polars as pl
 
+from ..charts import shadow_confusion
 from ..model import Mode
+from ..rendering import pct, table
+from ..results import Result, records
 from .definitions import agreement
 
 
@@ -23,8 +26,9 @@ def _recommendations(ts, attribute: str) -> pl.LazyFrame:
 
 
 @dataclass
-class ShadowReport:
+class ShadowReport(Result):
     pairs: pl.DataFrame  # run_id, agent, started_at, recommendation, human_decision, agree
+    title = "Shadow mode"
 
     @property
     def compared(self) -> int:
@@ -61,10 +65,25 @@ class ShadowReport:
                                       "agent_output": row["recommendation"], "expected": row["human_decision"]}) + "\n")
         return path
 
+    def to_polars(self) -> pl.DataFrame:
+        return self.pairs
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "compared": self.compared, "agreement_rate": self.agreement_rate,
+                "by_agent": records(self.by_agent()), "confusion": records(self.confusion()),
+                "pairs": records(self.pairs)}
+
+    def html(self) -> str:
+        return (f"<p class='agentops-lead'>{self.compared} runs compared, agreement {pct(self.agreement_rate)}, "
+                f"{self.disagreements().height} disagreements</p>"
+                + table(self.confusion(), caption="agent recommendation (rows) against human decision (columns)")
+                + table(self.by_agent(), caption="by agent"))
+
     def _repr_html_(self) -> str:
-        rate = "–" if self.agreement_rate is None else f"{self.agreement_rate:.1%}"
-        return (f"<div class='agentops-shadow'><h4>Shadow mode</h4><p>{self.compared} runs compared, agreement {rate}, "
-                f"{self.disagreements().height} disagreements</p>{self.confusion()._repr_html_()}</div>")
+        return f"<div class='agentops-shadow'><h4>{self.title}</h4>{self.html()}</div>"
+
+    def figure(self):
+        return shadow_confusion(self.confusion())
 
 
 def shadow_report(ts, recommendation_attribute: str = "agentops.recommendation") -> ShadowReport:
