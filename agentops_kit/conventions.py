@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from .mapping import Mapping
-from .model import StepKind
+from .model import TOOL_CALL_KINDS, StepKind
 
 # gen_ai.operation.name -> kind. "call_llm" is any-agent's non-standard name for a chat call.
 GENAI_OPERATION_KIND = {
@@ -145,7 +145,7 @@ class Conventions:
             tool_name = name[len("execute_tool "):]
         if kind == "tool" and self.is_action(tool_name):
             kind = "action"
-        is_tool = kind in ("tool", "action")
+        is_tool = kind in TOOL_CALL_KINDS
         decision = approver = None
         if kind == "approval":
             raw = first(attrs, self.m.approval.decision_attributes)

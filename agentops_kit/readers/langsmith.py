@@ -5,7 +5,7 @@ feedback becomes labels."""
 from __future__ import annotations
 
 from ..conventions import Conventions
-from ..model import RejectReason
+from ..model import TOOL_CALL_KINDS, RejectReason
 from .collector import Collector, to_text
 from .otel_sdk import documents
 from .spans import emit_span
@@ -108,7 +108,7 @@ def read_run(col, conv, run, file, line, index) -> None:
             "input": to_text(run.get("inputs")), "output": to_text(run.get("outputs")),
             "error": to_text(error) if error else None,
         }
-        if kind in ("tool", "action") and not attrs.get("tool.name"):
+        if kind in TOOL_CALL_KINDS and not attrs.get("tool.name"):
             attrs["tool.name"] = run.get("name")
         start, end = iso_ns(run.get("start_time")), iso_ns(run.get("end_time"))
         status = "error" if error or run.get("status") == "error" else (

@@ -6,11 +6,11 @@ from __future__ import annotations
 import orjson
 
 from ..conventions import Conventions
-from ..model import RejectReason
+from ..model import RejectReason, StepStatus
 from .collector import Collector
 from .spans import emit_span
 
-STATUS = {0: "unset", 1: "ok", 2: "error"}
+STATUS = {0: StepStatus.UNSET.value, 1: StepStatus.OK.value, 2: StepStatus.ERROR.value}  # OTLP status codes
 _HEX = frozenset("0123456789abcdef")
 
 
