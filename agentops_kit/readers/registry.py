@@ -18,12 +18,12 @@ from importlib import import_module
 class Format:
     name: str
     description: str  # one line, for help texts
+    read: str  # a whole document: (collector, conventions, data: bytes, file: str)
     # detection: a file is claimed first by its name or leading bytes, else by the first content rule (in table
     # order) found in its first 64 KiB
     content: re.Pattern[bytes] | None = None
     file_endings: tuple[str, ...] = ()
     magic: bytes | None = None
-    read: str = ""  # a whole document: (collector, conventions, data: bytes, file: str)
     read_lines: str | None = None  # line-delimited files, streamed: (collector, conventions, lines, file: str)
     # the quick path for line-delimited files: a module with available(conventions) and
     # read_file(collector, conventions, path, problems, advance)
@@ -54,15 +54,16 @@ BY_NAME = {f.name: f for f in FORMATS}
 
 
 @cache
-def function(reference: str):
-    """The reader a ``"module:function"`` reference names (the module imported on first use)."""
-    module, _, name = reference.partition(":")
-    return getattr(import_module(f"{__package__}.{module}"), name)
+def module(name: str):
+    """A reader module of this package, imported on first use."""
+    return import_module(f"{__package__}.{name}")
 
 
 @cache
-def module(name: str):
-    return import_module(f"{__package__}.{name}")
+def function(reference: str):
+    """The reader a ``"module:function"`` reference names (the module imported on first use)."""
+    module_name, _, name = reference.partition(":")
+    return getattr(module(module_name), name)
 
 
 def listing() -> str:
