@@ -17,6 +17,7 @@ from agentops_kit.report import WeeklyReview
 from agentops_kit.report.inputs import NOT_RECORDED
 from agentops_kit.report.review import REVIEW_CSS
 from agentops_kit.rendering import TABLE_CSS
+from agentops_kit.results import Result
 
 from .conftest import SAMPLE, TEMPLATES, otlp_line, otlp_span, write_lines
 
@@ -63,7 +64,9 @@ def test_it_renders_itself_with_its_css(review):
 def test_write_html_is_self_contained_and_reads_offline_in_chromium(review, tmp_path):
     path = review.write_html(tmp_path / "review.html")
     html = path.read_text()
+    assert isinstance(review, Result)  # the face every analytics result shows
     assert html.startswith("<!DOCTYPE html>") and html.count("plotly.js v") == 1 and html.count("Plotly.newPlot(") == 2
+    assert "Content-Security-Policy" in html and "<title>Weekly agent review — 2026-W47</title>" in html
     assert not re.search(r"<script[^>]+src=", html, re.I)
     from playwright.sync_api import sync_playwright
 

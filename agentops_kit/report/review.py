@@ -8,7 +8,6 @@ offline HTML file (``write_html``, no papermill), a markdown digest and a PNG he
 from __future__ import annotations
 
 import datetime as dt
-import html
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ from ..analytics.policy_check import SEVERITY_ORDER, check_policy
 from ..analytics.readiness import readiness
 from ..errors import UsageError
 from ..rendering import TABLE_CSS, esc, figure_html, money, pct, signed, table
+from ..results import PAGE_CSS, PAGE_POLICY, Result, records
 from ..scope import require_runs
 from ..traceset import TraceSet
 from ..weeks import iso_week, parse_week, week_bounds
@@ -63,7 +63,10 @@ def check_weeks_back(weeks_back) -> None:
 
 
 @dataclass(repr=False)
-class WeeklyReview:
+class WeeklyReview(Result):
+    """The face of every result (``to_polars``, ``to_dict``, ``_repr_html_``, ``figure``, ``write_html``), for
+    the whole review; plus ``digest()`` and the PNG headline chart."""
+
     ts: TraceSet
     week: str
     inputs: ReviewInputs
@@ -165,10 +168,10 @@ class WeeklyReview:
     def to_dict(self) -> dict:
         """Everything the review shows, as JSON-ready values (times as ISO 8601 text)."""
         def rows(frame):
-            return None if frame is None else json.loads(frame.write_json())
+            return None if frame is None else records(frame)
 
         return {
-            "week": self.week, "agents": self.agents, "inputs": self.inputs.to_dict(),
+            "title": self.title, "week": self.week, "agents": self.agents, "inputs": self.inputs.to_dict(),
             "headline": rows(self.headline), "trend": rows(self.metrics), "error_budgets": rows(self.budgets),
             "policy_violations": rows(self.violations), "customer_impact_errors": rows(self.impact),
             "slowest_runs": rows(self.slowest), "most_expensive_runs": rows(self.most_expensive),
@@ -193,35 +196,39 @@ class WeeklyReview:
             ("Slowest and most expensive runs", self.section("slowest") + self.section("expensive")),
             ("Go / no-go", self.section("readiness_changes") + self.section("readiness")),
             ("Rejected input records",
-             f"<pre class='agentops-summary'>{html.escape(self.ts.summary_text())}</pre>" + self.section("rejected")),
+             f"<pre class='agentops-summary'>{esc(self.ts.summary_text())}</pre>" + self.section("rejected")),
             ("Inputs", self.inputs_html()),
         ]
 
-    def _html(self, figure=figure_html) -> str:
+    @property
+    def title(self) -> str:
+        return f"Weekly agent review — {self.week}"
+
+    def html(self, figure=figure_html) -> str:
+        """The whole review, with its CSS (the review's and the tables', once)."""
         body = "".join(f"<h2>{esc(title)}</h2>{part}" for title, part in self.sections(figure))
         scope = f" · agents: {esc(', '.join(self.agents))}" if self.agents else ""
         return (f"{REVIEW_CSS}{TABLE_CSS}<div class='agentops-review'>"
-                f"<p><b>Weekly agent review — {esc(self.week)}</b>{scope}</p>{body.replace(TABLE_CSS, '')}</div>")
+                f"<p><b>{esc(self.title)}</b>{scope}</p>{body.replace(TABLE_CSS, '')}</div>")
 
     def _repr_html_(self) -> str:
-        return self._html()
+        return self.html()
 
-    def write_html(self, path: str | Path) -> Path:
-        """The whole review as one self-contained HTML file that reads offline (plotly.js inlined once)."""
+    def page(self) -> str:
+        """The self-contained offline page ``write_html`` writes: plotly.js inlined with the first chart."""
         included = []
 
         def figure(fig) -> str:
-            html_ = fig.to_html(full_html=False, include_plotlyjs=not included, include_mathjax=False,
-                                config={"displaylogo": False, "responsive": True})
+            part = fig.to_html(full_html=False, include_plotlyjs=not included, include_mathjax=False,
+                               config={"displaylogo": False, "responsive": True})
             included.append(True)
-            return html_
+            return part
 
-        path = Path(path)
-        title = f"Weekly agent review — {esc(self.week)}"
-        path.write_text(f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>{title}</title>"
-                        "<style>body { font-family: system-ui, sans-serif; margin: 24px; }</style></head>"
-                        f"<body><h1>{title}</h1>{self._html(figure)}</body></html>\n", encoding="utf-8")
-        return path
+        return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+                f"<meta http-equiv='Content-Security-Policy' content=\"{PAGE_POLICY}\">"
+                "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                f"<title>{esc(self.title)}</title><style>{PAGE_CSS}</style></head>"
+                f"<body><h1>{esc(self.title)}</h1>{self.html(figure)}</body></html>\n")
 
     def headline_html(self) -> str:
         cards = []
