@@ -15,6 +15,7 @@ from .errors import (
                      AuditMismatch,
                      Expired,
                      InvalidRequest,
+                     KeyNotAdopted,
                      KeyRequired,
                      NoStore,
                      NotAllowed,
@@ -33,7 +34,7 @@ from .verify import VerifyResult, verify_export
 __all__ = [
     "AlreadyDecided", "ApprovalConsumed", "ApprovalError", "ApprovalExpired", "ApprovalMismatch", "ApprovalNotGranted",
     "ApprovalQueue", "ApprovalRejected", "ApprovalRequest", "ApprovalTimeout", "Approvers", "AuditKey", "AuditMismatch",
-    "Expired", "Head", "InvalidRequest", "KeyRequired", "NoStore", "NotAllowed", "Outcome", "PolicyConflict",
+    "Expired", "Head", "InvalidRequest", "KeyNotAdopted", "KeyRequired", "NoStore", "NotAllowed", "Outcome", "PolicyConflict",
     "RequestNotFound", "SelfApproval", "StoreError", "UnknownAction", "VerifyResult", "generate_key", "load_approvers",
     "normalise", "require_approval", "verify_export",
 ]

@@ -17,11 +17,13 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from .errors import AuditMismatch, InvalidRequest, KeyRequired
+from .errors import AuditMismatch, InvalidRequest, KeyNotAdopted, KeyRequired
 from .keys import AuditKey
 from .schema import AUDIT, GENESIS_V1, HEAD, genesis
 
 FORMAT = 2
+# the only rows that may be the first keyed row after unkeyed ones: an explicit adoption of the key
+ADOPTIONS = ("key_adopted", "schema")
 
 
 def canonical(value) -> str:
@@ -109,11 +111,15 @@ def read_head(conn, store_id: str, key: AuditKey | None, for_update: bool = Fals
     return Head(last.seq, last.hash, last.at, last.key_id, last.policy_version)
 
 
-def lock_head(conn, store_id: str, key: AuditKey | None) -> Head:
-    """Lock and check the head before appending. A keyed chain is never continued without its key."""
+def lock_head(conn, store_id: str, key: AuditKey | None, adopting: bool = False) -> Head:
+    """Lock and check the head before appending. A keyed chain is never continued without its key, and an
+    unkeyed one is continued with a key only by an explicit adoption (so a chain rewritten without the key is
+    not silently sealed by the next keyed write)."""
     head = read_head(conn, store_id, key, for_update=True)
     if head.key_id and key is None:
         raise KeyRequired(head.key_id)
+    if key is not None and not head.key_id and head.seq > 0 and not adopting:
+        raise KeyNotAdopted(head.seq)
     return head
 
 

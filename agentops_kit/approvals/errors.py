@@ -32,6 +32,15 @@ class KeyRequired(ApprovalError):
                          "$AGENTOPS_AUDIT_KEY or $AGENTOPS_AUDIT_KEY_FILE")
 
 
+class KeyNotAdopted(ApprovalError):
+    """A key was given for a store whose log was written without one: it is adopted only explicitly."""
+
+    def __init__(self, rows: int):
+        super().__init__(f"this store's audit log holds {rows} rows written without a key: adopt the key explicitly "
+                         "with `agentops-kit approvals adopt-key --db URL --key-file FILE --checkpoint FILE` (the "
+                         "log is verified first), or work without the key")
+
+
 class PolicyConflict(ApprovalError):
     """An approvers policy was passed that differs from the one stored: the stored one stays in force."""
 

@@ -452,6 +452,31 @@ class ApprovalQueue:
         checkpoints = read_checkpoints(checkpoint, self.store_id) if checkpoint is not None else []
         return self._read(lambda conn: verify_store(conn, self.store_id, self.key, checkpoints))
 
+    def adopt_key(self, checkpoint: str | Path | None = None, by: str | None = None) -> audit.Head:
+        """Start keying a log written without a key: verify it as it is (against ``checkpoint`` when given —
+        without one, a log rewritten before today cannot be told from a genuine one), then append a
+        ``key_adopted`` row MACed with the key. From then on every row carries the key's MAC."""
+        if self.key is None:
+            raise InvalidRequest("no audit key to adopt: give one with key_file= / --key-file or $AGENTOPS_AUDIT_KEY")
+        by = check_identity(by or _os_user(), "the name of who adopts the key")
+        head = self._read(lambda conn: audit.read_head(conn, self.store_id, self.key))
+        if head.key_id:
+            return head  # already keyed with this key (another key: read_head said so)
+        checkpoints = read_checkpoints(checkpoint, self.store_id) if checkpoint is not None else []
+        result = self._read(lambda conn: verify_store(conn, self.store_id, None, checkpoints))
+        if not result.ok:
+            raise AuditMismatch.of_store(result.problem)
+        now = _now()
+
+        def work(conn):
+            current = audit.lock_head(conn, self.store_id, self.key, adopting=True)
+            if current.key_id:
+                return current
+            return audit.append(conn, current, self.key, "", "key_adopted", by,
+                                {"key_id": self.key.key_id, "unkeyed_rows": current.seq}, now)
+
+        return self._write(work)
+
     def head(self) -> audit.Head:
         """The log's last row (sequence number, MAC, time), checked against its own MAC when the key is at
         hand: what a checkpoint records and the weekly report prints."""

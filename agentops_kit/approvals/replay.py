@@ -80,7 +80,7 @@ class Replay:
         if self.check_policy and row["policy_version"] != self.policy_version:
             return (f"row {seq} says approvers policy version {row['policy_version']} was in force, "
                     f"but the log's is {self.policy_version}")
-        if event == "schema":
+        if event in ("schema", "key_adopted"):
             return None
         if event in ("submitted", "migrated"):
             if rid in self.requests and event == "submitted":

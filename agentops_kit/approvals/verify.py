@@ -14,12 +14,12 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from ..terminal import safe
-from .audit import Head, first_prev, row_problem
+from .audit import ADOPTIONS, Head, first_prev, row_problem
 from .checkpoint import Checkpoint, check_against
 from .errors import InvalidRequest, KeyRequired
 from .keys import AuditKey
 from .replay import Replay, difference
-from .schema import AUDIT, HEAD, REQUESTS
+from .schema import AUDIT, HEAD, REQUESTS, genesis
 
 NO_KEY_CAVEAT = ("no audit key: this detects accidental edits, not a deliberate rewrite by someone who can write "
                  "to the database (see `agentops-kit approvals keygen`)")
@@ -42,7 +42,7 @@ class Chain:
 
 
 def walk(rows: Iterable[Mapping], store_id: str, key: AuditKey | None, want: set[int] = frozenset()) -> Chain:
-    chain = Chain()
+    chain = Chain(last_mac=genesis(store_id))
     prev = None
     for row in rows:
         if chain.problem is not None:
@@ -60,6 +60,9 @@ def walk(rows: Iterable[Mapping], store_id: str, key: AuditKey | None, want: set
             if not chain.key_id and key.key_id != row["key_id"]:
                 raise InvalidRequest(f"the audit key from {key.source} (id {key.key_id}) is not this store's key: "
                                      f"its rows are MACed with key id {row['key_id']}")
+            if not chain.key_id and seq > 1 and row["event"] not in ADOPTIONS:
+                problem = (seq, f"row {seq} is the first keyed row but does not adopt the key (rows before it were "
+                                "rewritten, or the key was never adopted explicitly)")
             if chain.key_id and row["key_id"] != chain.key_id:
                 problem = (seq, f"row {seq} names key id {row['key_id']}, the rows before it {chain.key_id}")
             chain.key_id = row["key_id"]
@@ -136,8 +139,7 @@ def _count(n: int, noun: str) -> str:
 
 def _finish(chain: Chain, key: AuditKey | None, checkpoints: list[Checkpoint], what: str,
             head_row=None, requests: Iterable[Mapping] | None = None) -> VerifyResult:
-    head = Head(chain.last_seq, chain.last_mac, chain.last_at, chain.key_id,
-                chain.replay.policy_version) if chain.last_seq else Head(0, "", None)
+    head = Head(chain.last_seq, chain.last_mac, chain.last_at, chain.key_id, chain.replay.policy_version)
     common = {"head": head, "key_id": key.key_id if key else None, "unkeyed_rows": chain.unkeyed_rows,
               "checkpoints_checked": len(checkpoints), "what": what}
 
@@ -189,7 +191,7 @@ def verify_store(conn, store_id: str, key: AuditKey | None, checkpoints: list[Ch
     head_row = conn.execute(sa.select(HEAD.c.seq, HEAD.c.hash).where(HEAD.c.id == 1)).first()
     if head_row is None:
         return VerifyResult(False, chain.rows, None, "the chain head row is missing")
-    requests = (r._mapping for r in conn.execute(sa.select(REQUESTS)))
+    requests = (r._mapping for r in conn.execute(sa.select(REQUESTS).order_by(REQUESTS.c.requested_at, REQUESTS.c.id)))
     return _finish(chain, key, checkpoints, "audit log", head_row, requests)
 
 
@@ -234,14 +236,21 @@ def read_export(path: str | Path) -> tuple[str, list[dict]]:
         if path.suffix.lower() in (".jsonl", ".ndjson"):
             items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         else:
-            items = pl.read_csv(path, infer_schema=False).to_dicts()
+            frame = pl.read_csv(path, infer_schema=False)
+            missing = [c for c in columns if c not in frame.columns]
+            if missing:
+                raise KeyError(missing[0])
+            items = frame.to_dicts()
         rows = []
         for item in items:
-            row = {c: ("" if item.get(c) is None else item[c]) for c in columns}
+            row = {c: ("" if item[c] is None else item[c]) for c in columns}
             for c in ("seq", "fmt", "policy_version"):
                 row[c] = int(row[c])
             rows.append(row)
-    except (ValueError, KeyError, TypeError, AttributeError, pl.exceptions.PolarsError) as exc:
+    except KeyError as exc:
+        raise InvalidRequest(f"{path}: not an audit export written by `agentops-kit approvals export` (no column "
+                             f"{exc.args[0]})") from None
+    except (ValueError, TypeError, AttributeError, UnicodeDecodeError, pl.exceptions.PolarsError) as exc:
         raise InvalidRequest(f"{path}: not an audit export written by `agentops-kit approvals export` "
                              f"({exc.__class__.__name__})") from None
     ids = {r["store_id"] for r in rows}

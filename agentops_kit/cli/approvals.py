@@ -197,6 +197,17 @@ def approvals_keygen(out_file):
     echo(f"give it to every process that writes the store, and to auditors: AGENTOPS_AUDIT_KEY_FILE={out_file}")
 
 
+@approvals.command("adopt-key")
+@store_options
+@click.option("--checkpoint", type=click.Path(), default=None,
+              help="checkpoint file to verify the unkeyed log against first (strongly advised)")
+@click.option("--as", "by", default=None, help="who adopts the key (recorded; default: the OS user)")
+def approvals_adopt_key(db, key_file, checkpoint, by):
+    """Start keying a store whose log was written without a key (verified first). Exit 1 if it does not verify."""
+    head = open_store(db, key_file).adopt_key(checkpoint=checkpoint, by=by)
+    echo(f"audit key adopted: {head}")
+
+
 @approvals.command("migrate")
 @store_options
 def approvals_migrate(db, key_file):
