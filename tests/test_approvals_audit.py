@@ -676,6 +676,18 @@ def test_race_on_a_keyed_store_with_a_policy(store_url, key_file):
 
 
 # ---- every CLI command: bad input is one line and exit 2 ---------------------------------------------------
+def test_reading_never_creates_a_store(store_url):
+    with pytest.raises(NoStore, match="no approvals store at"):
+        ApprovalQueue(store_url, create=False)
+    for command in (["list"], ["verify"], ["export", "x.jsonl"], ["policy", "show"], ["migrate"]):
+        result = cli(*command, "--db", store_url)
+        assert result.exit_code == 2 and "no approvals store at" in result.stderr
+    engine = sa.create_engine(store_url)
+    with engine.connect() as conn:
+        assert sa.inspect(conn).get_table_names() == []
+    engine.dispose()
+
+
 def bad_inputs(tmp_path, url, request_id, key_file):
     garbage = tmp_path / "garbage.txt"
     garbage.write_text("not json\n")
