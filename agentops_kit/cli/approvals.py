@@ -38,9 +38,9 @@ def open_store(db, key_file, approvers=None, decider=None, create=False, migrate
     without one takes it only when ``decider`` (who is about to decide) is given."""
     from ..approvals import ApprovalQueue, PolicyConflict, load_approvers
 
+    policy = load_approvers(approvers) if approvers is not None else None  # the arguments first, then the store
     queue = ApprovalQueue(db, key_file=key_file, create=create, migrate=migrate)
-    if approvers is not None:
-        policy = load_approvers(approvers)
+    if policy is not None:
         current, version = queue.approvers_policy()
         if current is None and decider is not None:
             queue.set_approvers(policy, by=decider)
@@ -51,6 +51,18 @@ def open_store(db, key_file, approvers=None, decider=None, create=False, migrate
             raise PolicyConflict(f"{approvers} differs from the approvers policy stored with the queue (version "
                                  f"{version}), which stays in force; change it with `agentops-kit approvals policy set`")
     return queue
+
+
+def writable_path(path) -> None:
+    """Refuse an output whose folder is missing before the store is even opened."""
+    from pathlib import Path
+
+    from ..approvals import InvalidRequest
+
+    parent = Path(path).parent
+    if not parent.is_dir():
+        problem = "is a file, not a folder" if parent.exists() else "does not exist"
+        raise InvalidRequest(f"{path}: cannot be written ({parent} {problem})")
 
 
 def echo(text: str = "", err: bool = False) -> None:
@@ -157,6 +169,7 @@ def approvals_verify(db, key_file, approvers, checkpoint):
               help="file to append the head to — keep it away from the database (another machine, WORM storage)")
 def approvals_checkpoint(db, key_file, out_file):
     """Verify the store, then append its head (row, MAC, time) to a file kept elsewhere."""
+    writable_path(out_file)
     head = open_store(db, key_file).checkpoint(out_file)
     echo(f"checkpoint appended to {out_file}: {head}")
 
@@ -166,6 +179,7 @@ def approvals_checkpoint(db, key_file, out_file):
 @click.argument("out_file", type=click.Path())
 def approvals_export(db, key_file, approvers, out_file):
     """Write the audit log with its MACs (JSONL if OUT_FILE ends in .jsonl, else CSV) for offline verification."""
+    writable_path(out_file)
     queue = open_store(db, key_file, approvers)
     path = queue.export_audit(out_file)
     echo(f"audit log written to {path} ({queue.head()}); check it with `agentops-kit approvals verify-export {path}`")
