@@ -309,3 +309,17 @@ def test_link_to_traces(sample_ts):
     steps = q.run_steps(req.id, sample_ts)
     assert steps.height > 0 and set(steps["run_id"]) == {run_id}
     assert steps["kind"][0] == "agent"
+
+
+def test_a_read_only_copy_can_be_verified(tmp_path):
+    path = tmp_path / "ro.db"
+    q = ApprovalQueue(f"sqlite:///{path}")
+    q.approve(refund(q).id, "alice")
+    q.close()
+    path.chmod(0o444)
+    try:
+        copy = ApprovalQueue(f"sqlite:///file:{path}?mode=ro&uri=true", create=False)
+        assert copy.verify().ok and copy.decisions().height == 1
+        assert CliRunner().invoke(main, ["approvals", "verify", "--db", f"sqlite:///file:{path}?mode=ro&uri=true"]).exit_code == 0
+    finally:
+        path.chmod(0o644)

@@ -116,8 +116,13 @@ class ApprovalQueue:
             raise db_error(self._url, exc) from None
 
     def _read(self, work):
+        """Run ``work(conn)`` on one snapshot: a request row and its audit rows, read by two statements, must not
+        straddle a decision committed between them (REPEATABLE READ on PostgreSQL; SQLite's deferred BEGIN)."""
         try:
             with self.engine.connect() as conn:
+                conn.execution_options(agentops_read_only=True)  # SQLite: a plain BEGIN, no write lock
+                if self._url.get_backend_name() == "postgresql":
+                    conn.execution_options(isolation_level="REPEATABLE READ")
                 return work(conn)
         except sa.exc.SQLAlchemyError as exc:
             raise db_error(self._url, exc) from None
@@ -134,8 +139,8 @@ class ApprovalQueue:
                              "log is checked first)")
 
         def work(conn):
-            _, version = open_store(conn, self._url, create=False)  # under the write lock: maybe done meanwhile
-            return migrate_v1(conn, None, self.key) if version < SCHEMA_VERSION else self.store_id
+            store_id, version = open_store(conn, self._url, create=False)  # under the write lock: maybe done meanwhile
+            return migrate_v1(conn, None, self.key) if version < SCHEMA_VERSION else store_id
 
         self.store_id = self._write(work)
 

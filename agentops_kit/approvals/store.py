@@ -52,7 +52,8 @@ def _sqlite_engine(url: sa.engine.URL) -> sa.Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        # writers take the write lock up front (so they serialise); readers read a snapshot, also of a read-only file
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get("agentops_read_only") else "BEGIN IMMEDIATE")
 
     return engine
 
