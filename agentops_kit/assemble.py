@@ -8,6 +8,7 @@ from .mapping import Mapping
 from .model import conform
 from .pricing import Pricing, apply_pricing
 from .readers.collector import RUN_HINTS, STEP_FIELDS, Collector
+from .red_team_marks import marked_runs
 
 _TYPES = {
     "started_ns": pl.Int64, "ended_ns": pl.Int64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
@@ -178,6 +179,9 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         pl.when(pl.col("_cost_unknown")).then(None).otherwise(pl.col("_cost")).alias("cost_usd"),
         cost_source.alias("cost_source"),
     )
+    marked = marked_runs(steps.lazy(), labels.lazy(), mapping.red_team).with_columns(pl.lit(True).alias("_red_team"))
+    runs = runs.join(marked, on="run_id", how="left").with_columns(
+        pl.when(pl.col("_red_team")).then(pl.lit("red_team")).otherwise(pl.col("mode")).alias("mode"))
     runs = runs.sort("started_at", "run_id", nulls_last=True).collect()
     return conform(steps, "steps"), conform(runs, "runs")
 

@@ -100,6 +100,7 @@ class Conventions:
         self.approved = {v.lower() for v in mapping.approval.approved_values}
         self.rejected = {v.lower() for v in mapping.approval.rejected_values}
         self.shadow = {v.lower() for v in mapping.mode.shadow_values}
+        self.red_team_modes = {v.lower() for v in mapping.red_team.mode_values}
         o = mapping.outcome
         self.outcome_values = {
             **{v.lower(): "failure" for v in o.failure},
@@ -175,7 +176,8 @@ class Conventions:
         m = self.m
         mode = first(attrs, m.mode.attributes)
         if mode is not None:
-            mode = "shadow" if str(mode).lower() in self.shadow else "active"
+            low = str(mode).lower()
+            mode = "red_team" if low in self.red_team_modes else "shadow" if low in self.shadow else "active"
         outcome = first(attrs, m.outcome.attributes)
         if outcome is not None:
             outcome = self.outcome_values.get(str(outcome).lower(), "unknown")

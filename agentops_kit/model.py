@@ -8,7 +8,7 @@ UTC_TS = pl.Datetime("us", "UTC")
 
 OUTCOMES = ("success", "failure", "escalated", "unknown")
 STEP_KINDS = ("agent", "llm", "tool", "retrieval", "action", "approval", "other")
-MODES = ("active", "shadow")
+MODES = ("active", "shadow", "red_team")
 
 RUNS_SCHEMA = pl.Schema(
     {

@@ -10,7 +10,7 @@ from .model import LABELS_SCHEMA, RUNS_SCHEMA, SOURCES_SCHEMA, STEPS_SCHEMA
 
 REQUIRED = {"run": ["run_id"], "step": ["run_id", "step_id"], "source": ["run_id", "document_id"],
             "label": ["run_id", "name", "value"]}
-ENUMS = {("run", "outcome"): ["success", "failure", "escalated", "unknown"], ("run", "mode"): ["active", "shadow"],
+ENUMS = {("run", "outcome"): ["success", "failure", "escalated", "unknown"], ("run", "mode"): ["active", "shadow", "red_team"],
          ("step", "kind"): ["agent", "llm", "tool", "retrieval", "action", "approval", "other"],
          ("step", "status"): ["ok", "error", "unset"]}
 # Columns the loader derives itself; a run record may not set them.

@@ -16,6 +16,7 @@ from pydantic import Field, model_validator
 
 from ..config import Strict, load_model
 from .common import truthy_label
+from .redteam import production
 
 
 class Budget(Strict):
@@ -47,7 +48,7 @@ def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
     """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date."""
     budgets = load_budgets(budgets)
     impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
-    runs = ts.runs.join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
+    runs = ts.runs.filter(production()).join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
     if as_of is None:
         as_of = runs["started_at"].max() or dt.datetime.now(dt.timezone.utc)
     rows = []

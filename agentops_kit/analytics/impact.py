@@ -5,6 +5,7 @@ from __future__ import annotations
 import polars as pl
 
 from .common import TRUTHY
+from .redteam import production
 
 
 def customer_impact_errors(ts) -> pl.DataFrame:
@@ -16,7 +17,7 @@ def customer_impact_errors(ts) -> pl.DataFrame:
     actions = (ts.steps.filter(pl.col("kind").is_in(["tool", "action"]))
                .sort("started_at", "step_id", nulls_last=True).group_by("run_id")
                .agg(pl.col("tool_name").str.join(" → ").alias("what_it_did")))
-    return (ts.runs.join(labels, on="run_id", how="inner").join(actions, on="run_id", how="left")
+    return (ts.runs.filter(production()).join(labels, on="run_id", how="inner").join(actions, on="run_id", how="left")
             .select("run_id", "agent", "workflow", "mode", pl.col("started_at").alias("when"), "outcome",
                     "error_type", "what_it_did", "label_source", "cost_usd")
             .sort("when", descending=True).collect())

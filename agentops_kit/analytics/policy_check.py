@@ -13,7 +13,8 @@ from .policy import Policy, load_policies
 
 SEVERITY = {"unapproved_action": "critical", "tool_not_allowed": "high", "outbound_domain": "high",
             "max_runtime": "high", "max_tool_calls": "medium", "max_cost": "medium", "retrieval_without_version": "medium",
-            "max_retries": "low", "cost_unknown": "low", "retention_exceeded": "low"}
+            "max_retries": "low", "cost_unknown": "low", "retention_exceeded": "low",
+            "provenance_no_documents": "high", "provenance_unversioned": "high", "provenance_stale": "high"}
 SEVERITY_ORDER = ("critical", "high", "medium", "low")  # most severe first
 VIOLATION_SCHEMA = {"run_id": pl.String, "agent": pl.String, "rule": pl.String, "detail": pl.String,
                     "severity": pl.String, "step_id": pl.String}
@@ -26,6 +27,7 @@ class PolicyResult:
     violations: pl.DataFrame
     policies: list[Policy] = field(default_factory=list)
     runs_checked: int = 0
+    superseded: pl.DataFrame | None = None  # actions on document versions a later run shows were superseded
 
     @property
     def ok(self) -> bool:
@@ -114,11 +116,14 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
     if approvals is not None and approvals.height:
         evidence = pl.concat([evidence, approvals.lazy().filter(pl.col("decision") == "approved").select(
             "run_id", pl.col("action").alias("_for"), pl.col("decided_at").alias("_approved_at"))], how="vertical_relaxed")
-    covered = (gated_steps.join(evidence, on="run_id", how="inner")
-               .filter((pl.col("_approved_at") <= pl.col("started_at")) | pl.col("started_at").is_null())
-               .filter(pl.col("_for").is_null() | (pl.col("_for") == pl.col("tool_name")))
-               .select("run_id", "step_id").unique())
-    unapproved = gated_steps.join(covered, on=["run_id", "step_id"], how="anti")
+    def covered(candidates: pl.LazyFrame) -> pl.LazyFrame:
+        """(run_id, step_id) of the candidate calls with an approval for them (or for none named) before them."""
+        return (candidates.join(evidence, on="run_id", how="inner")
+                .filter((pl.col("_approved_at") <= pl.col("started_at")) | pl.col("started_at").is_null())
+                .filter(pl.col("_for").is_null() | (pl.col("_for") == pl.col("tool_name")))
+                .select("run_id", "step_id").unique())
+
+    unapproved = gated_steps.join(covered(gated_steps), on=["run_id", "step_id"], how="anti")
     parts.append(_v(unapproved, "unapproved_action",
                     pl.format("'{}' executed without an approval before it", "tool_name"), pl.col("step_id")))
 
@@ -129,12 +134,20 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
         parts.append(_v(missing, "retrieval_without_version",
                         pl.format("document '{}' retrieved without a version", "document_id"), pl.col("step_id")))
 
+    superseded = None
+    if any(p.provenance is not None for p in policies):
+        from .provenance import provenance_violations, superseded_actions
+
+        found = provenance_violations(steps, ts.sources, ts.steps, policies, covered, URL_HOST, EMAIL_HOST)
+        parts.append(found.select("run_id", "agent", "rule", "detail",
+                                  pl.col("rule").replace_strict(SEVERITY, return_dtype=pl.String).alias("severity"), "step_id"))
+        superseded = superseded_actions(ts, policies, URL_HOST, EMAIL_HOST)
     violations = pl.concat([p.cast(VIOLATION_SCHEMA) for p in parts]).collect()
     violations = pl.concat([violations, _outbound(tools, policies)])
     order = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
     violations = violations.with_columns(pl.col("severity").replace_strict(order, return_dtype=pl.Int8).alias("_o")) \
         .sort("_o", "agent", "rule", "run_id", "step_id", nulls_last=True).drop("_o")
-    return PolicyResult(violations, policies, runs.select(pl.len()).collect().item())
+    return PolicyResult(violations, policies, runs.select(pl.len()).collect().item(), superseded)
 
 
 def _outbound(tools: pl.LazyFrame, policies: list[Policy]) -> pl.DataFrame:

@@ -14,10 +14,12 @@ from ..analytics.impact import customer_impact_errors
 from ..analytics.metrics import weekly_metrics
 from ..analytics.policy_check import SEVERITY_ORDER, check_policy
 from ..analytics.readiness import readiness
+from ..analytics.redteam import production
 from ..load import load_traces
 from ..rendering import esc, money, pct, signed, table
 from ..traceset import TraceSet
 from ..weeks import iso_week, week_bounds
+from .practices import Practices
 
 
 @dataclass
@@ -36,12 +38,13 @@ class WeeklyReview:
     readiness_changes: pl.DataFrame | None
     rejected: pl.DataFrame
     summary: dict = field(default_factory=dict)
+    practices: Practices | None = None  # quality floors, red team, approval gates, provenance (practices.py)
 
     # ---- building ----------------------------------------------------------------------------------
     @classmethod
     def build(cls, traces, week: str | None = None, mapping=None, pricing=None, labels=None, policies=None,
               readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None, agents=None,
-              weeks_back: int = 8) -> WeeklyReview:
+              weeks_back: int = 8, quality_file=None, approvals_db=None) -> WeeklyReview:
         ts = load_traces(traces, mapping=mapping, pricing=pricing, labels=labels)
         if agents:
             ts = ts.filter_runs(pl.col("agent").is_in(list(agents)))
@@ -50,12 +53,12 @@ class WeeklyReview:
             if week is None:
                 raise ValueError("no run has a start time: pass the week to report on")
         start, end = week_bounds(week)
-        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines)
+        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines, quality=quality_file)
         first = week_bounds(week)[0] - dt.timedelta(weeks=weeks_back - 1)
         window = [w for w in metrics["week"].unique().to_list() if first <= week_bounds(w)[0] <= start]
         metrics = metrics.filter(pl.col("week").is_in(window)).sort("agent", "week")
         headline = metrics.filter(pl.col("week") == week)
-        in_week = (pl.col("started_at") >= start) & (pl.col("started_at") < end)
+        in_week = (pl.col("started_at") >= start) & (pl.col("started_at") < end) & production()
         week_ts = ts.filter_runs(in_week)
         as_of = end - dt.timedelta(microseconds=1)
         budgets = error_budget(ts, error_budget_file, as_of=as_of) if error_budget_file else None
@@ -64,7 +67,7 @@ class WeeklyReview:
         cols = ["run_id", "agent", "started_at", "outcome", "duration_s", "cost_usd", "tool_calls"]
         ready = changes = None
         if readiness_file:
-            kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping)
+            kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping, quality=quality_file)
             now = readiness(ts, readiness_file, as_of=as_of, **kw)
             before = readiness(ts, readiness_file, as_of=as_of - dt.timedelta(weeks=1), **kw)
             ready = now.lines
@@ -84,6 +87,8 @@ class WeeklyReview:
             most_expensive=runs.sort("cost_usd", descending=True, nulls_last=True).head(10).select(cols),
             cost_breakdown=breakdown, readiness=ready, readiness_changes=changes,
             rejected=ts.rejected.collect(), summary=ts.summary(),
+            practices=Practices.build(ts, week, policies=policies, quality=quality_file, readiness_file=readiness_file,
+                                      approvals=approvals_db, weeks_back=weeks_back, metrics=metrics),
         )
 
     # ---- HTML sections -----------------------------------------------------------------------------
@@ -201,6 +206,8 @@ class WeeklyReview:
                 still_open = open_by_agent.get(r["agent"])
                 why = f" — open: {', '.join(still_open)}" if still_open else ""
                 lines.append(f"- {r['agent']}: {r['verdict']}{change}{why}")
+        if self.practices is not None:
+            lines += self.practices.digest_lines()
         if self.summary.get("rejected"):
             lines += ["", f"{self.summary['rejected']} input records were rejected; see the report."]
         return "\n".join(lines) + "\n"
