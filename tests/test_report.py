@@ -18,7 +18,8 @@ from .conftest import SAMPLE, TEMPLATES, otlp_line, otlp_span, write_lines
 FULL = ["--mapping", str(TEMPLATES / "mapping.yaml"), "--pricing", str(TEMPLATES / "pricing.yaml"),
         "--labels", str(SAMPLE / "labels.csv"), "--policy", str(TEMPLATES / "policies"),
         "--readiness", str(TEMPLATES / "readiness.yaml"), "--error-budget", str(TEMPLATES / "error_budget.yaml"),
-        "--baselines", str(TEMPLATES / "baselines.yaml"), "--policy-tests", str(TEMPLATES / "policy_tests")]
+        "--baselines", str(TEMPLATES / "baselines.yaml"), "--policy-tests", str(TEMPLATES / "policy_tests"),
+        "--labels", str(SAMPLE / "quality_labels.csv"), "--quality", str(TEMPLATES / "quality.yaml")]
 
 
 @pytest.fixture(scope="module")
@@ -34,13 +35,16 @@ def test_report_files_and_sections(weekly):
     html = (weekly / "weekly-2026-W47.html").read_text()
     for heading in ("Headline numbers per agent", "Trends", "Customer-impact errors and error budget",
                     "Cost by model and tool", "Policy violations", "Slowest and most expensive runs", "Go / no-go",
-                    "Rejected input records", "Error budgets", "Most expensive runs"):
+                    "Rejected input records", "Error budgets", "Most expensive runs", "Quality floors",
+                    "Red-team exercises", "Approval gates: can one be relaxed?", "Provenance",
+                    "Cost per successful run that met every quality floor", "keep the gate"):
         assert heading in html, heading
     assert (weekly / "weekly-2026-W47.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     executed = nbformat.read(weekly / "weekly-2026-W47.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     digest = (weekly / "weekly-2026-W47.md").read_text()
     assert digest.startswith("# Weekly agent review — 2026-W47") and "## Breaches" in digest and "## Go / no-go" in digest
+    assert "- quality floor breached: SupportRefundAgent csat" in digest and "quality:csat (no-go)" in digest
 
 
 def test_report_is_offline_with_plotly_once_and_code_hidden(weekly):

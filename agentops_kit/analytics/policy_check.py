@@ -38,7 +38,10 @@ class PolicyResult:
             pl.len().alias("violations"), pl.col("run_id").n_unique().alias("runs")).sort("agent", "rule")
 
     def to_dict(self) -> dict:
-        return {"runs_checked": self.runs_checked, "violations": self.violations.to_dicts()}
+        out = {"runs_checked": self.runs_checked, "violations": self.violations.to_dicts()}
+        if self.superseded is not None:
+            out["superseded"] = self.superseded.to_dicts()
+        return out
 
     def _repr_html_(self) -> str:
         head = f"<h4>Policy check — {self.violations.height} violations in {self.runs_checked} runs</h4>"
@@ -46,7 +49,9 @@ class PolicyResult:
             return f"<div class='agentops-policy'>{head}<p>All runs inside their policies.</p></div>"
         from ..rendering import table
 
-        return f"<div class='agentops-policy'>{head}{table(self.summary(), max_rows=500)}</div>"
+        superseded = "" if self.superseded is None else table(
+            self.superseded, max_rows=200, caption="actions on a document version a later run shows was superseded")
+        return f"<div class='agentops-policy'>{head}{table(self.summary(), max_rows=500)}{superseded}</div>"
 
 
 def _policy_frame(policies: list[Policy]) -> pl.DataFrame:

@@ -82,13 +82,14 @@ class QualityMetric(Strict):
 class QualityConfig(Strict):
     metrics: list[QualityMetric] = Field(min_length=1)
 
-    @model_validator(mode="after")
-    def _unique(self):
-        names = [m.name for m in self.metrics]
+    @field_validator("metrics")
+    @classmethod
+    def _unique(cls, metrics):
+        names = [m.name for m in metrics]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"metric names must be unique (one column each): {dupes} appear more than once")
-        return self
+        return metrics
 
     def frame(self) -> pl.DataFrame:
         return pl.DataFrame([{

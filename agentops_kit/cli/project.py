@@ -60,10 +60,11 @@ def demo(out_dir, no_report):
         click.echo(f"\nweekly review for {week} (papermill + nbconvert):")
         paths = weekly_report(out / "reports", week, [sample_dir / "traces.otlp.jsonl.gz"],
                               mapping=templates / "mapping.yaml", pricing=templates / "pricing.yaml",
-                              labels=[sample_dir / "labels.csv"], policies=templates / "policies",
-                              readiness_file=templates / "readiness.yaml",
+                              labels=[sample_dir / "labels.csv", sample_dir / "quality_labels.csv"],
+                              policies=templates / "policies", readiness_file=templates / "readiness.yaml",
                               error_budget_file=templates / "error_budget.yaml",
-                              baselines=templates / "baselines.yaml", policy_tests=templates / "policy_tests")
+                              baselines=templates / "baselines.yaml", policy_tests=templates / "policy_tests",
+                              quality_file=templates / "quality.yaml", approvals_db=f"sqlite:///{(out / 'agentops.db').resolve()}")
         for name, path in paths.items():
             click.echo(f"  {name}: {path}")
         click.echo("\n" + paths["digest"].read_text())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from .app import main
@@ -37,6 +39,9 @@ def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, re
     from ..weeks import last_week
 
     week = week or last_week()
+    if approvals_db and approvals_db.startswith("sqlite:///") and not approvals_db.startswith("sqlite:////"):
+        # the notebook runs in its own folder: a relative SQLite path must not change meaning there
+        approvals_db = "sqlite:///" + str(Path(approvals_db[len("sqlite:///"):]).resolve())
     paths = weekly_report(out_dir, week, list(exports), notebook=notebook, mapping=mapping, pricing=pricing,
                           labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,

@@ -106,7 +106,8 @@ class Practices:
             breached = self.quality.frame.filter((pl.col("week") == self.week) & pl.col("breached"))
             for r in breached.iter_rows(named=True):
                 shown = f"{r['value']:.3g}" if r["kind"] == "mean" else f"{r['value']:.1%}"
-                lines.append(f"- quality floor breached: {r['agent']} {r['metric']} {shown} (needs {r['bound']}; "
+                what = "floor breached" if r["bound"].startswith(">=") else "ceiling exceeded"
+                lines.append(f"- quality {what}: {r['agent']} {r['metric']} {shown} (needs {r['bound']}; "
                              f"{r['labelled']} labelled runs, {r['unknown']} unknown)")
             if not breached.height:
                 lines.append("- quality: every floor and ceiling held")
