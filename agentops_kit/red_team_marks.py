@@ -22,9 +22,10 @@ def marked_runs(steps: pl.LazyFrame, labels: pl.LazyFrame, red_team: RedTeamMapp
     parts = []
     for name in red_team.attributes:
         key = name.replace("\\", "\\\\").replace('"', '\\"')
-        # the substring test is cheap and leaves the JSON parsing to the few spans that can carry it
-        parts.append(steps.filter(pl.col("attributes").str.contains(f'"{key}":', literal=True))
-                     .filter(_true(pl.col("attributes").str.json_path_match(f'$["{key}"]')))
+        # the substring test is cheap; the JSON is parsed only on the few spans it finds (collected first:
+        # the optimiser would otherwise merge both filters and parse every span's attributes)
+        hits = steps.filter(pl.col("attributes").str.contains(f'"{key}"', literal=True)).select("run_id", "attributes")
+        parts.append(hits.collect().lazy().filter(_true(pl.col("attributes").str.json_path_match(f'$["{key}"]')))
                      .select("run_id"))
     if red_team.label:
         parts.append(labels.filter(pl.col("name") == red_team.label).group_by("run_id")

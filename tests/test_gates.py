@@ -163,3 +163,16 @@ def test_rule_from_the_readiness_file(queue, tmp_path):
     with pytest.raises(ak.ConfigError) as err:
         gate_evidence(ts, approvals=queue, rule=typo)
     assert err.value.line == 6 and err.value.key == "gate_removal.max_rejection" and "unknown key" in str(err.value)
+
+
+def test_the_report_section_and_digest_from_a_store_url(queue, store_url, tmp_path):
+    from agentops_kit.report.practices import Practices
+
+    readiness = tmp_path / "readiness.yaml"
+    readiness.write_text("checks:\n  - {area: Quality, metric: completion_rate, min: 0.5, owner: me}\n"
+                         "gate_removal: {min_decisions: 10, min_weeks: 4, window_weeks: 5}\n")
+    ts = traces().load(tmp_path)
+    practices = Practices.build(ts, "2026-W46", policies=POLICIES, readiness_file=readiness, approvals=store_url)
+    assert practices.gates.as_of.date() == dt.date(2026, 11, 15)  # the end of the week reported on
+    assert "gate can be relaxed" in practices.gates_html()
+    assert "- gate can be relaxed: Bot refund (10 decisions, 5 weeks without a rejection)" in practices.digest_lines()

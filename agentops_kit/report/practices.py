@@ -40,8 +40,7 @@ class Practices:
         as_of = end - dt.timedelta(microseconds=1)
         in_week = (pl.col("started_at") >= start) & (pl.col("started_at") < end)
         pols = load_policies(policies) if policies is not None else None
-        queue = _queue(approvals)
-        decisions = queue.decisions() if queue is not None else None
+        requests, decisions = _store(approvals)
         q = cost = None
         if quality is not None:
             first = start - dt.timedelta(weeks=weeks_back - 1)
@@ -54,8 +53,8 @@ class Practices:
                 "cost_per_quality_success", "cost_unknown_runs")
         red = red_team_report(ts.filter_runs(in_week), pols, approvals=decisions)
         gates = None
-        if pols is not None or queue is not None:
-            gates = gate_evidence(ts, approvals=queue, policies=pols, rule=readiness_file, as_of=as_of)
+        if pols is not None or requests is not None:
+            gates = gate_evidence(ts, approvals=requests, policies=pols, rule=readiness_file, as_of=as_of)
         provenance = superseded = None
         if pols and any(p.provenance is not None for p in pols):
             week_runs = ts.filter_runs(in_week)
@@ -126,9 +125,15 @@ class Practices:
         return lines if len(lines) > 2 else lines + ["- nothing to report"]
 
 
-def _queue(approvals):
-    if approvals is None or not isinstance(approvals, str):
-        return approvals
+def _store(approvals) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
+    """(requests, decisions) of an ApprovalQueue or a store URL (opened and closed here), or (None, None)."""
+    if approvals is None:
+        return None, None
     from ..approvals import ApprovalQueue
 
-    return ApprovalQueue(approvals)
+    queue = ApprovalQueue(approvals) if isinstance(approvals, str) else approvals
+    try:
+        return queue.requests(), queue.decisions()
+    finally:
+        if queue is not approvals:
+            queue.close()
