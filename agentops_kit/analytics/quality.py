@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 from ..config import Strict, load_model
 from ..weeks import week_number, week_text
 from .common import TRUTHY, primary_model
+from .redteam import production
 
 STANDARD_COLUMNS = {
     "agent", "workflow", "mode", "week", "day", "model", "runs", "successes", "escalations", "failures", "unknown",
@@ -120,8 +121,6 @@ def _with_dimensions(runs: pl.LazyFrame, steps: pl.LazyFrame, by: list[str]) -> 
 def per_run(ts, config: QualityConfig) -> pl.LazyFrame:
     """One row per (run in scope, metric): the run's value (null = unknown), whether it had the label, and
     whether it met the metric's floor or ceiling (null = unknown)."""
-    from .redteam import production
-
     defs = config.frame().lazy()
     runs = ts.runs.filter(production()).select("run_id", "agent", "workflow")
     scoped = pl.concat([
@@ -228,7 +227,7 @@ def with_quality(out: pl.DataFrame, ts, config, by: list[str]) -> tuple[pl.DataF
     """``weekly_metrics`` rows with, per quality metric, ``<name>``, ``<name>_labelled`` and ``<name>_unknown``,
     and the cost per successful run that met the quality bar; also the names to give a week-over-week change."""
     config = load_quality(config)
-    runs = _with_dimensions(ts.runs.filter(_production()), ts.steps, by)
+    runs = _with_dimensions(ts.runs.filter(production()), ts.steps, by)
     rows = per_run(ts, config).join(runs.select("run_id", *[d for d in by if d not in ("agent", "workflow")]),
                                     on="run_id", how="left")
     long = _aggregate(rows, by).select(*by, "metric", "value", "labelled", "unknown").collect()
@@ -254,12 +253,6 @@ def with_quality(out: pl.DataFrame, ts, config, by: list[str]) -> tuple[pl.DataF
         pl.when((pl.col("quality_successes") > 0) & (pl.col("cost_unknown_runs") == 0))
         .then(pl.col("cost_usd") / pl.col("quality_successes")).alias("cost_per_quality_success"))
     return joined, names
-
-
-def _production() -> pl.Expr:
-    from .redteam import production
-
-    return production()
 
 
 def readiness_lines(ts, window_runs: pl.DataFrame, config) -> list[dict]:
