@@ -2,14 +2,14 @@
 
 A mode value is read with the other run facts (``mode`` becomes ``red_team``); the attribute and label
 markers are resolved here, once, when the runs are assembled, so that every analysis afterwards keeps
-red-team runs apart by the one canonical fact ``mode == "red_team"``, with no mapping at hand.
+red-team runs apart by the one canonical fact ``mode == Mode.RED_TEAM``, with no mapping at hand.
 """
 
 from __future__ import annotations
 
 import polars as pl
 
-from .analytics.common import TRUTHY
+from .labels import TRUTHY
 from .mapping import RedTeamMapping
 
 

@@ -26,27 +26,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from pathlib import Path
 
 import polars as pl
-from pydantic import Field
 
-from ..config import Strict
-from .common import truthy_label
+from ..model import TOOL_CALL_KINDS, UTC_TS, ApprovalDecision, ApprovalState, StepKind
+from ..rendering import esc, table
+from ..results import Result, records
+from .definitions import PRODUCTION, impacted_runs
+from .gate_rule import GateRule
 
 RELAX, KEEP = "gate can be relaxed", "keep the gate"
-UTC_TS = pl.Datetime("us", "UTC")
-
-
-class GateRule(Strict):
-    min_decisions: int = Field(ge=1)
-    min_weeks: int = Field(ge=1, description="consecutive ISO weeks without a rejection, up to as_of")
-    max_rejections: int = Field(0, ge=0)
-    max_edits: int = Field(0, ge=0)
-    max_customer_impact_errors: int = Field(0, ge=0)
-    max_policy_violations: int | None = Field(0, ge=0, description="null: not part of the rule")
-    window_weeks: int | None = Field(None, gt=0, description="evidence window; null: the whole history")
-    edited_values: list[str] = ["edited", "edit", "modified", "approved_with_edits", "approved_with_changes"]
+EDITED = "edited"  # a request state of the traces only: the approver changed what the agent proposed
+DECISIONS = [d.value for d in ApprovalDecision]  # as text: a list of enum members would make polars build an Enum
 
 
 def load_rule(source) -> GateRule | None:
@@ -73,25 +64,26 @@ def _requests(approvals) -> pl.DataFrame:
 
 def _trace_approvals(ts, edited: list[str]) -> pl.LazyFrame:
     decision = pl.col("approval_decision").str.to_lowercase()
-    return (ts.steps.filter(pl.col("kind") == "approval")
+    return (ts.steps.filter(pl.col("kind") == StepKind.APPROVAL)
             .join(ts.runs.select("run_id", "agent"), on="run_id")
             .select("agent", "run_id",
                     pl.col("attributes").str.json_path_match('$["agentops.approval.action"]')
                     .fill_null("(not named)").alias("action"),
-                    pl.when(decision.is_in(edited)).then(pl.lit("edited"))
-                    .when(decision.is_in(["approved", "rejected"])).then(decision)
-                    .otherwise(pl.lit("pending")).alias("status"),
+                    pl.when(decision.is_in(edited)).then(pl.lit(EDITED))
+                    .when(decision.is_in(DECISIONS)).then(decision)
+                    .otherwise(pl.lit(ApprovalState.PENDING.value)).alias("status"),
                     pl.col("started_at").alias("requested_at"),
                     pl.when(decision.is_not_null()).then(pl.coalesce("ended_at", "started_at")).alias("decided_at")))
 
 
 @dataclass
-class GateEvidence:
+class GateEvidence(Result):
     """One row per gate: the evidence, and the verdict of the rule with its reasons."""
 
     frame: pl.DataFrame
     rule: GateRule | None
     as_of: dt.datetime
+    title = "Evidence for removing approval gates"
 
     def relaxable(self) -> pl.DataFrame:
         return self.frame.filter(pl.col("verdict") == RELAX)
@@ -100,26 +92,20 @@ class GateEvidence:
         return self.frame
 
     def to_dict(self) -> dict:
-        return {"as_of": self.as_of.isoformat(), "rule": None if self.rule is None else self.rule.model_dump(),
-                "gates": self.frame.to_dicts()}
+        return {"title": self.title, "as_of": self.as_of.isoformat(),
+                "rule": None if self.rule is None else self.rule.model_dump(), "gates": records(self.frame)}
 
-    def _repr_html_(self) -> str:
-        from ..rendering import esc, table
-
-        rule = "no gate_removal rule in the readiness file: evidence only" if self.rule is None else (
+    def rule_text(self) -> str:
+        return "no gate_removal rule in the readiness file: evidence only" if self.rule is None else (
             f"rule: ≥ {self.rule.min_decisions} decisions, ≥ {self.rule.min_weeks} weeks without a rejection, "
             f"≤ {self.rule.max_rejections} rejections, ≤ {self.rule.max_edits} edits, "
             f"≤ {self.rule.max_customer_impact_errors} customer-impact errors"
             + ("" if self.rule.max_policy_violations is None else f", ≤ {self.rule.max_policy_violations} policy violations")
             + (f", over the last {self.rule.window_weeks} weeks" if self.rule.window_weeks else ", over the whole history"))
-        return (f"<div class='agentops-gates'><h4>Evidence for removing approval gates (as of "
-                f"{self.as_of:%Y-%m-%d %H:%M} UTC)</h4><p>{esc(rule)}</p>{table(self.frame, max_rows=200)}</div>")
 
-    def write_html(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(f"<!doctype html><meta charset='utf-8'><title>Approval gates</title>{self._repr_html_()}",
-                        encoding="utf-8")
-        return path
+    def html(self) -> str:
+        return (f"<p class='agentops-lead'>as of {self.as_of:%Y-%m-%d %H:%M} UTC; {esc(self.rule_text())}</p>"
+                f"{table(self.frame, max_rows=200)}")
 
 
 def gate_evidence(ts, approvals=None, policies=None, rule=None, as_of: dt.datetime | None = None) -> GateEvidence:
@@ -128,12 +114,11 @@ def gate_evidence(ts, approvals=None, policies=None, rule=None, as_of: dt.dateti
     gate; ``rule``: a GateRule, a dict, or the readiness YAML holding ``gate_removal:``."""
     from .policy import load_policies
     from .policy_check import check_policy
-    from .redteam import production
 
     rule = load_rule(rule)
     pols = load_policies(policies) if policies is not None else None
     edited = [v.lower() for v in (rule.edited_values if rule else GateRule.model_fields["edited_values"].default)]
-    red = ts.runs.filter(~production()).select("run_id")
+    red = ts.runs.filter(~PRODUCTION).select("run_id")
     store = _requests(approvals)
     traced = _trace_approvals(ts, edited).join(store.lazy().select("run_id", "action"), on=["run_id", "action"], how="anti")
     events = pl.concat([store.lazy(), traced], how="vertical_relaxed").join(red, on="run_id", how="anti")
@@ -143,7 +128,8 @@ def gate_evidence(ts, approvals=None, policies=None, rule=None, as_of: dt.dateti
     start = as_of - dt.timedelta(weeks=rule.window_weeks) if rule and rule.window_weeks else None
     decided_later = pl.col("decided_at") > as_of
     events = (events.filter(pl.col("requested_at") <= as_of)
-              .with_columns(pl.when(decided_later & (pl.col("status") != "expired")).then(pl.lit("pending"))
+              .with_columns(pl.when(decided_later & (pl.col("status") != ApprovalState.EXPIRED))
+                            .then(pl.lit(ApprovalState.PENDING.value))
                             .otherwise(pl.col("status")).alias("status"),
                             pl.when(decided_later).then(None).otherwise(pl.col("decided_at")).alias("decided_at")))
     history = events  # the streak looks at every rejection, not only the window's
@@ -155,12 +141,14 @@ def gate_evidence(ts, approvals=None, policies=None, rule=None, as_of: dt.dateti
         pl.LazyFrame([(p.name, a) for p in pols or [] for a in p.actions_require_approval],
                      schema={"agent": pl.String, "action": pl.String}, orient="row"),
     ]).unique()
-    decided = pl.col("status").is_in(["approved", "rejected", "edited"])
+    decided = pl.col("status").is_in([*DECISIONS, EDITED])
     seconds = (pl.col("decided_at") - pl.col("requested_at")).dt.total_microseconds() / 1e6
     counts = events.group_by("agent", "action").agg(
         pl.len().alias("requests"),
         decided.sum().alias("decisions"),
-        *[(pl.col("status") == s).sum().alias(s) for s in ("approved", "rejected", "edited", "expired", "pending")],
+        *[(pl.col("status") == s).sum().alias(s) for s in (ApprovalState.APPROVED.value, ApprovalState.REJECTED.value,
+                                                            EDITED, ApprovalState.EXPIRED.value,
+                                                            ApprovalState.PENDING.value)],
         seconds.filter(decided).quantile(0.5, "linear").alias("p50_time_to_decision_s"),
         seconds.filter(decided).quantile(0.95, "linear").alias("p95_time_to_decision_s"),
     )
@@ -168,27 +156,27 @@ def gate_evidence(ts, approvals=None, policies=None, rule=None, as_of: dt.dateti
     this_week = dt.datetime.combine(as_of.date() - dt.timedelta(days=as_of.weekday()), dt.time(), tzinfo=dt.timezone.utc)
     streak = history.group_by("agent", "action").agg(
         monday(pl.col("decided_at").filter(decided).min()).alias("_first"),
-        (monday(pl.col("decided_at").filter(pl.col("status") == "rejected").max()) + pl.duration(weeks=1)).alias("_after"),
+        (monday(pl.col("decided_at").filter(pl.col("status") == ApprovalState.REJECTED).max()) + pl.duration(weeks=1)).alias("_after"),
     ).with_columns(
         ((pl.lit(this_week) - pl.max_horizontal("_first", "_after")).dt.total_days() // 7 + 1)
         .clip(lower_bound=0).fill_null(0).cast(pl.Int64).alias("weeks_without_rejection")
     ).select("agent", "action", "weeks_without_rejection")
 
     # the runs around each gate: requested or executed the action, inside the window
-    runs = ts.runs.filter(production() & (pl.col("started_at") <= as_of)
+    runs = ts.runs.filter(PRODUCTION & (pl.col("started_at") <= as_of)
                           & (pl.lit(True) if start is None else pl.col("started_at") > start)).select("run_id", "agent", "started_at")
-    executed = (ts.steps.filter(pl.col("kind").is_in(["tool", "action"])).select("run_id", pl.col("tool_name").alias("action"))
+    executed = (ts.steps.filter(pl.col("kind").is_in(TOOL_CALL_KINDS)).select("run_id", pl.col("tool_name").alias("action"))
                 .join(runs, on="run_id").select("agent", "action", "run_id"))
     around = (pl.concat([events.select("agent", "action", "run_id").filter(pl.col("run_id").is_not_null()), executed])
               .join(gates, on=["agent", "action"], how="semi").unique())
-    impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
+    impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
     around = around.join(impact, on="run_id", how="left")
     if pols is not None:
         ids = around.select("run_id").unique()
         sub = type(ts)(runs=ts.runs.join(ids, on="run_id", how="semi"), steps=ts.steps.join(ids, on="run_id", how="semi"),
                        sources=ts.sources.join(ids, on="run_id", how="semi"),
                        labels=ts.labels.join(ids, on="run_id", how="semi"), rejected=ts.rejected)
-        decisions = store.filter(pl.col("status").is_in(["approved", "rejected"])).select(
+        decisions = store.filter(pl.col("status").is_in(DECISIONS)).select(
             "run_id", "action", pl.col("status").alias("decision"), "decided_at")
         per_run = check_policy(sub, pols, approvals=decisions, as_of=as_of).violations.group_by("run_id").agg(
             pl.len().alias("_violations")).lazy()

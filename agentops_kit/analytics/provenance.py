@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from ..model import TOOL_CALL_KINDS
+
 NUMBERED = r"^[vV]?\d+([._-]\d+)*$"
 DATE_IN_VERSION = r"(\d{4}-\d{2}-\d{2})"
 RULES = {"provenance_no_documents": "retrieved no document", "provenance_unversioned": "used a document without a version",
@@ -38,7 +40,7 @@ def acting_steps(steps: pl.LazyFrame, policies, url: str, email: str) -> pl.Lazy
                          schema={"agent": pl.String, "tool_name": pl.String}, orient="row").with_columns(
         pl.lit(True).alias("_gated"))
     text = pl.col("input").fill_null("")
-    return (steps.filter(pl.col("kind").is_in(["tool", "action"]) & pl.col("agent").is_in(names))
+    return (steps.filter(pl.col("kind").is_in(TOOL_CALL_KINDS) & pl.col("agent").is_in(names))
             .join(gated, on=["agent", "tool_name"], how="left")
             .with_columns(pl.col("_gated").fill_null(False),
                           (text.str.contains(url) | text.str.contains(email)).alias("_outbound"))

@@ -25,9 +25,13 @@ import polars as pl
 from pydantic import Field, field_validator, model_validator
 
 from ..config import Strict, load_model
+from ..errors import UsageError
+from ..model import Outcome, Verdict
+from ..rendering import table
+from ..results import Result, records
 from ..weeks import week_number, week_text
 from .common import TRUTHY, primary_model
-from .redteam import production
+from .definitions import DIMENSIONS, PRODUCTION, outcome_is, rates
 
 STANDARD_COLUMNS = {
     "agent", "workflow", "mode", "week", "day", "model", "runs", "successes", "escalations", "failures", "unknown",
@@ -122,7 +126,7 @@ def per_run(ts, config: QualityConfig) -> pl.LazyFrame:
     """One row per (run in scope, metric): the run's value (null = unknown), whether it had the label, and
     whether it met the metric's floor or ceiling (null = unknown)."""
     defs = config.frame().lazy()
-    runs = ts.runs.filter(production()).select("run_id", "agent", "workflow")
+    runs = ts.runs.filter(PRODUCTION).select("run_id", "agent", "workflow")
     scoped = pl.concat([
         runs.join(defs.filter(pl.col("agent").is_not_null()).drop("workflow"), on="agent"),
         runs.join(defs.filter(pl.col("workflow").is_not_null()).drop("agent"), on="workflow"),
@@ -171,11 +175,12 @@ def _aggregate(frame: pl.LazyFrame, by: list[str]) -> pl.LazyFrame:
 
 
 @dataclass
-class QualityResult:
+class QualityResult(Result):
     """Quality metrics per group: value, labelled and unknown runs, floor or ceiling, breached."""
 
     frame: pl.DataFrame
     by: list[str]
+    title = "Quality metrics"
 
     def breaches(self) -> pl.DataFrame:
         return self.frame.filter(pl.col("breached"))
@@ -184,27 +189,15 @@ class QualityResult:
         return self.frame
 
     def to_dict(self) -> dict:
-        return {"by": self.by, "metrics": self.frame.to_dicts()}
+        return {"title": self.title, "by": self.by, "metrics": records(self.frame)}
 
-    def _repr_html_(self) -> str:
-        from ..rendering import table
-
-        shown = self.frame.drop("floor", "ceiling")
-        return f"<div class='agentops-quality'><h4>Quality metrics</h4>{table(shown, max_rows=200)}</div>"
-
-    def write_html(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.write_text(f"<!doctype html><meta charset='utf-8'><title>Quality metrics</title>{self._repr_html_()}",
-                        encoding="utf-8")
-        return path
+    def html(self) -> str:
+        return table(self.frame.drop("floor", "ceiling"), max_rows=200)
 
 
 def quality_metrics(ts, config, by=("agent", "week")) -> QualityResult:
     """Each quality metric of ``config`` (a quality YAML file, a dict or a QualityConfig) per group of
     ``by`` (agent, workflow, mode, week, day, model), over the production runs in its scope."""
-    from ..errors import UsageError
-    from .metrics import DIMENSIONS
-
     config = load_quality(config)
     by = [by] if isinstance(by, str) else list(by)
     unknown = [d for d in by if d not in DIMENSIONS]
@@ -227,7 +220,7 @@ def with_quality(out: pl.DataFrame, ts, config, by: list[str]) -> tuple[pl.DataF
     """``weekly_metrics`` rows with, per quality metric, ``<name>``, ``<name>_labelled`` and ``<name>_unknown``,
     and the cost per successful run that met the quality bar; also the names to give a week-over-week change."""
     config = load_quality(config)
-    runs = _with_dimensions(ts.runs.filter(production()), ts.steps, by)
+    runs = _with_dimensions(ts.runs.filter(PRODUCTION), ts.steps, by)
     rows = per_run(ts, config).join(runs.select("run_id", *[d for d in by if d not in ("agent", "workflow")]),
                                     on="run_id", how="left")
     long = _aggregate(rows, by).select(*by, "metric", "value", "labelled", "unknown").collect()
@@ -241,17 +234,15 @@ def with_quality(out: pl.DataFrame, ts, config, by: list[str]) -> tuple[pl.DataF
             part = part.with_columns(week_text(pl.col("week")).alias("week"))
         wide = wide.join(part, on=by, how="left")
     met = runs.join(run_quality(ts, config), on="run_id", how="inner").group_by(by).agg(
-        ((pl.col("outcome") == "success") & pl.col("quality_met").fill_null(False)).sum().alias("quality_successes"),
-        ((pl.col("outcome") == "success") & pl.col("quality_met").is_null()).sum().alias("quality_unknown_successes"),
+        (outcome_is(Outcome.SUCCESS) & pl.col("quality_met").fill_null(False)).sum().alias("quality_successes"),
+        (outcome_is(Outcome.SUCCESS) & pl.col("quality_met").is_null()).sum().alias("quality_unknown_successes"),
     ).collect()
     if "week" in by:
         met = met.with_columns(week_text(pl.col("week")).alias("week"))
     wide = wide.join(met, on=by, how="left").with_columns(
         pl.col("quality_successes", "quality_unknown_successes", *[f"{n}_{s}" for n in names for s in ("labelled", "unknown")])
         .fill_null(0).cast(pl.Int64))
-    joined = out.join(wide, on=by, how="left").with_columns(
-        pl.when((pl.col("quality_successes") > 0) & (pl.col("cost_unknown_runs") == 0))
-        .then(pl.col("cost_usd") / pl.col("quality_successes")).alias("cost_per_quality_success"))
+    joined = out.join(wide, on=by, how="left").with_columns(rates("cost_per_quality_success"))
     return joined, names
 
 
@@ -267,13 +258,13 @@ def readiness_lines(ts, window_runs: pl.DataFrame, config) -> list[dict]:
     owners = {m.name: m.owner for m in config.metrics}
     rows = []
     for r in result.iter_rows(named=True):
-        verdict = "unknown" if r["value"] is None else "no-go" if r["breached"] else "go"
+        verdict = Verdict.UNKNOWN if r["value"] is None else Verdict.NO_GO if r["breached"] else Verdict.GO
         shown = "no labelled run" if r["value"] is None else (
             f"{r['value']:.3g}" if r["kind"] == "mean" else f"{r['value']:.1%}")
         evidence = (f"{r['metric']} ({r['kind']} of label '{r['label']}', {r['target']}): {shown} over "
                     f"{r['labelled']} labelled runs; {r['unknown']} of {r['runs']} runs unknown"
                     + (f" ({r['unreadable']} unreadable)" if r["unreadable"] else ""))
-        rows.append({"agent": r["agent"], "area": "Quality", "check": f"quality:{r['metric']}", "verdict": verdict,
+        rows.append({"agent": r["agent"], "area": "Quality", "check": f"quality:{r['metric']}", "verdict": verdict.value,
                      "measured": r["value"], "threshold": r["bound"], "evidence": evidence,
                      "owner": owners.get(r["metric"]) or "no owner in the quality file",
                      "definition": f"quality floor or ceiling of {r['metric']} (labels, see the quality file)"})

@@ -1,6 +1,6 @@
-"""The weekly report's sections for the practices teams add to the five questions: quality floors, red-team
-exercises, evidence for removing approval gates, and provenance. Each section is HTML (escaped), and
-``digest_lines`` says what needs attention in the markdown digest."""
+"""The weekly review's sections for the practices teams add to the five questions: quality floors, red-team
+exercises, evidence for removing approval gates, and provenance. ``WeeklyReview`` builds them and shows
+``sections()`` (escaped HTML) inside its own rendering, and ``digest_lines()`` (escaped markdown) in its digest."""
 
 from __future__ import annotations
 
@@ -9,12 +9,15 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from ..analytics.gates import RELAX, GateEvidence, gate_evidence
+from ..analytics.definitions import PRODUCTION
+from ..analytics.gates import KEEP, RELAX, GateEvidence, gate_evidence
 from ..analytics.metrics import weekly_metrics
 from ..analytics.quality import QualityResult, quality_metrics
 from ..analytics.redteam import RedTeamReport, red_team_report
 from ..rendering import esc, table
+from ..results import records
 from ..weeks import week_bounds
+from .markdown import md
 
 
 @dataclass
@@ -57,17 +60,49 @@ class Practices:
             gates = gate_evidence(ts, approvals=requests, policies=pols, rule=readiness_file, as_of=as_of)
         provenance = superseded = None
         if pols and any(p.provenance is not None for p in pols):
-            week_runs = ts.filter_runs(in_week)
+            # production runs, as the review's policy violations (a red-team case's are in its backlog)
+            week_runs = ts.filter_runs(in_week & PRODUCTION)
             provenance = check_policy(week_runs, pols, approvals=decisions, as_of=as_of).violations.filter(
                 pl.col("rule").str.starts_with("provenance_"))
             superseded = superseded_actions(ts, pols, URL_HOST, EMAIL_HOST).filter(
-                (pl.col("acted_at") >= start) & (pl.col("acted_at") < end))
+                (pl.col("acted_at") >= start) & (pl.col("acted_at") < end)).join(
+                week_runs.runs.select("run_id").collect(), on="run_id", how="semi")
         return cls(week, q, cost, red, gates, provenance, superseded)
 
+    # ---- data --------------------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        def rows(frame):
+            return None if frame is None else records(frame)
+
+        return {"week": self.week, "quality": None if self.quality is None else self.quality.to_dict(),
+                "quality_cost": rows(self.quality_cost), "red_team": self.red_team.to_dict(),
+                "gates": None if self.gates is None else self.gates.to_dict(),
+                "provenance": rows(self.provenance), "superseded": rows(self.superseded)}
+
     # ---- HTML sections -----------------------------------------------------------------------------
+    def sections(self) -> list[tuple[str, str]]:
+        """(heading, HTML) of each practice, in the order the weekly review shows them."""
+        return [
+            ("Quality floors",
+             "<p>Quality metrics from labels, beside the standard numbers: runs without the label are unknown and "
+             "counted, never read as 0. Cost per successful run that met the quality floor divides all cost by the "
+             "successful runs that met every floor of their scope.</p>" + self.quality_html()),
+            ("Red-team exercises",
+             "<p>Runs marked red-team (a mode value, an attribute or a label, see the mapping) are kept out of every "
+             "number above and scored here: escalated, cited a source, prohibited actions attempted, cost. Each "
+             "failed case is a backlog item.</p>" + self.red_team_html()),
+            ("Approval gates: can one be relaxed?",
+             "<p>Per gated action, from the approvals store and the traces, against the <code>gate_removal</code> "
+             "rule of the readiness file.</p>" + self.gates_html()),
+            ("Provenance",
+             "<p>Gated or outbound actions taken on no document, on documents without a version or on versions "
+             "older than the policy allows, with no approval first; and actions on a document version that a later "
+             "run shows was superseded.</p>" + self.provenance_html()),
+        ]
+
     def quality_html(self) -> str:
         if self.quality is None:
-            return "<p><i>Quality metrics: not configured (pass a quality YAML file)</i></p>"
+            return _absent("Quality metrics", "no quality file given")
         frame = self.quality.frame
         week = frame.filter(pl.col("week") == self.week).drop("floor", "ceiling", "week")
         trend = frame.select("agent", "metric", "week", "value", "labelled", "unknown")
@@ -80,7 +115,7 @@ class Practices:
     def red_team_html(self) -> str:
         r = self.red_team
         if not r.cases.height:
-            return f"<p><i>No red-team run in {esc(self.week)}.</i></p>"
+            return f"<p class='agentops-absent'>No red-team run in {esc(self.week)}.</p>"
         backlog = r.backlog.with_columns(pl.col("input").str.slice(0, 300))
         return (table(r.scorecard, caption=f"Red-team scorecard, {self.week} ({r.cases.height} cases; kept out of "
                                            "every production number)")
@@ -88,25 +123,28 @@ class Practices:
 
     def gates_html(self) -> str:
         if self.gates is None:
-            return "<p><i>Approval gates: not configured (pass policies or an approvals store)</i></p>"
-        return self.gates._repr_html_()
+            return _absent("Approval gates", "no policy and no approvals store given")
+        return self.gates.html()
 
     def provenance_html(self) -> str:
         if self.provenance is None:
-            return "<p><i>Provenance rules: not configured (add provenance: to a policy)</i></p>"
+            return _absent("Provenance rules", "no policy with a provenance: section given")
         return (table(self.provenance, max_rows=100, caption=f"Actions with unclear provenance and no approval first, {self.week}")
                 + table(self.superseded, max_rows=100,
                         caption="Actions on a document version that a later run shows was superseded"))
 
     # ---- digest ------------------------------------------------------------------------------------
     def digest_lines(self) -> list[str]:
+        """Markdown lines for the digest; every name from the traces or the config is escaped."""
         lines = ["", "## Quality, red team, approval gates, provenance"]
-        if self.quality is not None:
+        if self.quality is None:
+            lines.append("- quality metrics: none given")
+        else:
             breached = self.quality.frame.filter((pl.col("week") == self.week) & pl.col("breached"))
             for r in breached.iter_rows(named=True):
                 shown = f"{r['value']:.3g}" if r["kind"] == "mean" else f"{r['value']:.1%}"
                 what = "floor breached" if r["bound"].startswith(">=") else "ceiling exceeded"
-                lines.append(f"- quality {what}: {r['agent']} {r['metric']} {shown} (needs {r['bound']}; "
+                lines.append(f"- quality {what}: {md(r['agent'])} {md(r['metric'])} {shown} (needs {r['bound']}; "
                              f"{r['labelled']} labelled runs, {r['unknown']} unknown)")
             if not breached.height:
                 lines.append("- quality: every floor and ceiling held")
@@ -115,14 +153,28 @@ class Practices:
             attempted = int((r.cases["prohibited_attempts"].fill_null(0) > 0).sum())
             lines.append(f"- red team: {r.cases.height} cases, {r.backlog.height} failed, {attempted} attempted a "
                          "prohibited action")
-        if self.gates is not None:
-            for g in self.gates.relaxable().iter_rows(named=True):
-                lines.append(f"- {RELAX}: {g['agent']} {g['action']} ({g['decisions']} decisions, "
+        else:
+            lines.append("- red team: no red-team run this week")
+        if self.gates is None:
+            lines.append("- approval gates: no policy and no approvals store given")
+        else:
+            relaxable = self.gates.relaxable()
+            for g in relaxable.iter_rows(named=True):
+                lines.append(f"- {RELAX}: {md(g['agent'])} {md(g['action'])} ({g['decisions']} decisions, "
                              f"{g['weeks_without_rejection']} weeks without a rejection)")
-        if self.provenance is not None:
-            lines.append(f"- provenance: {self.provenance.height} actions with unclear provenance and no approval "
+            if not relaxable.height:
+                lines.append(f"- approval gates: {KEEP} for every gated action ({self.gates.frame.height})")
+        if self.provenance is None:
+            lines.append("- provenance rules: none given")
+        else:
+            n = self.provenance.height
+            lines.append(f"- provenance: {n} action{'' if n == 1 else 's'} with unclear provenance and no approval "
                          f"first; {self.superseded.height} on superseded document versions")
-        return lines if len(lines) > 2 else lines + ["- nothing to report"]
+        return lines
+
+
+def _absent(what: str, why: str) -> str:
+    return f"<p class='agentops-absent'>{esc(what)}: {esc(why)}</p>"
 
 
 def _store(approvals) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
