@@ -5,9 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 from .mapping import Mapping
-from .model import TOOL_CALL_KINDS, Outcome, RejectReason, StepKind, conform
+from .model import TOOL_CALL_KINDS, Mode, Outcome, RejectReason, StepKind, conform
 from .pricing import Pricing, apply_pricing
 from .readers.collector import RUN_HINTS, STEP_ROW_SCHEMA, Collector
+from .red_team_marks import marked_runs
 
 
 def _ns_to_ts(col: str) -> pl.Expr:
@@ -169,6 +170,9 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         pl.when(pl.col("_cost_unknown")).then(None).otherwise(pl.col("_cost")).alias("cost_usd"),
         cost_source.alias("cost_source"),
     )
+    marked = marked_runs(steps.lazy(), labels.lazy(), mapping.red_team).with_columns(pl.lit(True).alias("_red_team"))
+    runs = runs.join(marked, on="run_id", how="left").with_columns(
+        pl.when(pl.col("_red_team")).then(pl.lit(Mode.RED_TEAM.value)).otherwise(pl.col("mode")).alias("mode"))
     runs = runs.sort("started_at", "run_id", nulls_last=True).collect()
     return conform(steps, "steps"), conform(runs, "runs")
 

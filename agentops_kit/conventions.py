@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from .mapping import Mapping
-from .model import TOOL_CALL_KINDS, StepKind
+from .model import TOOL_CALL_KINDS, Mode, StepKind
 
 # gen_ai.operation.name -> kind. "call_llm" is any-agent's non-standard name for a chat call.
 GENAI_OPERATION_KIND = {
@@ -101,6 +101,7 @@ class Conventions:
         self.approved = {v.lower() for v in mapping.approval.approved_values}
         self.rejected = {v.lower() for v in mapping.approval.rejected_values}
         self.shadow = {v.lower() for v in mapping.mode.shadow_values}
+        self.red_team_modes = {v.lower() for v in mapping.red_team.mode_values}
         o = mapping.outcome
         self.outcome_values = {
             **{v.lower(): "failure" for v in o.failure},
@@ -176,7 +177,8 @@ class Conventions:
         m = self.m
         mode = first(attrs, m.mode.attributes)
         if mode is not None:
-            mode = "shadow" if str(mode).lower() in self.shadow else "active"
+            low = str(mode).lower()
+            mode = (Mode.RED_TEAM if low in self.red_team_modes else Mode.SHADOW if low in self.shadow else Mode.ACTIVE).value
         outcome = first(attrs, m.outcome.attributes)
         if outcome is not None:
             outcome = self.outcome_values.get(str(outcome).lower(), "unknown")

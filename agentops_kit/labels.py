@@ -13,6 +13,8 @@ import polars as pl
 from .errors import ConfigError
 from .model import LABELS_SCHEMA
 
+TRUTHY = ["true", "1", "yes", "y", "t"]  # label values read as true (compared lower-cased and stripped)
+
 
 def load_labels(path: str | Path) -> pl.DataFrame:
     path = Path(path)

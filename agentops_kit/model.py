@@ -47,6 +47,7 @@ TOOL_CALL_KINDS = (StepKind.TOOL.value, StepKind.ACTION.value)
 class Mode(StrEnum):
     ACTIVE = "active"
     SHADOW = "shadow"  # the agent recommends, a human decides
+    RED_TEAM = "red_team"  # an exercise with malicious or ambiguous input: kept out of production numbers
 
 
 class CostSource(StrEnum):

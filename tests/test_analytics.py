@@ -148,7 +148,7 @@ def test_policy_cli_exit_codes(tmp_path):
     broken = write_policy(tmp_path, "agent:\n  name: X\n  colour: red\n")
     assert runner.invoke(main, ["policy", "check", str(broken), *args]).exit_code == 2
     tests = runner.invoke(main, ["policy", "test", str(TEMPLATES / "policy_tests")])
-    assert tests.exit_code == 0 and "5 passed, 0 failed" in tests.output
+    assert tests.exit_code == 0 and "7 passed, 0 failed" in tests.output
     lint = runner.invoke(main, ["policy", "lint", str(TEMPLATES / "policies")])
     assert lint.exit_code == 1 and "browsing_and_privileged_actions" in lint.output
 

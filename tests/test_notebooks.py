@@ -74,6 +74,11 @@ def test_notebook_runs_on_the_sample_by_default(path, tmp_path):
     if path.stem == "weekly_review":
         html = "".join(o.get("data", {}).get("text/html", "") for o in outputs(executed, "execute_result"))
         assert "<h2>Inputs</h2>" in html and str(SAMPLE / "labels.csv") in html
+        # the practices render inside the review, on the sample's quality labels and quality file
+        for heading in ("Quality floors", "Red-team exercises", "Approval gates: can one be relaxed?", "Provenance"):
+            assert f"<h2>{heading}</h2>" in html, heading
+        assert str(SAMPLE / "quality_labels.csv") in html and "quality.yaml" in html
+        assert "Quality metrics in 2026-W47" in html and "no quality file given" not in html
 
 
 @pytest.mark.parametrize("stem, parameters, expected", [

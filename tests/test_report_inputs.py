@@ -114,8 +114,22 @@ def test_report_weekly_takes_only_the_inputs_given_and_resolves_globs_from_the_c
         assert r["customer_impact_errors"] == 0  # no labels given: no customer-impact error
     assert f"- traces: `{mine}` ({mine.stat().st_size} bytes, sha256 {sha256(mine)})" in digest
     assert "breached" not in digest and "violation" not in digest
-    for title in ("labels", "policies", "error budgets", "baselines", "readiness", "policy tests"):
+    for title in ("labels", "policies", "error budgets", "baselines", "readiness", "policy tests", "quality metrics",
+                  "approvals store"):
         assert f"- {title}: none given" in digest, title
     assert "no policy given" in html and "no error budget given" in html and "no readiness checklist given" in html
     for sample_file in ("labels.csv", "error_budget.yaml", "readiness.yaml", "baselines.yaml", "policies/"):
         assert sample_file not in html and sample_file not in digest, sample_file
+
+
+def test_the_approvals_store_is_named_without_its_password_and_a_relative_sqlite_path_made_absolute(tmp_path, monkeypatch):
+    from agentops_kit.report.export import absolute_sqlite
+    from agentops_kit.report.inputs import ReviewInputs
+
+    described = dict(ReviewInputs.of([], approvals_db="postgresql+psycopg://ops:s3cret@db.example/agentops").described())
+    assert described["approvals store"] == "postgresql+psycopg://ops:***@db.example/agentops"
+    assert dict(ReviewInputs.of([]).described())["approvals store"] == "none given"
+    monkeypatch.chdir(tmp_path)
+    assert absolute_sqlite("sqlite:///stores/approvals.db") == f"sqlite:///{tmp_path / 'stores' / 'approvals.db'}"
+    for given in ("sqlite:////abs/approvals.db", "sqlite:///:memory:", "postgresql://h/db"):
+        assert absolute_sqlite(given) == given

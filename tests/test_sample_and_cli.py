@@ -19,9 +19,9 @@ from .conftest import SAMPLE, TEMPLATES, THIRD_PARTY
 
 def test_sample_is_deterministic_and_checked_in(tmp_path):
     paths = write_sample(tmp_path)
-    for name in ("traces.otlp.jsonl.gz", "labels.csv"):
+    for name in ("traces.otlp.jsonl.gz", "labels.csv", "quality_labels.csv"):
         assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), f"regenerate data/sample ({name})"
-    assert set(paths) == {"traces", "labels"}
+    assert set(paths) == {"traces", "labels", "quality_labels"}
 
 
 def test_sample_exercises_every_part(sample_ts):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
-TRUTHY = ["true", "1", "yes", "y", "t"]
+from ..labels import TRUTHY
 
 
 def truthy_label(labels: pl.LazyFrame, name: str) -> pl.LazyFrame:

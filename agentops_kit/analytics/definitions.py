@@ -18,8 +18,11 @@ import polars as pl
 from ..model import Mode, Outcome
 from .common import truthy_label
 
+DIMENSIONS = ("agent", "workflow", "mode", "week", "day", "model")  # what the metrics can be grouped by
 CUSTOMER_IMPACT = "customer_impact"  # the label naming a run that hurt a customer (from incident reviews)
 ACTIVE = pl.col("mode") == Mode.ACTIVE  # the runs whose outcome is work done (shadow runs only recommend)
+# the runs the production numbers count: every run but the red-team exercises (scored apart, in redteam.py)
+PRODUCTION = pl.col("mode").ne_missing(Mode.RED_TEAM)
 
 
 def outcome_is(outcome: Outcome) -> pl.Expr:
@@ -55,6 +58,10 @@ RATES: dict[str, pl.Expr] = {
     # the same over the known costs only: a lower bound
     "cost_known_per_successful_run": pl.when((pl.col("successes") > 0) & (pl.col("cost_unknown_runs") < pl.col("runs")))
     .then(pl.col("cost_usd") / pl.col("successes")),
+    # all cost / the successful runs that met every quality floor of their scope (``quality_successes``,
+    # counted by quality.py from the quality labels); unknown when any run's cost is unknown
+    "cost_per_quality_success": pl.when((pl.col("quality_successes") > 0) & (pl.col("cost_unknown_runs") == 0))
+    .then(pl.col("cost_usd") / pl.col("quality_successes")),
 }
 
 

@@ -22,7 +22,7 @@ from ..charts import error_budget_consumed
 from ..config import Strict, load_model
 from ..rendering import table
 from ..results import Result
-from .definitions import impacted_runs, measure
+from .definitions import PRODUCTION, impacted_runs, measure
 
 
 class Budget(Strict):
@@ -54,7 +54,7 @@ def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
     """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date."""
     budgets = load_budgets(budgets)
     impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
-    runs = ts.runs.join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
+    runs = ts.runs.filter(PRODUCTION).join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
     if as_of is None:
         as_of = runs["started_at"].max() or dt.datetime.now(dt.timezone.utc)
     rows = []

@@ -12,7 +12,7 @@ import polars as pl
 from ..model import TOOL_CALL_KINDS
 from ..rendering import table
 from ..results import Result
-from .definitions import CUSTOMER_IMPACT, impacted_runs
+from .definitions import CUSTOMER_IMPACT, PRODUCTION, impacted_runs
 
 
 def customer_impact_errors(ts) -> pl.DataFrame:
@@ -24,7 +24,7 @@ def customer_impact_errors(ts) -> pl.DataFrame:
     actions = (ts.steps.filter(pl.col("kind").is_in(TOOL_CALL_KINDS))
                .sort("started_at", "step_id", nulls_last=True).group_by("run_id")
                .agg(pl.col("tool_name").str.join(" → ").alias("what_it_did")))
-    return (ts.runs.join(labels, on="run_id", how="inner").join(actions, on="run_id", how="left")
+    return (ts.runs.filter(PRODUCTION).join(labels, on="run_id", how="inner").join(actions, on="run_id", how="left")
             .select("run_id", "agent", "workflow", "mode", pl.col("started_at").alias("when"), "outcome",
                     "error_type", "what_it_did", "label_source", "cost_usd")
             .sort("when", descending=True).collect())

@@ -38,9 +38,8 @@ from ..results import Result, records
 from ..weeks import week_number, week_range, week_text
 from .baseline import Baselines, load_baselines
 from .common import primary_model
-from .definitions import ACTIVE, counts, impacted_runs, outcome_is, rates
+from .definitions import ACTIVE, DIMENSIONS, PRODUCTION, counts, impacted_runs, outcome_is, rates
 
-DIMENSIONS = ("agent", "workflow", "mode", "week", "day", "model")
 COUNTS = ("runs", "successes", "escalations", "failures", "unknown", "cost_unknown_runs", "customer_impact_errors",
           "approvals")
 WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", "customer_impact_rate",
@@ -48,7 +47,7 @@ WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", 
 
 
 def _runs_with_facts(ts, by: Sequence[str]) -> pl.LazyFrame:
-    runs = ts.runs.with_columns(week_number().alias("week"), pl.col("started_at").dt.date().alias("day"))
+    runs = ts.runs.filter(PRODUCTION).with_columns(week_number().alias("week"), pl.col("started_at").dt.date().alias("day"))
     impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
     approvals = ts.steps.filter(pl.col("kind") == "approval").group_by("run_id").agg(pl.len().alias("_approvals"))
     # both per-run facts are small: merge them first, so the runs are probed once, not twice
@@ -61,8 +60,10 @@ def _runs_with_facts(ts, by: Sequence[str]) -> pl.LazyFrame:
     return runs
 
 
-def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None) -> pl.DataFrame:
-    """The weekly review's numbers, one row per group of ``by`` (see the module docstring)."""
+def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None,
+                   quality=None) -> pl.DataFrame:
+    """The weekly review's numbers, one row per group of ``by`` (see the module docstring); red-team runs are
+    left out. ``quality``: a quality YAML file (or QualityConfig) adding its metrics (see ``quality.py``)."""
     by = [by] if isinstance(by, str) else list(by)
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
@@ -95,10 +96,16 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
         *rates("completion_rate", "escalation_rate", "customer_impact_rate", "cost_per_successful_run",
                "cost_known_per_successful_run"),
     ).sort(by)
+    quality_wow: list[str] = []
+    if quality is not None:
+        from .quality import with_quality
+
+        out, quality_wow = with_quality(out, ts, quality, by)
     if "week" in by:
         others = [d for d in by if d != "week"]
         out = out.with_columns(
-            (pl.col(m) - pl.col(m).shift(1).over(others or pl.lit(1), order_by="week")).alias(f"{m}_wow") for m in WOW)
+            (pl.col(m) - pl.col(m).shift(1).over(others or pl.lit(1), order_by="week")).alias(f"{m}_wow")
+            for m in (*WOW, *quality_wow))
     first = [*by, "runs", "successes", "escalations", "failures", "unknown", "completion_rate", "escalation_rate",
              "cost_usd", "cost_unknown_runs", "cost_per_successful_run", "cost_known_per_successful_run",
              "customer_impact_errors", "customer_impact_rate", "p50_duration_s", "p95_duration_s",
@@ -115,9 +122,10 @@ class MetricsResult(Result):
     title = "Weekly metrics"
 
     @classmethod
-    def compute(cls, ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None) -> MetricsResult:
+    def compute(cls, ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None,
+                quality=None) -> MetricsResult:
         by = (by,) if isinstance(by, str) else tuple(by)
-        return cls(weekly_metrics(ts, by=by, baselines=baselines), by)
+        return cls(weekly_metrics(ts, by=by, baselines=baselines, quality=quality), by)
 
     def to_polars(self) -> pl.DataFrame:
         return self.frame

@@ -18,7 +18,8 @@ from .policy import Policy, load_policies
 SEVERITY = {"unapproved_action": Severity.CRITICAL, "tool_not_allowed": Severity.HIGH, "outbound_domain": Severity.HIGH,
             "max_runtime": Severity.HIGH, "max_tool_calls": Severity.MEDIUM, "max_cost": Severity.MEDIUM,
             "retrieval_without_version": Severity.MEDIUM, "max_retries": Severity.LOW, "cost_unknown": Severity.LOW,
-            "retention_exceeded": Severity.LOW}
+            "retention_exceeded": Severity.LOW, "provenance_no_documents": Severity.HIGH,
+            "provenance_unversioned": Severity.HIGH, "provenance_stale": Severity.HIGH}
 SEVERITY_ORDER = tuple(s.value for s in Severity)  # most severe first
 VIOLATION_SCHEMA = {"run_id": pl.String, "agent": pl.String, "rule": pl.String, "detail": pl.String,
                     "severity": pl.String, "step_id": pl.String}
@@ -31,6 +32,7 @@ class PolicyResult(Result):
     violations: pl.DataFrame
     policies: list[Policy] = field(default_factory=list)
     runs_checked: int = 0
+    superseded: pl.DataFrame | None = None  # actions on document versions a later run shows were superseded
     title = "Policy check"
 
     @property
@@ -45,20 +47,27 @@ class PolicyResult(Result):
         return self.violations
 
     def to_dict(self) -> dict:
-        return {"runs_checked": self.runs_checked, "violations": records(self.violations)}
+        out = {"runs_checked": self.runs_checked, "violations": records(self.violations)}
+        if self.superseded is not None:
+            out["superseded"] = records(self.superseded)
+        return out
+
+    def _superseded_html(self) -> str:
+        return "" if self.superseded is None else table(
+            self.superseded, max_rows=200, caption="actions on a document version a later run shows was superseded")
 
     def html(self) -> str:
         lead = f"<p class='agentops-lead'>{self.violations.height} violations in {self.runs_checked} runs</p>"
         if self.ok:
-            return f"{lead}<p>All runs inside their policies.</p>"
+            return f"{lead}<p>All runs inside their policies.</p>{self._superseded_html()}"
         return (lead + table(self.summary(), max_rows=500, caption="by agent and rule")
-                + table(self.violations, max_rows=500, caption="violations"))
+                + table(self.violations, max_rows=500, caption="violations") + self._superseded_html())
 
     def _repr_html_(self) -> str:
         head = f"<h4>Policy check — {self.violations.height} violations in {self.runs_checked} runs</h4>"
         if self.ok:
-            return f"<div class='agentops-policy'>{head}<p>All runs inside their policies.</p></div>"
-        return f"<div class='agentops-policy'>{head}{table(self.summary(), max_rows=500)}</div>"
+            return f"<div class='agentops-policy'>{head}<p>All runs inside their policies.</p>{self._superseded_html()}</div>"
+        return f"<div class='agentops-policy'>{head}{table(self.summary(), max_rows=500)}{self._superseded_html()}</div>"
 
     def figure(self):
         return violations_by_rule(self.violations)
@@ -132,11 +141,14 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
     if approvals is not None and approvals.height:
         evidence = pl.concat([evidence, approvals.lazy().filter(pl.col("decision") == ApprovalDecision.APPROVED).select(
             "run_id", pl.col("action").alias("_for"), pl.col("decided_at").alias("_approved_at"))], how="vertical_relaxed")
-    covered = (gated_steps.join(evidence, on="run_id", how="inner")
-               .filter((pl.col("_approved_at") <= pl.col("started_at")) | pl.col("started_at").is_null())
-               .filter(pl.col("_for").is_null() | (pl.col("_for") == pl.col("tool_name")))
-               .select("run_id", "step_id").unique())
-    unapproved = gated_steps.join(covered, on=["run_id", "step_id"], how="anti")
+    def covered(candidates: pl.LazyFrame) -> pl.LazyFrame:
+        """(run_id, step_id) of the candidate calls with an approval for them (or for none named) before them."""
+        return (candidates.join(evidence, on="run_id", how="inner")
+                .filter((pl.col("_approved_at") <= pl.col("started_at")) | pl.col("started_at").is_null())
+                .filter(pl.col("_for").is_null() | (pl.col("_for") == pl.col("tool_name")))
+                .select("run_id", "step_id").unique())
+
+    unapproved = gated_steps.join(covered(gated_steps), on=["run_id", "step_id"], how="anti")
     parts.append(_v(unapproved, "unapproved_action",
                     pl.format("'{}' executed without an approval before it", "tool_name"), pl.col("step_id")))
 
@@ -147,12 +159,20 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
         parts.append(_v(missing, "retrieval_without_version",
                         pl.format("document '{}' retrieved without a version", "document_id"), pl.col("step_id")))
 
+    superseded = None
+    if any(p.provenance is not None for p in policies):
+        from .provenance import provenance_violations, superseded_actions
+
+        found = provenance_violations(steps, ts.sources, ts.steps, policies, covered, URL_HOST, EMAIL_HOST)
+        parts.append(found.select("run_id", "agent", "rule", "detail",
+                                  pl.col("rule").replace_strict(SEVERITY, return_dtype=pl.String).alias("severity"), "step_id"))
+        superseded = superseded_actions(ts, policies, URL_HOST, EMAIL_HOST)
     violations = pl.concat([p.cast(VIOLATION_SCHEMA) for p in parts]).collect()
     violations = pl.concat([violations, _outbound(tools, policies)])
     order = {name: rank for rank, name in enumerate(SEVERITY_ORDER)}
     violations = violations.with_columns(pl.col("severity").replace_strict(order, return_dtype=pl.Int8).alias("_o")) \
         .sort("_o", "agent", "rule", "run_id", "step_id", nulls_last=True).drop("_o")
-    return PolicyResult(violations, policies, runs.select(pl.len()).collect().item())
+    return PolicyResult(violations, policies, runs.select(pl.len()).collect().item(), superseded)
 
 
 def _outbound(tools: pl.LazyFrame, policies: list[Policy]) -> pl.DataFrame:

@@ -19,7 +19,8 @@ from ..config import Strict, load_model
 from ..model import TOOL_CALL_KINDS, Outcome, Verdict
 from ..rendering import table
 from ..results import Result, records
-from .definitions import ACTIVE, agreement, measure, outcome_is
+from .definitions import ACTIVE, PRODUCTION, agreement, measure, outcome_is
+from .gate_rule import GateRule
 
 Metric = Literal["completion_rate", "shadow_agreement", "unapproved_gated_actions", "approval_coverage",
                  "policy_tests_pass", "cost_vs_human", "fully_traced_share", "escalation_rate",
@@ -54,6 +55,7 @@ class Check(Strict):
 class ReadinessConfig(Strict):
     window_weeks: int = Field(4, gt=0)
     checks: list[Check] = Field(min_length=1)
+    gate_removal: GateRule | None = None  # when an approval gate may be relaxed (see gate_rule.py, gates.py)
 
 
 @dataclass
@@ -150,9 +152,11 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
 
 
 def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_tests=None,
-              as_of: dt.datetime | None = None, mapping=None) -> Readiness:
+              as_of: dt.datetime | None = None, mapping=None, quality=None) -> Readiness:
     """Evaluate the checklist per agent over the last ``window_weeks`` before ``as_of`` (default: the last run).
-    ``mapping`` (the one the traces were loaded with) names the escalation tools that count as a hand-off."""
+    ``mapping`` (the one the traces were loaded with) names the escalation tools that count as a hand-off.
+    ``quality``: a quality YAML file; each of its metrics adds a line, no-go when its floor is breached.
+    Red-team runs are left out."""
     from ..mapping import load_mapping
     from .baseline import load_baselines
     from .policy import load_policies
@@ -163,7 +167,7 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     pols = load_policies(policies) if policies is not None else None
     base = load_baselines(baselines) if baselines is not None else None
     test_results = run_policy_tests(policy_tests) if policy_tests is not None else None
-    runs = ts.runs.collect()
+    runs = ts.runs.filter(PRODUCTION).collect()
     end = as_of or runs["started_at"].max()
     if end is None:
         end = dt.datetime.now(dt.timezone.utc)
@@ -189,6 +193,10 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
                          "measured": None if value is None else float(value),
                          "threshold": f">= {check.min:g}" if check.min is not None else f"<= {check.max:g}",
                          "evidence": evidence, "owner": check.owner, "definition": DESCRIPTION[check.metric]})
+    if quality is not None:
+        from .quality import readiness_lines
+
+        rows += readiness_lines(ts, runs, quality)
     return Readiness(pl.DataFrame(rows, schema={"agent": pl.String, "area": pl.String, "check": pl.String,
                                                 "verdict": pl.String, "measured": pl.Float64, "threshold": pl.String,
                                                 "evidence": pl.String, "owner": pl.String, "definition": pl.String}))

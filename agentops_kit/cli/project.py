@@ -58,7 +58,8 @@ def demo(out_dir, no_report):
         week = ts.runs.select(iso_week().max()).collect().item()
         click.echo(f"\nweekly review for {week} (papermill + nbconvert):")
         paths = weekly_report(out / "reports", week, settings["traces"],
-                              **{k: v for k, v in settings.items() if k not in ("traces", "inventory")})
+                              **{k: v for k, v in settings.items() if k not in ("traces", "inventory")},
+                              approvals_db=f"sqlite:///{(out / 'agentops.db').resolve()}")
         for name, path in paths.items():
             click.echo(f"  {name}: {path}")
         click.echo("\n" + paths["digest"].read_text())

@@ -27,8 +27,10 @@ def report():
 @click.option("--agent", "agents", multiple=True, help="only these agents (repeatable)")
 @click.option("--weeks-back", default=8, show_default=True, type=click.IntRange(min=1), help="weeks of trend")
 @click.option("--notebook", type=click.Path(exists=True), default=None, help="another weekly_review.ipynb")
+@click.option("--quality", "quality_file", type=click.Path(exists=True), default=None, help="quality metrics YAML (floors)")
+@click.option("--approvals-db", default=None, help="approvals store URL: evidence for removing approval gates")
 def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
-                  baselines, policy_tests, agents, weeks_back, notebook):
+                  baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db):
     """Execute the weekly_review notebook with papermill and write weekly-<WEEK>.html (offline, code
     hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out.
 
@@ -41,6 +43,7 @@ def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, re
     paths = weekly_report(out_dir, week, list(exports), notebook=notebook, mapping=mapping, pricing=pricing,
                           labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
-                          agents=list(agents) or None, weeks_back=weeks_back)
+                          agents=list(agents) or None, weeks_back=weeks_back, quality_file=quality_file,
+                          approvals_db=approvals_db)
     for name, path in paths.items():
         click.echo(f"{name}: {path}")

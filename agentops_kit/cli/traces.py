@@ -26,12 +26,14 @@ def ingest(exports, out_dir, mapping, pricing, labels, fmt):
               help="comma-separated: agent, workflow, mode, week, day, model")
 @click.option("--baselines", type=click.Path(), default=None,
               help="human baselines YAML (templates/baselines.yaml) or the inventory CSV, for time saved")
+@click.option("--quality", type=click.Path(), default=None,
+              help="quality metrics YAML (templates/quality.yaml): label-based metrics with floors, as extra columns")
 @click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @trace_options
-def metrics(exports, by, baselines, out_format, mapping, pricing, labels, fmt):
+def metrics(exports, by, baselines, quality, out_format, mapping, pricing, labels, fmt):
     """Weekly metrics of EXPORTS (trace files, or a folder of Parquet tables from `ingest`)."""
     from ..analytics.metrics import weekly_metrics
 
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
-    frame = weekly_metrics(ts, by=[b.strip() for b in by.split(",") if b.strip()], baselines=baselines)
+    frame = weekly_metrics(ts, by=[b.strip() for b in by.split(",") if b.strip()], baselines=baselines, quality=quality)
     print_frame(frame, out_format)

@@ -19,7 +19,7 @@ import polars as pl
 from .. import conventions as cv
 from ..conventions import Conventions
 from ..files import GZIP_MAGIC
-from ..model import TABLE_SCHEMAS
+from ..model import TABLE_SCHEMAS, Mode
 from . import otlp
 from .collector import STEP_ROW_SCHEMA, Collector
 
@@ -94,8 +94,9 @@ def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
         pl.col("source_line"),
         pl.col("parent_id").is_null().alias("is_root"),
         pl.col("hint_agent", "hint_agent_version", "hint_workflow"),
-        pl.when(pl.col("mode_text").is_in(list(conv.shadow))).then(pl.lit("shadow"))
-        .when(pl.col("mode_text").is_not_null()).then(pl.lit("active")).alias("hint_mode"),
+        pl.when(pl.col("mode_text").is_in(list(conv.red_team_modes))).then(pl.lit(Mode.RED_TEAM.value))
+        .when(pl.col("mode_text").is_in(list(conv.shadow))).then(pl.lit(Mode.SHADOW.value))
+        .when(pl.col("mode_text").is_not_null()).then(pl.lit(Mode.ACTIVE.value)).alias("hint_mode"),
         pl.when(pl.col("outcome_text").is_not_null())
         .then(pl.col("outcome_text").replace_strict(conv.outcome_values, default="unknown", return_dtype=pl.String))
         .alias("hint_outcome"),

@@ -69,8 +69,8 @@ def to_html(notebook: Path, output: Path) -> Path:
 
 
 PATH_OPTIONS = ("mapping", "pricing", "labels", "policies", "readiness_file", "error_budget_file", "baselines",
-                "policy_tests")
-OTHER_OPTIONS = ("agents", "weeks_back")
+                "policy_tests", "quality_file")
+OTHER_OPTIONS = ("agents", "weeks_back", "approvals_db")
 
 
 def absolute(value):
@@ -81,13 +81,22 @@ def absolute(value):
     return os.path.abspath(os.path.expanduser(os.fspath(value)))
 
 
+def absolute_sqlite(url: str) -> str:
+    """A store URL with a relative SQLite path made absolute from the caller's working directory (other URLs
+    as given), so that the notebook opens, and the Inputs section names, the database the caller meant."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + absolute(url[len(prefix):])
+    return url
+
+
 def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook: str | Path | None = None,
                   kernel_name: str | None = None, **options) -> dict[str, Path]:
     """Execute ``weekly_review.ipynb`` for ``week`` (default: last week) on exactly these inputs and write
     ``weekly-<week>.{ipynb,html,md,png}`` into out_dir.
 
     options: mapping, pricing, labels, policies, readiness_file, error_budget_file, baselines, policy_tests,
-    agents, weeks_back — as the notebook's parameters; an option not given is absent from the review. Paths
+    quality_file, agents, weeks_back, approvals_db — as the notebook's parameters; an option not given is absent from the review. Paths
     and globs resolve from the current directory. Before the notebook starts, the traces are loaded and
     checked: no runs, a week without runs or an unknown agent raise NothingToShow naming what they hold.
     """
@@ -100,6 +109,8 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook:
         raise TypeError(f"weekly_report: unknown options {', '.join(sorted(unknown))}")
     week = week or last_week()
     params = {k: (absolute(v) if k in PATH_OPTIONS else v) for k, v in options.items() if v is not None}
+    if "approvals_db" in params:
+        params["approvals_db"] = absolute_sqlite(str(params["approvals_db"]))
     traces = absolute([traces] if isinstance(traces, (str, os.PathLike)) else list(traces))
     check_weeks_back(params.get("weeks_back", 8))
     nb = Path(notebook) if notebook else resources.notebook("weekly_review.ipynb")

@@ -23,6 +23,7 @@ SETTINGS = (
     ("baselines", "baselines"),
     ("readiness_file", "readiness"),
     ("policy_tests", "policy tests"),
+    ("quality_file", "quality metrics"),
 )
 # What the kit does when a setting is absent, where that is more than "nothing"
 WHEN_ABSENT = {
@@ -59,17 +60,34 @@ def _config_files(value) -> list[InputFile]:
     return [InputFile.of(p) for p in files]
 
 
+def store_text(approvals) -> str | None:
+    """The approvals store as the report names it: its URL with any password hidden (an ApprovalQueue: its
+    URL), or ``None`` when none was given."""
+    if approvals is None:
+        return None
+    url = str(getattr(approvals, "url", approvals))
+    try:
+        from sqlalchemy.engine import make_url
+
+        return make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy reads: opening the store reports that; here it is only named
+        return url
+
+
 @dataclass(frozen=True)
 class ReviewInputs:
     """``traces``: the trace files read. ``settings``: parameter -> its files, ``None`` when not given, or
-    the string ``NOT_RECORDED`` when the caller loaded the traces and did not say with what."""
+    the string ``NOT_RECORDED`` when the caller loaded the traces and did not say with what.
+    ``approvals_store``: the approvals store's URL (password hidden), ``None`` when none was given."""
 
     traces: tuple[InputFile, ...]
     settings: dict
+    approvals_store: str | None = None
 
     @classmethod
-    def of(cls, traces, **settings) -> ReviewInputs:
-        """Fingerprint ``traces`` (files, folders, globs) and the given settings (paths or ``None``)."""
+    def of(cls, traces, approvals_db=None, **settings) -> ReviewInputs:
+        """Fingerprint ``traces`` (files, folders, globs) and the given settings (paths or ``None``);
+        ``approvals_db``: the approvals store (a URL or an ApprovalQueue) or ``None``."""
         unknown = set(settings) - {name for name, _ in SETTINGS}
         if unknown:
             raise TypeError(f"unknown settings: {', '.join(sorted(unknown))}")
@@ -78,7 +96,8 @@ class ReviewInputs:
             value = settings.get(name)
             record[name] = value if value is None or value == NOT_RECORDED else tuple(_config_files(value))
         traces = list(traces)
-        return cls(tuple(InputFile.of(p) for p in expand_paths(traces)) if traces else (), record)
+        return cls(tuple(InputFile.of(p) for p in expand_paths(traces)) if traces else (), record,
+                   store_text(approvals_db))
 
     def described(self) -> list[tuple[str, str]]:
         """(setting, text) for the traces and every setting: the files' paths, or why there are none."""
@@ -91,6 +110,7 @@ class ReviewInputs:
                 out.append((title, value))
             else:
                 out.append((title, ", ".join(f.path for f in value) or "given, but it holds no files"))
+        out.append(("approvals store", self.approvals_store or "none given"))
         return out
 
     def files(self) -> list[tuple[str, InputFile]]:
@@ -110,4 +130,5 @@ class ReviewInputs:
             "traces": files(self.traces),
             "settings": {name: (value if value is None or isinstance(value, str) else files(value))
                          for name, value in self.settings.items()},
+            "approvals_store": self.approvals_store,
         }

@@ -20,12 +20,13 @@ def sample_settings() -> dict:
         "traces": [str(sample / "traces.otlp.jsonl.gz")],
         "mapping": str(templates / "mapping.yaml"),
         "pricing": str(templates / "pricing.yaml"),
-        "labels": [str(sample / "labels.csv")],
+        "labels": [str(sample / "labels.csv"), str(sample / "quality_labels.csv")],
         "policies": str(templates / "policies"),
         "readiness_file": str(templates / "readiness.yaml"),
         "error_budget_file": str(templates / "error_budget.yaml"),
         "baselines": str(templates / "baselines.yaml"),
         "policy_tests": str(templates / "policy_tests"),
+        "quality_file": str(templates / "quality.yaml"),
         "inventory": str(sample_inventory()),
     }
 

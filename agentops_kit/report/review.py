@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
+from ..analytics.definitions import PRODUCTION
 from ..analytics.error_budget import error_budget
 from ..analytics.impact import customer_impact_errors
 from ..analytics.metrics import weekly_metrics
@@ -27,6 +28,7 @@ from ..traceset import TraceSet
 from ..weeks import iso_week, parse_week, week_bounds
 from .inputs import NOT_RECORDED, ReviewInputs
 from .markdown import code, md
+from .practices import Practices
 
 # The review's own styles; tables bring theirs (TABLE_CSS). Shipped with every rendering, so that a breached
 # budget shows red in JupyterLab as in the report.
@@ -83,6 +85,7 @@ class WeeklyReview(Result):
     rejected: pl.DataFrame
     agents: list[str] | None = None
     summary: dict = field(default_factory=dict)
+    practices: Practices | None = None  # quality floors, red team, approval gates, provenance (practices.py)
 
     def __repr__(self) -> str:
         agents = ", ".join(self.headline["agent"].to_list())
@@ -92,13 +95,16 @@ class WeeklyReview(Result):
     @classmethod
     def from_traceset(cls, ts: TraceSet, week: str | None = None, *, mapping=None, policies=None,
                       readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
-                      agents=None, weeks_back: int = 8, inputs: ReviewInputs | None = None) -> WeeklyReview:
+                      quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8,
+                      inputs: ReviewInputs | None = None) -> WeeklyReview:
         """The review of ``week`` (default: the last week with runs) over the weeks_back weeks that end with it.
 
         Each config argument that is ``None`` leaves its part out ("no policy given", ...). ``mapping`` is the
         one the traces were loaded with (readiness reads its escalation tools). ``inputs`` records what the
         traces were loaded from; without it the trace files are taken from ``ts.inputs`` and the mapping,
-        pricing and labels of the load are reported as not recorded.
+        pricing and labels of the load are reported as not recorded. ``quality_file`` adds the quality metrics
+        with their floors; ``approvals_db`` (a store URL or an ApprovalQueue) is the evidence for removing
+        approval gates. Red-team runs stay out of every production number and are scored in their own section.
         Raises NothingToShow (naming the weeks and agents the traces hold) when there is nothing to review.
         """
         check_weeks_back(weeks_back)
@@ -108,18 +114,19 @@ class WeeklyReview(Result):
             inputs = ReviewInputs.of(ts.inputs, mapping=mapping if mapping is not None else NOT_RECORDED,
                                      pricing=NOT_RECORDED, labels=NOT_RECORDED, policies=policies,
                                      error_budget_file=error_budget_file, baselines=baselines,
-                                     readiness_file=readiness_file, policy_tests=policy_tests)
+                                     readiness_file=readiness_file, policy_tests=policy_tests,
+                                     quality_file=quality_file, approvals_db=approvals_db)
         if agents:
             ts = ts.filter_runs(pl.col("agent").is_in(agents))
         if week is None:
             week = ts.runs.select(iso_week().max()).collect().item()
         start, end = week_bounds(week)
-        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines)
+        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines, quality=quality_file)
         first = start - dt.timedelta(weeks=weeks_back - 1)
         window = [w for w in metrics["week"].unique().to_list() if first <= week_bounds(w)[0] <= start]
         metrics = metrics.filter(pl.col("week").is_in(window)).sort("agent", "week")
         headline = metrics.filter(pl.col("week") == week)
-        week_ts = ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end))
+        week_ts = ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end) & PRODUCTION)
         as_of = end - dt.timedelta(microseconds=1)
         budgets = error_budget(ts, error_budget_file, as_of=as_of) if error_budget_file else None
         violations = check_policy(week_ts, policies, as_of=as_of).violations if policies else None
@@ -127,7 +134,8 @@ class WeeklyReview(Result):
         cols = ["run_id", "agent", "started_at", "outcome", "duration_s", "cost_usd", "tool_calls"]
         ready = changes = None
         if readiness_file:
-            kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping)
+            kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping,
+                      quality=quality_file)
             now = readiness(ts, readiness_file, as_of=as_of, **kw)
             before = readiness(ts, readiness_file, as_of=as_of - dt.timedelta(weeks=1), **kw)
             ready = now.lines
@@ -140,12 +148,15 @@ class WeeklyReview(Result):
             most_expensive=runs.sort("cost_usd", descending=True, nulls_last=True).head(10).select(cols),
             cost_breakdown=_cost_breakdown(week_ts), readiness=ready, readiness_changes=changes,
             rejected=ts.rejected.collect(), agents=agents, summary=ts.summary(),
+            practices=Practices.build(ts, week, policies=policies, quality=quality_file, readiness_file=readiness_file,
+                                      approvals=approvals_db, weeks_back=weeks_back, metrics=metrics),
         )
 
     @classmethod
     def from_files(cls, traces, week: str | None = None, *, mapping=None, pricing=None, labels=None,
                    policies=None, readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
-                   agents=None, weeks_back: int = 8, format: str | None = None, progress: bool = False) -> WeeklyReview:
+                   quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8, format: str | None = None,
+                   progress: bool = False) -> WeeklyReview:
         """Load ``traces`` (files, folders, globs, or a Parquet folder from ``ingest``) with the mapping, pricing
         and labels given — only those — and review them; the Inputs section lists every file read."""
         from ..load import load_traces
@@ -155,10 +166,12 @@ class WeeklyReview(Result):
         ts = load_traces(traces, mapping=mapping, pricing=pricing, labels=labels, format=format, progress=progress)
         inputs = ReviewInputs.of(ts.inputs, mapping=mapping, pricing=pricing, labels=labels, policies=policies,
                                  error_budget_file=error_budget_file, baselines=baselines,
-                                 readiness_file=readiness_file, policy_tests=policy_tests)
+                                 readiness_file=readiness_file, policy_tests=policy_tests,
+                                 quality_file=quality_file, approvals_db=approvals_db)
         return cls.from_traceset(ts, week, mapping=mapping, policies=policies, readiness_file=readiness_file,
                                  error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
-                                 agents=agents, weeks_back=weeks_back, inputs=inputs)
+                                 quality_file=quality_file, approvals_db=approvals_db, agents=agents,
+                                 weeks_back=weeks_back, inputs=inputs)
 
     # ---- data --------------------------------------------------------------------------------------
     def to_polars(self) -> pl.DataFrame:
@@ -178,6 +191,7 @@ class WeeklyReview(Result):
             "cost_breakdown": rows(self.cost_breakdown), "readiness": rows(self.readiness),
             "readiness_changes": rows(self.readiness_changes), "rejected_records": self.rejected.height,
             "load_summary": json.loads(json.dumps(self.summary, default=str)),
+            "practices": None if self.practices is None else self.practices.to_dict(),
         }
 
     # ---- HTML --------------------------------------------------------------------------------------
@@ -195,6 +209,7 @@ class WeeklyReview(Result):
             ("Policy violations", self.section("violations")),
             ("Slowest and most expensive runs", self.section("slowest") + self.section("expensive")),
             ("Go / no-go", self.section("readiness_changes") + self.section("readiness")),
+            *([] if self.practices is None else self.practices.sections()),
             ("Rejected input records",
              f"<pre class='agentops-summary'>{esc(self.ts.summary_text())}</pre>" + self.section("rejected")),
             ("Inputs", self.inputs_html()),
@@ -367,6 +382,8 @@ class WeeklyReview(Result):
                 still_open = open_by_agent.get(r["agent"])
                 why = f" — open: {', '.join(md(x) for x in still_open)}" if still_open else ""
                 lines.append(f"- {md(r['agent'])}: {md(r['verdict'])}{change}{why}")
+        if self.practices is not None:
+            lines += self.practices.digest_lines()
         if self.summary.get("rejected"):
             lines += ["", f"{self.summary['rejected']} input records were rejected; see the report."]
         lines += ["", "## Inputs"]
