@@ -23,7 +23,7 @@ def waterfall_rows(steps: pl.LazyFrame | pl.DataFrame) -> pl.DataFrame:
     base = (
         frame.with_columns(
             # a parent that is not a step of this run (never arrived, or the step itself) makes a top-level row
-            pl.col("parent_id").is_in(ids.collect()["step_id"]).not_().and_(pl.col("parent_id").is_not_null())
+            pl.col("parent_id").is_in(ids.collect()["step_id"].implode()).not_().and_(pl.col("parent_id").is_not_null())
             .alias("orphan"),
         )
         .with_columns(pl.when(pl.col("orphan") | (pl.col("parent_id") == pl.col("step_id")))
@@ -75,7 +75,7 @@ def _finish(rows: pl.DataFrame) -> pl.DataFrame:
              .join(failed_paths, how="cross")
              .filter(pl.col("_failed").str.starts_with(pl.col("_path") + "/"))
              .select("step_id").unique())
-    rows = rows.with_columns((pl.col("is_error") & ~pl.col("step_id").is_in(below["step_id"])).alias("is_cause"))
+    rows = rows.with_columns((pl.col("is_error") & ~pl.col("step_id").is_in(below["step_id"].implode())).alias("is_cause"))
     return rows.drop([c for c in rows.columns if c.startswith("_")])
 
 

@@ -59,22 +59,24 @@ TABLE_CSS = """<style>
 
 
 def _cells(values) -> str:
-    out = []
-    for (name, width), (text, css) in zip(COLUMNS, values):
-        out.append(f"<span class='{css}' style='width:{width}px' title='{text}'>{text}</span>")
-    return "".join(out)
+    """The row's cells; ``title`` (shown on hover, for clipped cells) holds the plain text, escaped."""
+    return "".join(f"<span class='{css}' style='width:{width}px' title=\"{esc(plain)}\">{inner}</span>"
+                   for (_, width), (inner, css, plain) in zip(COLUMNS, values))
 
 
-def _row_cells(r: dict) -> list[tuple[str, str]]:
+def _row_cells(r: dict) -> list[tuple[str, str, str]]:
+    """(inner HTML, css class, plain text) of each cell of one run's row."""
     colour = {"failure": "#b2182b", "escalated": "#d95f02", "success": "#1b7837"}.get(r["outcome"], "#7570b3")
     cost = ("unknown" if r["cost_source"] == "unknown" else "–") if r["cost_usd"] is None else money(r["cost_usd"])
-    return [
-        (esc(r["started_at"]), ""), (esc(r["agent"]), ""), (esc(r["workflow"]), ""),
-        (f"<b style=\"color:{colour}\">{esc(r['outcome'])}</b>", ""), (esc(r["mode"]), ""),
-        ("–" if r["duration_s"] is None else f"{r['duration_s']:.1f} s", "num"), (esc(cost), "num"),
-        ("–" if r["tokens"] is None else f"{r['tokens']:,}", "num"), (esc(r["error_type"]), ""),
-        (f"<span class='aok-id'>{esc(r['run_id'])}</span>", ""),
-    ]
+    duration = "–" if r["duration_s"] is None else f"{r['duration_s']:.1f} s"
+    tokens = "–" if r["tokens"] is None else f"{r['tokens']:,}"
+    plain = [r["started_at"], r["agent"], r["workflow"], r["outcome"], r["mode"], duration, cost, tokens,
+             r["error_type"], r["run_id"]]
+    inner = [esc(v) for v in plain]
+    inner[3] = f"<b style='color:{colour}'>{esc(r['outcome'])}</b>"
+    inner[9] = f"<span class='aok-id'>{esc(r['run_id'])}</span>"
+    css = ["", "", "", "", "", "num", "num", "num", "", ""]
+    return [(i, c, "" if p is None else p) for i, c, p in zip(inner, css, plain)]
 
 
 class RunTable(w.VBox):
@@ -89,7 +91,7 @@ class RunTable(w.VBox):
         self.value: str | None = None
         head = "".join(f"<span style='width:{wd}px'>{esc(name)}</span>" for name, wd in COLUMNS)
         self.header = w.HTML(no_math(TABLE_CSS + f"<div class='aok-runrow aok-head'>{head}</div>"))
-        super().__init__([self.header], layout=w.Layout(overflow_x="auto", width="100%"))
+        super().__init__([self.header], layout=w.Layout(overflow="auto", width="100%"))
 
     def _row(self, i: int):
         while len(self._rows) <= i:  # widgets are made once and reused from page to page
