@@ -46,8 +46,8 @@ def _text(description: str, placeholder: str, width: str = "170px") -> w.Text:
 
 # ---- the run table --------------------------------------------------------------------------------------------
 
-COLUMNS = (("started (UTC)", 128), ("agent", 150), ("workflow", 150), ("outcome", 78), ("mode", 56),
-           ("duration", 72), ("cost", 84), ("tokens", 64), ("error", 130), ("run id", 280))
+COLUMNS = (("started (UTC)", 122), ("run id", 272), ("agent", 150), ("workflow", 150), ("outcome", 72),
+           ("mode", 54), ("duration", 66), ("cost", 80), ("tokens", 60), ("error", 130))
 TABLE_CSS = """<style>
 .aok-runrow { display: flex; align-items: center; font-size: 0.88em; border-bottom: 1px solid #eee; }
 .aok-runrow > span { padding: 2px 6px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; flex: none; }
@@ -70,12 +70,12 @@ def _row_cells(r: dict) -> list[tuple[str, str, str]]:
     cost = ("unknown" if r["cost_source"] == "unknown" else "–") if r["cost_usd"] is None else money(r["cost_usd"])
     duration = "–" if r["duration_s"] is None else f"{r['duration_s']:.1f} s"
     tokens = "–" if r["tokens"] is None else f"{r['tokens']:,}"
-    plain = [r["started_at"], r["agent"], r["workflow"], r["outcome"], r["mode"], duration, cost, tokens,
-             r["error_type"], r["run_id"]]
+    plain = [r["started_at"], r["run_id"], r["agent"], r["workflow"], r["outcome"], r["mode"], duration, cost,
+             tokens, r["error_type"]]
     inner = [esc(v) for v in plain]
-    inner[3] = f"<b style='color:{colour}'>{esc(r['outcome'])}</b>"
-    inner[9] = f"<span class='aok-id'>{esc(r['run_id'])}</span>"
-    css = ["", "", "", "", "", "num", "num", "num", "", ""]
+    inner[1] = f"<span class='aok-id'>{esc(r['run_id'])}</span>"
+    inner[4] = f"<b style='color:{colour}'>{esc(r['outcome'])}</b>"
+    css = ["", "", "", "", "", "", "num", "num", "num", ""]
     return [(i, c, "" if p is None else p) for i, c, p in zip(inner, css, plain)]
 
 
@@ -95,11 +95,11 @@ class RunTable(w.VBox):
 
     def _row(self, i: int):
         while len(self._rows) <= i:  # widgets are made once and reused from page to page
-            button = w.Button(description="open", layout=w.Layout(width="68px", height="26px"))
-            cells = w.HTML()
+            button = w.Button(description="open", layout=w.Layout(width="68px", min_width="68px", height="26px"))
+            cells = w.HTML(layout=w.Layout(flex="0 0 auto"))
             index = len(self._rows)
             button.on_click(lambda _, k=index: self._on_open(self._page[k]["run_id"]))
-            self._rows.append((w.HBox([button, cells], layout=w.Layout(min_width="1300px")), button, cells))
+            self._rows.append((w.HBox([button, cells], layout=w.Layout(min_width="1260px")), button, cells))
         return self._rows[i]
 
     def fill(self, rows: pl.DataFrame, current: str | None) -> None:
