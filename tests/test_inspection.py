@@ -233,6 +233,7 @@ def test_run_search_ids_and_positions(sample_ts):
     assert search.page(RunQuery(), page=at // 25 + 1, size=25).rows["run_id"][at % 25] == run_id
     assert search.position(RunQuery(id_prefix=run_id[:16]), run_id) == 0
     assert search.position(RunQuery(agent="nobody"), run_id) is None
+    assert search.contains(RunQuery(), run_id) and not search.contains(RunQuery(agent="nobody"), run_id)
 
 
 def test_parse_range_says_what_is_wrong():

@@ -244,6 +244,10 @@ class RunSearch:
                        .select(pl.len()).collect().item())
         return RunPage(rows, matching, self.total, page, pages, size, unknown)
 
+    def contains(self, q: RunQuery, run_id: str) -> bool:
+        """Whether ``q`` matches ``run_id`` (no sort needed)."""
+        return bool(self.matching(q).filter(pl.col("run_id") == run_id).select(pl.len()).collect().item())
+
     def position(self, q: RunQuery, run_id: str) -> int | None:
         """0-based place of ``run_id`` in the sorted matches, or None when the query does not match it."""
         hit = (self.sorted(q).select("run_id").with_row_index("_at").filter(pl.col("run_id") == run_id)

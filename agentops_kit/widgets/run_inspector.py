@@ -248,7 +248,7 @@ class RunInspector(w.VBox):
         self._page_number = result.page
         self.prev_button.disabled = result.page <= 1
         self.next_button.disabled = result.page >= result.pages
-        if self.current is not None and self.search.position(query, self.current) is None:
+        if self.current is not None and not self.search.contains(query, self.current):
             self.current = None  # no longer matches: never keep showing a run the filters exclude
         if self.current is None and result.rows.height:
             self._open(result.rows["run_id"][0])
@@ -311,7 +311,7 @@ class RunInspector(w.VBox):
                       f"{len(ids)} runs start with {run_id!r}: paste more of the id.")
             return
         run_id, note = ids[0], None
-        if self.search.position(self._query, run_id) is None:
+        if not self.search.contains(self._query, run_id):
             self._reset_controls()
             self._query = self.query()
             note = f"Filters cleared to show run {run_id}."
