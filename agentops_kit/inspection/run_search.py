@@ -10,7 +10,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
-from ..analytics.common import truthy_label
+from ..analytics.definitions import impacted_runs
 from ..errors import UsageError
 
 MIN_ID_PREFIX = 8
@@ -138,7 +138,7 @@ class RunSearch:
     def __init__(self, ts, violations: pl.DataFrame | pl.LazyFrame | None = None):
         self.ts = ts
         self.violations = None if violations is None else violations.lazy().select("run_id").unique()
-        self.impacted = truthy_label(ts.labels, "customer_impact")
+        self.impacted = impacted_runs(ts.labels)
         self.runs = ts.runs.with_columns(
             pl.when(pl.col("input_tokens").is_null() & pl.col("output_tokens").is_null()).then(None)
             .otherwise(pl.col("input_tokens").fill_null(0) + pl.col("output_tokens").fill_null(0)).alias("tokens"))

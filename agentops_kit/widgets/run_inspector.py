@@ -13,7 +13,7 @@ from ..inspection.html_views import run_header_html, step_html
 from ..inspection.messages import step_messages
 from ..inspection.run_search import MIN_ID_PREFIX, SORTABLE, RunQuery, RunSearch, parse_range
 from ..inspection.run_tree import failure_cause, waterfall_rows
-from ..model import OUTCOMES
+from ..model import Outcome
 from ..rendering import esc, money, no_math, table
 
 
@@ -143,8 +143,9 @@ class RunInspector(w.VBox):
 
         self.agent = _dropdown("agent", opts.agents)
         self.workflow = _dropdown("workflow", opts.workflows)
-        self.outcome = _dropdown("outcome", [o for o in OUTCOMES if o in opts.outcomes]
-                                 + [o for o in opts.outcomes if o not in OUTCOMES])
+        known = [o.value for o in Outcome]
+        self.outcome = _dropdown("outcome", [o for o in known if o in opts.outcomes]
+                                 + [o for o in opts.outcomes if o not in known])
         self.mode = _dropdown("mode", opts.modes)
         self.tool = _dropdown("tool", [(f"{t} ({n} runs)", t) for t, n in opts.tools])
         self.error_type = _dropdown("error", [(f"{e[:60]} ({n} runs)", e) for e, n in opts.error_types])
