@@ -208,6 +208,8 @@ def latency_distribution(stats: pl.DataFrame):
                                  hovertemplate="%{y:.2f} s (min / max)<extra></extra>"))
     fig.update_layout(title="How long runs take, per agent (box p25–p75, whiskers p5–p95, ticks min and max)",
                       yaxis_title="seconds", template="plotly_white", height=440)
+    return fig
+
 
 # ---- analytics results -------------------------------------------------------------------------------
 PALETTE = ("#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02", "#a6761d", "#666666")

@@ -277,3 +277,21 @@ def test_latency_by_agent_matches_duckdb(sample_ts):
         n, p50, p95 = con.execute("select count(*), quantile_cont(duration_s, 0.5), quantile_cont(duration_s, 0.95) "
                                   "from runs where agent = ?", [r["agent"]]).fetchone()
         assert (r["runs"], r["p50"], r["p95"]) == (n, pytest.approx(p50), pytest.approx(p95))
+
+
+def test_every_inspector_chart_is_a_figure_with_an_explicit_height(sample_ts):
+    from agentops_kit.charts import cost_by_week, inventory_matrix, latency_distribution, waterfall
+
+    run_id = sample_ts.runs.filter(pl.col("outcome") == "failure").collect()["run_id"][0]
+    scored = ak.score_inventory("agentops_kit/data/inventory.csv")
+    figures = [waterfall(waterfall_rows(sample_ts.steps.filter(pl.col("run_id") == run_id))),
+               cost_by_week(cost_breakdown(sample_ts)), latency_distribution(latency_by_agent(sample_ts)),
+               inventory_matrix(scored)]
+    for fig in figures:
+        assert fig is not None and fig.layout.height and fig.layout.height > 200 and len(fig.data)
+    latency = figures[2]
+    assert {t.name for t in latency.data if t.type == "box"} == {
+        f"{a} ({n} runs)" for a, n in latency_by_agent(sample_ts).select("agent", "runs").iter_rows()}
+    cost = figures[1]
+    unknown = [t for t in cost.data if t.name.startswith("unknown: ")]
+    assert sum(sum(t.y) for t in unknown) == cost_breakdown(sample_ts)["unknown_cost_steps"].sum() > 0
