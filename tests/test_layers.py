@@ -23,7 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inputs", ("files", "mapping", "conventions", "pricing", "labels", "scope", "sample")),
     ("readers", ("readers", "_otlp_columns")),  # _otlp_columns: the compiled decoder (absent without a C compiler)
     ("canonical tables", ("assemble", "red_team_marks", "traceset", "load")),
-    ("analytics", ("analytics", "inventory", "inventory_store", "inventory_reality", "approvals")),
+    ("analytics", ("analytics", "inventory", "inventory_store", "inventory_reality", "approvals", "inspection")),
     ("views", ("widgets", "report")),
     ("command line", ("cli", "__main__")),
     ("front door", ("",)),
