@@ -127,7 +127,11 @@ def load_traces(
     if duplicates:
         all_cols[0].rejected.extend(duplicates)
     export_labels = pl.DataFrame([r for c in all_cols for r in c.labels], schema=TABLE_SCHEMAS["labels"], orient="row")
-    labels_frame = pl.concat([export_labels, *extra_labels]) if extra_labels else export_labels
+    given = pl.concat([export_labels, *extra_labels, *(t.collect() for t in tables["labels"])])
+    tables["labels"] = []
+    run_ids = pl.concat([steps_raw.lazy().select("run_id"), *(t.select("run_id") for t in tables["runs"])])
+    labels_frame, id_problems = labels_mod.match_runs(given, run_ids)
+    label_problems = pl.concat([id_problems.lazy(), labels_mod.value_problems(labels_frame.lazy(), mapping.outcome.label)])
     if steps_raw.height:
         steps, runs = assemble(steps_raw, labels_frame, mapping, pricing)
     else:
@@ -139,7 +143,7 @@ def load_traces(
         name: pl.concat([frames[name].lazy(), *tables[name]], how="vertical") if tables[name] else frames[name].lazy()
         for name in TABLES
     }
-    return TraceSet(**lazy, inputs=[str(p) for p in files])
+    return TraceSet(**lazy, inputs=[str(p) for p in files], label_problems=label_problems.collect().lazy())
 
 
 if load_traces.__doc__:  # the formats, from the registry (None under python -OO)

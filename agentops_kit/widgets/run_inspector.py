@@ -8,6 +8,7 @@ import ipywidgets as w
 import polars as pl
 
 from ..analytics.definitions import impacted_runs
+from ..labels import id_key
 from ..model import Outcome
 from ..rendering import table
 
@@ -82,9 +83,12 @@ class RunInspector(w.VBox):
                                for r in runs.iter_rows(named=True)]
 
     def _paste(self) -> None:
-        run_id = self.run_id.value.strip()
-        if run_id:
-            self.show(run_id)
+        """Show the pasted run, its id compared as labels are (spaces never count; hex ids and UUIDs in any case)."""
+        pasted = self.run_id.value.strip()
+        if pasted:
+            key = pl.select(id_key(pl.lit(pasted))).item()
+            found = self.runs.filter(id_key(pl.col("run_id")) == key)["run_id"]
+            self.show(found[0] if found.len() == 1 else pasted)
 
     def show(self, run_id: str | None) -> None:
         """Render one run into the widget: its story as HTML, then its timeline chart."""
