@@ -120,8 +120,10 @@ def validate(frame: pl.DataFrame, file: str) -> pl.DataFrame:
             if raw[i] is None or raw[i].strip() == "":
                 if col != "hourly_cost_usd":
                     problems.append(f"{where(row)}, column {col}: a value is required")
-            elif num[i] is None or math.isnan(num[i]):
+            elif num[i] is None:
                 problems.append(f"{where(row)}, column {col}: '{raw[i]}' is not a number")
+            elif not math.isfinite(num[i]):
+                problems.append(f"{where(row)}, column {col}: '{raw[i]}' is not a finite number")
             elif col in RATINGS and not (1 <= num[i] <= 5 and num[i] == int(num[i])):
                 problems.append(f"{where(row)}, column {col}: {raw[i]} is out of range (a whole number 1-5)")
             elif col in NUMBERS and num[i] < 0:
