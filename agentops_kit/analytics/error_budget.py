@@ -22,6 +22,7 @@ from ..charts import error_budget_consumed
 from ..config import Strict, load_model
 from ..rendering import table
 from ..results import Result
+from ..scope import require_named
 from .definitions import impacted_runs, measure
 
 
@@ -51,8 +52,12 @@ def load_budgets(source) -> ErrorBudgets:
 
 
 def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
-    """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date."""
+    """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date.
+    A budget naming an agent or workflow with no run in the traces loaded raises NothingToShow."""
+    what = f"error budget {budgets}" if isinstance(budgets, (str, Path)) else "error budget"
     budgets = load_budgets(budgets)
+    require_named(ts, what, agents={b.agent: f"budgets entry {i + 1}" for i, b in enumerate(budgets.budgets) if b.agent},
+                  workflows={b.workflow: f"budgets entry {i + 1}" for i, b in enumerate(budgets.budgets) if b.workflow})
     impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
     runs = ts.runs.join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
     if as_of is None:

@@ -19,6 +19,7 @@ from ..config import Strict, load_model
 from ..model import TOOL_CALL_KINDS, Outcome, Verdict
 from ..rendering import table
 from ..results import Result, records
+from ..scope import require_named
 from .definitions import ACTIVE, agreement, measure, outcome_is
 
 Metric = Literal["completion_rate", "shadow_agreement", "unapproved_gated_actions", "approval_coverage",
@@ -52,7 +53,7 @@ class Check(Strict):
 
 
 class ReadinessConfig(Strict):
-    window_weeks: int = Field(4, gt=0)
+    window_weeks: int = Field(4, gt=0, le=520)
     checks: list[Check] = Field(min_length=1)
 
 
@@ -163,6 +164,10 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     pols = load_policies(policies) if policies is not None else None
     base = load_baselines(baselines) if baselines is not None else None
     test_results = run_policy_tests(policy_tests) if policy_tests is not None else None
+    if pols:  # the checklist is per agent present; policies and baselines naming none of them are typos
+        require_named(ts, "readiness", agents={p.name: p.source_file for p in pols})
+    if base is not None:
+        base.require_runs(ts)
     runs = ts.runs.collect()
     end = as_of or runs["started_at"].max()
     if end is None:
