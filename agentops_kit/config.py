@@ -97,8 +97,9 @@ def read_yaml(path: str | Path) -> tuple[object, dict[tuple, int]]:
         raise ConfigError(str(path), "file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(str(path), f"cannot be read: {exc}") from None
-    loader = _Loader(text)
+    loader = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         lines = _key_lines(node, str(path)) if node is not None else {}
         data = loader.construct_document(node) if node is not None else None
@@ -110,7 +111,8 @@ def read_yaml(path: str | Path) -> tuple[object, dict[tuple, int]]:
     except RecursionError:
         raise ConfigError(str(path), "is not valid YAML: nested too deeply") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 

@@ -72,6 +72,10 @@ def load_labels(path: str | Path) -> pl.DataFrame:
             (pl.col("source") if "source" in frame.columns else pl.lit(None, pl.String))
             .fill_null(path.name).alias("source")
         )
+    elif {"name", "value"} & set(frame.columns):
+        half = sorted({"name", "value"} & set(frame.columns))[0]
+        raise ConfigError(str(path), f"a '{half}' column without its pair: long form needs 'run_id, name, value', "
+                          "wide form one column per label named after it", key=half, line=1)
     else:
         long = frame.unpivot(index="run_id", variable_name="name", value_name="value").with_columns(
             pl.lit(path.name).alias("source")
