@@ -74,6 +74,8 @@ def _key_lines(node, path: str) -> dict[tuple, int]:
         for key_node, value_node in node.value:
             if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *defaults`: keys given here override those
                 continue
+            if not isinstance(key_node, yaml.ScalarNode):  # a list or mapping as a key: refused when constructed
+                continue
             line = key_node.start_mark.line + 1
             identity = _key_identity(key_node)
             key_path = prefix + (key_node.value,)

@@ -143,7 +143,7 @@ def match_runs(labels: pl.DataFrame, run_ids: pl.LazyFrame) -> tuple[pl.DataFram
     rest = wanted.join(exact, on="run_id", how="anti").with_columns(id_key(pl.col("run_id")).alias("_key"))
     resolved = pl.DataFrame(schema={"run_id": pl.String, "_run": pl.String, "_candidates": pl.UInt32})
     if rest.height:  # only then is every run id put in its compared form
-        by_key = (runs.with_columns(id_key(pl.col("run_id")).alias("_key"))
+        by_key = (runs.unique().with_columns(id_key(pl.col("run_id")).alias("_key"))
                   .join(rest.lazy().select("_key"), on="_key", how="semi")
                   .group_by("_key").agg(pl.col("run_id").unique().sort().alias("_runs")).collect())
         resolved = rest.join(by_key, on="_key", how="left").select(

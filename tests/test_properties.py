@@ -16,7 +16,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import agentops_kit as ak
@@ -84,6 +84,8 @@ def write(path: Path, data: bytes) -> Path:
 # ---- readers ---------------------------------------------------------------------------------------------
 @SETTINGS
 @given(data=st.binary(max_size=3000), name=st.sampled_from(FILE_NAMES), fmt=st.sampled_from((None, *FORMATS)))
+@example(data=b"", name="steps.parquet", fmt=None)  # found by these tests: a polars error escaped
+@example(data=b"", name="runs.csv", fmt=None)
 def test_random_bytes_any_reader(tmp_path, data, name, fmt):
     loaded_or_rejected(write(tmp_path / name, data), format=fmt)
 
@@ -218,6 +220,8 @@ YAML_CHARS = st.sampled_from(list(":-?[]{},#&*!|>'\"%@` \n\t.0123456789abcxyz_=~
 
 @SETTINGS
 @given(data=st.binary(max_size=2000), kind=st.sampled_from(ALL_KINDS), suffix=st.sampled_from((".yaml", ".csv", ".jsonl")))
+@example(data=b"\x00", kind="mapping", suffix=".yaml")  # found by these tests: yaml's ReaderError escaped
+@example(data=b"\x80", kind="inventory", suffix=".csv")  # ... and a UnicodeDecodeError
 def test_random_bytes_any_config(tmp_path, data, kind, suffix):
     path = tmp_path / f"config{suffix}"
     path.write_bytes(data)
@@ -226,6 +230,8 @@ def test_random_bytes_any_config(tmp_path, data, kind, suffix):
 
 @SETTINGS
 @given(text=st.lists(YAML_CHARS, max_size=80).map("".join), kind=st.sampled_from(ALL_KINDS))
+@example(text="?\n  -", kind="mapping")  # found by these tests: a list as a mapping key
+@example(text="a: 2026-13-01", kind="pricing")  # a date that does not exist
 def test_random_yaml_text_any_config(tmp_path, text, kind):
     path = tmp_path / ("config.csv" if kind in ("inventory", "labels") and "," in text else "config.yaml")
     path.write_text(text)
