@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 import agentops_kit as ak
 from agentops_kit.errors import AgentOpsError, ConfigError
-from agentops_kit.readers.detect import FORMATS
+from agentops_kit.readers.registry import NAMES as FORMATS
 from agentops_kit.traceset import TABLES
 
 from .conftest import TEMPLATES, THIRD_PARTY, otlp_line, otlp_span
