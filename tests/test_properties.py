@@ -197,6 +197,8 @@ def _use(kind: str, path: Path, tmp_path: Path) -> None:
         ak.score_inventory(path)
     elif kind == "weights":
         ak.score_inventory(TEMPLATES / "inventory.csv", weights=load_weights(path))
+    elif kind == "policy_tests":
+        ak.run_policy_tests(path)
 
 
 def loaded_or_config_error(kind: str, path: Path, tmp_path: Path) -> None:
@@ -213,6 +215,7 @@ YAML_TEMPLATES = {
     "policy": TEMPLATES / "policies" / "support_refund_agent.yaml", "error_budget": TEMPLATES / "error_budget.yaml",
     "baselines": TEMPLATES / "baselines.yaml", "readiness": TEMPLATES / "readiness.yaml",
     "approvers": TEMPLATES / "approvers.yaml", "weights": TEMPLATES / "inventory_weights.yaml",
+    "policy_tests": TEMPLATES / "policy_tests" / "support_refund_agent_test.yaml",
 }
 ALL_KINDS = (*YAML_TEMPLATES, "inventory", "labels")
 YAML_CHARS = st.sampled_from(list(":-?[]{},#&*!|>'\"%@` \n\t.0123456789abcxyz_=~<") + ["\n  ", ": ", "- ", ".inf", "<<"])
@@ -242,7 +245,11 @@ def test_random_yaml_text_any_config(tmp_path, text, kind):
 @given(data=st.data(), kind=st.sampled_from(sorted(YAML_TEMPLATES)))
 def test_mutated_yaml_templates(tmp_path, data, kind):
     doc = mutate(data.draw, yaml.safe_load(YAML_TEMPLATES[kind].read_text()))
-    path = tmp_path / "config.yaml"
+    path = tmp_path / "policy_tests" / "config.yaml"  # policy tests name their policy as ../policies/...
+    path.parent.mkdir(exist_ok=True)
+    (tmp_path / "policies").mkdir(exist_ok=True)
+    for policy in (TEMPLATES / "policies").glob("*.yaml"):
+        (tmp_path / "policies" / policy.name).write_text(policy.read_text())
     path.write_text(yaml.safe_dump(doc))
     loaded_or_config_error(kind, path, tmp_path)
 

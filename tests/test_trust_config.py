@@ -222,3 +222,16 @@ def test_checks_on_an_empty_export_say_there_are_no_runs(tmp_path):
     empty = write(tmp_path, "empty.jsonl", "")
     result = CliRunner().invoke(main, ["policy", "check", str(TEMPLATES / "policies"), "--traces", str(empty)])
     assert result.exit_code == 2 and "the traces hold no runs" in result.output
+
+
+def test_policy_tests_read_unquoted_times_and_refuse_cases_that_make_no_run(tmp_path):
+    (tmp_path / "p.yaml").write_text("agent:\n  name: Bot\n  actions_require_approval: [pay]\n")
+    ok = write(tmp_path, "t.yaml", "policy: p.yaml\ncases:\n  - name: unquoted times\n    steps:\n"
+                                   "      - {step_id: root, kind: agent, started_at: 2026-11-16T10:00:00Z}\n"
+                                   "      - {step_id: s1, parent_id: root, kind: action, tool_name: pay, "
+                                   "started_at: 2026-11-16T10:00:05Z}\n    expect: [unapproved_action]\n")
+    assert [r.passed for r in run_policy_tests(ok)] == [True]
+    bad = write(tmp_path, "bad.yaml", "policy: p.yaml\ncases:\n  - name: no ids\n    steps:\n      - {kind: agent}\n"
+                                      "    expect: []\n")
+    result = CliRunner().invoke(main, ["policy", "test", str(bad)])
+    assert result.exit_code == 2 and "case 'no ids': its steps make no run" in result.output
