@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import gzip
 import json
+import os
 from pathlib import Path
 
 import polars as pl
@@ -26,8 +27,9 @@ from agentops_kit.traceset import TABLES
 
 from .conftest import TEMPLATES, THIRD_PARTY, otlp_line, otlp_span
 
-SETTINGS = settings(max_examples=int(__import__("os").environ.get("AK_EXAMPLES", 80)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                            HealthCheck.too_slow])
+# 80 examples per test keep the suite quick; AGENTOPS_PROPERTY_EXAMPLES=2000 runs a deeper search
+SETTINGS = settings(max_examples=int(os.environ.get("AGENTOPS_PROPERTY_EXAMPLES", 80)), deadline=None,
+                    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 scalars = (st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70)
            | st.floats() | st.text(max_size=24))
