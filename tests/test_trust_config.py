@@ -235,3 +235,16 @@ def test_policy_tests_read_unquoted_times_and_refuse_cases_that_make_no_run(tmp_
                                       "    expect: []\n")
     result = CliRunner().invoke(main, ["policy", "test", str(bad)])
     assert result.exit_code == 2 and "case 'no ids': its steps make no run" in result.output
+
+
+def test_the_weekly_report_refuses_a_typo_before_its_notebook_runs(tmp_path):
+    policy = write(tmp_path, "typo.yaml", "agent:\n  name: InvoiceCategoriser\n")
+    budgets = write(tmp_path, "b.yaml", "budgets:\n  - {agent: SocAlertTriage, max_customer_impact_rate: 0.05}\n"
+                                        "  - {workflow: soc_triage, max_customer_impact_rate: 0.05}\n")
+    base = ["report", "weekly", "--traces", str(TRACES), "--mapping", str(MAPPING), "--week", "2026-W47"]
+    for option, expected in ((["--policy", str(policy)], "policy check: agent 'InvoiceCategoriser'"),
+                             (["--error-budget", str(budgets)], "workflow 'soc_triage' (in budgets entry 2)")):
+        out = tmp_path / "out"
+        result = CliRunner().invoke(main, [*base, *option, "--out", str(out)])
+        assert result.exit_code == 2 and expected in result.output and HELD in result.output
+        assert "Traceback" not in result.output and not out.exists()  # refused before anything was written

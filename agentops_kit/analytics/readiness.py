@@ -19,7 +19,6 @@ from ..config import Strict, load_model
 from ..model import TOOL_CALL_KINDS, Outcome, Verdict
 from ..rendering import table
 from ..results import Result, records
-from ..scope import require_named
 from .definitions import ACTIVE, agreement, measure, outcome_is
 
 Metric = Literal["completion_rate", "shadow_agreement", "unapproved_gated_actions", "approval_coverage",
@@ -157,6 +156,7 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     from ..mapping import load_mapping
     from .baseline import load_baselines
     from .policy import load_policies
+    from .policy_check import require_policy_agents
     from .policy_tests import run_policy_tests
     from .shadow import shadow_report
 
@@ -165,7 +165,7 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     base = load_baselines(baselines) if baselines is not None else None
     test_results = run_policy_tests(policy_tests) if policy_tests is not None else None
     if pols:  # the checklist is per agent present; policies and baselines naming none of them are typos
-        require_named(ts, "readiness", agents={p.name: p.source_file for p in pols})
+        require_policy_agents(ts, pols, what="readiness")
     if base is not None:
         base.require_runs(ts)
     runs = ts.runs.collect()
