@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from .labels import run_scores
 from .mapping import Mapping
 from .model import TOOL_CALL_KINDS, Mode, Outcome, RejectReason, StepKind, conform
 from .pricing import Pricing, apply_pricing
@@ -140,9 +141,7 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
     ).collect()
     agg = _picked_facts(steps, agg, in_start_order).lazy()
     if o.label:
-        scored = labels.lazy().filter(pl.col("name") == o.label).group_by("run_id").agg(
-            pl.col("value").cast(pl.Float64, strict=False).last().alias("_score"))
-        agg = agg.join(scored, on="run_id", how="left")
+        agg = agg.join(run_scores(labels.lazy(), o.label), on="run_id", how="left")
     else:
         agg = agg.with_columns(pl.lit(None, pl.Float64).alias("_score"))
     outcome = (

@@ -10,7 +10,7 @@ import polars as pl
 from . import labels as labels_mod
 from .assemble import assemble, drop_duplicates, step_frame
 from .conventions import Conventions
-from .errors import AgentOpsError
+from .errors import AgentOpsError, InputFileError
 from .files import (
     expand_paths,
     is_line_delimited,
@@ -40,15 +40,51 @@ def _canonical_table(path: Path) -> str | None:
 
 
 def _scan_table(path: Path, table: str) -> pl.LazyFrame:
-    if path.suffix.lower() == ".parquet":
-        return conform(pl.scan_parquet(path), table)
+    """A canonical table file, lazily for Parquet; InputFileError naming the file (and the line and column of a
+    CSV cell) when it cannot be read as that table."""
     schema = TABLE_SCHEMAS[table]
-    header = pl.read_csv(path, n_rows=0).columns
-    typed = {c: (pl.String if isinstance(t, pl.Datetime) else t) for c, t in schema.items() if c in header}
-    frame = pl.scan_csv(path, schema_overrides=typed, infer_schema=False)
-    return conform(frame.with_columns(
-        [pl.col(c).str.to_datetime(time_zone="UTC") for c, t in schema.items()
-         if isinstance(t, pl.Datetime) and c in header]), table)
+    if path.suffix.lower() == ".parquet":
+        try:
+            found = pl.read_parquet_schema(path)
+        except Exception as exc:  # polars raises several error types for a file that is not Parquet
+            raise InputFileError(str(path), f"cannot be read as the Parquet {table} table: {exc}") from None
+        wrong = [f"{c} is {t}, expected {schema[c]}" for c, t in found.items() if c in schema and not _castable(t, schema[c])]
+        if wrong:
+            raise InputFileError(str(path), f"not the canonical {table} table: {'; '.join(wrong)}")
+        return conform(pl.scan_parquet(path), table)
+    try:
+        raw = pl.read_csv(path, infer_schema=False)
+    except Exception as exc:
+        raise InputFileError(str(path), f"cannot be read as the CSV {table} table: {exc}") from None
+    typed = raw.select(_parse_cell(c, schema[c]) for c in raw.columns if c in schema)
+    for column in typed.columns:
+        bad = raw.with_row_index("_line", offset=2).filter(pl.col(column).is_not_null() & typed[column].is_null())
+        if bad.height:
+            line, value = bad.row(0, named=True)["_line"], bad[column][0]
+            raise InputFileError(str(path), f"line {line}, column {column}: {value!r} is not {_TYPE_WORDS.get(schema[column].base_type(), schema[column])}")
+    return conform(typed.lazy(), table)
+
+
+_TYPE_WORDS = {pl.Datetime: "a timestamp", pl.Int64: "a whole number", pl.Float64: "a number", pl.Boolean: "true or false"}
+
+
+def _parse_cell(column: str, dtype: pl.DataType) -> pl.Expr:
+    """A CSV text column as its canonical type; null where a cell cannot be read (checked by the caller)."""
+    col = pl.col(column)
+    if isinstance(dtype, pl.Datetime):
+        return col.str.to_datetime(time_zone="UTC", strict=False)
+    if dtype == pl.Boolean:
+        return col.str.to_lowercase().replace_strict({"true": True, "false": False}, default=None, return_dtype=pl.Boolean)
+    return col.cast(dtype, strict=False)
+
+
+def _castable(found: pl.DataType, wanted: pl.DataType) -> bool:
+    """Whether a Parquet column of type ``found`` can stand for a canonical column of type ``wanted``."""
+    if found == wanted or found == pl.Null or wanted == pl.String:
+        return True
+    if found.is_numeric() and wanted.is_numeric():
+        return True
+    return found.is_temporal() and wanted.is_temporal()
 
 
 def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
@@ -127,7 +163,11 @@ def load_traces(
     if duplicates:
         all_cols[0].rejected.extend(duplicates)
     export_labels = pl.DataFrame([r for c in all_cols for r in c.labels], schema=TABLE_SCHEMAS["labels"], orient="row")
-    labels_frame = pl.concat([export_labels, *extra_labels]) if extra_labels else export_labels
+    given = pl.concat([export_labels, *extra_labels, *(t.collect() for t in tables["labels"])])
+    tables["labels"] = []
+    run_ids = pl.concat([steps_raw.lazy().select("run_id"), *(t.select("run_id") for t in tables["runs"])])
+    labels_frame, id_problems = labels_mod.match_runs(given, run_ids)
+    label_problems = pl.concat([id_problems.lazy(), labels_mod.value_problems(labels_frame.lazy(), mapping.outcome.label)])
     if steps_raw.height:
         steps, runs = assemble(steps_raw, labels_frame, mapping, pricing)
     else:
@@ -139,7 +179,7 @@ def load_traces(
         name: pl.concat([frames[name].lazy(), *tables[name]], how="vertical") if tables[name] else frames[name].lazy()
         for name in TABLES
     }
-    return TraceSet(**lazy, inputs=[str(p) for p in files])
+    return TraceSet(**lazy, inputs=[str(p) for p in files], label_problems=label_problems.collect().lazy())
 
 
 if load_traces.__doc__:  # the formats, from the registry (None under python -OO)

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import polars as pl
 
-from .labels import TRUTHY
+from .labels import truth
 from .mapping import RedTeamMapping
 
 
 def _true(value: pl.Expr) -> pl.Expr:
-    return value.str.to_lowercase().str.strip_chars().is_in(TRUTHY)
+    return truth(value).fill_null(False)
 
 
 def marked_runs(steps: pl.LazyFrame, labels: pl.LazyFrame, red_team: RedTeamMapping) -> pl.LazyFrame:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .labels import PROBLEMS, label_problems
 from .model import TABLE_SCHEMAS, CostSource, Outcome, conform
 from .pricing import unpriced_models
 
@@ -22,7 +23,17 @@ class TraceSet:
     labels: pl.LazyFrame
     rejected: pl.LazyFrame
     inputs: list[str] = field(default_factory=list)
+    # labels naming no run, runs labelled both ways, unreadable values (see labels.py); when not given,
+    # worked out from the tables
+    label_problems: pl.LazyFrame | None = field(default=None, repr=False)
+    # the TraceSet as loaded, when this one was filtered from it: names in policies, budgets and baselines
+    # are checked against the whole of it (an agent with no run in one week is not a typo)
+    whole: TraceSet | None = field(default=None, repr=False, compare=False)
     _summary: dict | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.label_problems is None:
+            self.label_problems = label_problems(self.labels, self.runs)
 
     # ---- persistence -------------------------------------------------------------------------
     def write_parquet(self, out_dir: str | Path) -> Path:
@@ -53,7 +64,8 @@ class TraceSet:
                         steps=self.steps.join(ids, on="run_id", how="semi"),
                         sources=self.sources.join(ids, on="run_id", how="semi"),
                         labels=self.labels.join(ids, on="run_id", how="semi"),
-                        rejected=self.rejected, inputs=self.inputs)
+                        rejected=self.rejected, inputs=self.inputs, label_problems=self.label_problems,
+                        whole=self.whole or self)
 
     # ---- summary -----------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -88,6 +100,8 @@ class TraceSet:
                 "rejected": rejected,
                 "rejected_reasons": reasons,
                 "labels": self.labels.select(pl.len()).collect().item(),
+                "label_problems": dict(self.label_problems.group_by("problem").agg(pl.len()).sort("problem")
+                                       .collect().iter_rows()),
                 "sources": self.sources.select(pl.len()).collect().item(),
             }
         return self._summary
@@ -107,6 +121,8 @@ class TraceSet:
             f"rejected records: {s['rejected']}"
             + ("  [" + ", ".join(f"{k}: {v}" for k, v in s["rejected_reasons"].items()) + "]"
                if s["rejected_reasons"] else ""),
+            "label problems: " + (", ".join(f"{k}: {v}" for k, v in s["label_problems"].items())
+                                  + " (see .label_problems)" if s["label_problems"] else "none"),
             "agents: " + ", ".join(f"{a} ({n})" for a, n in s["agents"].items()),
         ]
         return "\n".join(lines)
@@ -132,6 +148,11 @@ class TraceSet:
         if s["rejected"]:
             reasons = ", ".join(f"{esc(k)}: {v}" for k, v in s["rejected_reasons"].items())
             warn += f"<p><b>{s['rejected']} rejected records</b> ({reasons}) — see <code>.rejected</code></p>"
+        if s["label_problems"]:
+            problems = ", ".join(f"{esc(k)}: {v}" for k, v in s["label_problems"].items())
+            explained = "; ".join(f"{esc(k)} = {esc(PROBLEMS[k])}" for k in s["label_problems"] if k in PROBLEMS)
+            warn += (f"<p><b>{sum(s['label_problems'].values())} label problems</b> ({problems}) — see "
+                     f"<code>.label_problems</code> <small>({explained})</small></p>")
         return (
             "<div class='agentops-traceset'><h4>TraceSet</h4>"
             f"<table><tr>{head}</tr><tr>{body}</tr></table>"

@@ -98,12 +98,12 @@ def test_report_numbers_equal_weekly_metrics(weekly):
 
 
 def test_failed_cell_exits_nonzero_and_names_it(tmp_path):
-    bad = tmp_path / "policy.yaml"
-    bad.write_text("agent:\n  name: X\n  max_tool_cals: 3\n")
+    bad = tmp_path / "readiness.yaml"  # (policies, budgets and baselines are checked before papermill: exit 2)
+    bad.write_text("window_wekes: 3\nchecks:\n  - {area: Quality, metric: completion_rate, min: 0.7, owner: me}\n")
     result = CliRunner().invoke(main, ["report", "weekly", "--traces", str(SAMPLE / "traces.otlp.jsonl.gz"),
-                                       "--week", "2026-W47", "--out", str(tmp_path), "--policy", str(bad)])
+                                       "--week", "2026-W47", "--out", str(tmp_path), "--readiness", str(bad)])
     assert result.exit_code == 1
-    assert re.search(r"cell \d+ \(cell index \d+\) failed: ConfigError: .*max_tool_cals", result.output), result.output
+    assert re.search(r"cell \d+ \(cell index \d+\) failed: ConfigError: .*window_wekes", result.output), result.output
     assert (tmp_path / "weekly-2026-W47.ipynb").exists()  # kept for debugging
     assert not (tmp_path / "weekly-2026-W47.html").exists()
 

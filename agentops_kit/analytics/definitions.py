@@ -88,7 +88,8 @@ def _inputs(rate: str) -> set[str]:
 
 
 def impacted_runs(labels: pl.LazyFrame) -> pl.LazyFrame:
-    """run_id of every run labelled customer_impact = true (when a run has several such labels, the last wins)."""
+    """run_id of every run labelled customer_impact = true by the true/false rule of ``labels.py`` (a run labelled
+    both ways counts as true, and is listed in ``ts.label_problems``)."""
     return truthy_label(labels, CUSTOMER_IMPACT)
 
 

@@ -22,6 +22,7 @@ from ..charts import error_budget_consumed
 from ..config import Strict, load_model
 from ..rendering import table
 from ..results import Result
+from ..scope import require_named
 from .definitions import PRODUCTION, impacted_runs, measure
 
 
@@ -50,9 +51,21 @@ def load_budgets(source) -> ErrorBudgets:
     return load_model(Path(source), ErrorBudgets)
 
 
-def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
-    """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date."""
+def require_budget_names(ts, budgets) -> ErrorBudgets:
+    """The budgets, once every agent and workflow they name has runs in the traces loaded (NothingToShow
+    naming the entry and what the traces hold otherwise)."""
+    what = f"error budget {budgets}" if isinstance(budgets, (str, Path)) else "error budget"
     budgets = load_budgets(budgets)
+    entries = list(enumerate(budgets.budgets, start=1))
+    require_named(ts, what, agents={b.agent: f"budgets entry {i}" for i, b in entries if b.agent},
+                  workflows={b.workflow: f"budgets entry {i}" for i, b in entries if b.workflow})
+    return budgets
+
+
+def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
+    """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date.
+    A budget naming an agent or workflow with no run in the traces loaded raises NothingToShow."""
+    budgets = require_budget_names(ts, budgets)
     impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
     runs = ts.runs.filter(PRODUCTION).join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
     if as_of is None:

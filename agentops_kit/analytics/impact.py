@@ -9,18 +9,17 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from ..labels import true_runs
 from ..model import TOOL_CALL_KINDS
 from ..rendering import table
 from ..results import Result
-from .definitions import CUSTOMER_IMPACT, PRODUCTION, impacted_runs
+from .definitions import CUSTOMER_IMPACT, PRODUCTION
 
 
 def customer_impact_errors(ts) -> pl.DataFrame:
     """Every run labelled customer_impact = true: run, agent, workflow, when, outcome, what it did (its tool
     and action calls in order), the error, and where the label came from."""
-    sources = (ts.labels.filter(pl.col("name") == CUSTOMER_IMPACT).group_by("run_id")
-               .agg(pl.col("source").last().alias("label_source")))
-    labels = impacted_runs(ts.labels).join(sources, on="run_id", how="left")
+    labels = true_runs(ts.labels, CUSTOMER_IMPACT).rename({"source": "label_source"})  # every source saying true
     actions = (ts.steps.filter(pl.col("kind").is_in(TOOL_CALL_KINDS))
                .sort("started_at", "step_id", nulls_last=True).group_by("run_id")
                .agg(pl.col("tool_name").str.join(" → ").alias("what_it_did")))

@@ -69,6 +69,7 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
     if unknown:
         raise UsageError(f"cannot group by {unknown}: choose from {', '.join(DIMENSIONS)}")
     base = load_baselines(baselines)
+    base.require_runs(ts)
     runs = _runs_with_facts(ts, by).join(base.frame().lazy(), on="workflow", how="left")
     saved_minutes = (
         pl.when(ACTIVE & outcome_is(Outcome.SUCCESS)).then(pl.col("human_minutes_per_run")).otherwise(0.0)

@@ -13,6 +13,7 @@ from ..charts import violations_by_rule
 from ..model import TOOL_CALL_KINDS, ApprovalDecision, Severity, StepKind
 from ..rendering import table
 from ..results import Result, records
+from ..scope import require_named
 from .policy import Policy, load_policies
 
 SEVERITY = {"unapproved_action": Severity.CRITICAL, "tool_not_allowed": Severity.HIGH, "outbound_domain": Severity.HIGH,
@@ -94,13 +95,22 @@ def _domain_allowed(domain: str, allowed: list[str]) -> bool:
     return any(domain == a.lower() or domain.endswith("." + a.lower()) for a in allowed)
 
 
+def require_policy_agents(ts, policies, what: str = "policy check") -> list[Policy]:
+    """The policies, once every agent they name has runs in the traces loaded (NothingToShow naming the
+    policy file and what the traces hold otherwise)."""
+    policies = load_policies(policies)
+    require_named(ts, what, agents={p.name: p.source_file for p in policies})
+    return policies
+
+
 def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.datetime | None = None) -> PolicyResult:
-    """Evaluate every run of the agents the policies name.
+    """Evaluate every run of the agents the policies name. A policy naming an agent with no run in the traces
+    loaded (a typo, most often) raises NothingToShow listing the agents and workflows the traces hold.
 
     approvals: optional approval decisions from an ApprovalQueue (``queue.decisions()``), used as evidence
     beside the approval steps in the traces. as_of: the time retention is measured from (default: now).
     """
-    policies = load_policies(policies)
+    policies = require_policy_agents(ts, policies)
     pf = _policy_frame(policies).lazy()
     runs = ts.runs.join(pf, on="agent", how="inner")
     steps = ts.steps.join(runs.select("run_id", "agent"), on="run_id", how="inner")

@@ -30,7 +30,8 @@ from ..model import Outcome, Verdict
 from ..rendering import table
 from ..results import Result, records
 from ..weeks import week_number, week_text
-from .common import TRUTHY, primary_model
+from ..labels import truth
+from .common import primary_model
 from .definitions import DIMENSIONS, PRODUCTION, outcome_is, rates
 
 STANDARD_COLUMNS = {
@@ -138,7 +139,7 @@ def per_run(ts, config: QualityConfig) -> pl.LazyFrame:
     text = pl.col("_raw").str.strip_chars().str.to_lowercase()
     number = pl.col("_raw").str.strip_chars().cast(pl.Float64, strict=False)
     value = (pl.when(pl.col("kind") == "mean").then(pl.when(number.is_finite()).then(number))
-             .when(pl.col("kind") == "rate").then(text.is_in(TRUTHY).cast(pl.Float64))
+             .when(pl.col("kind") == "rate").then(truth(pl.col("_raw")).cast(pl.Float64))
              .otherwise(pl.col("values").list.contains(text).cast(pl.Float64)))
     value = pl.when(pl.col("_raw").is_not_null()).then(value)
     good = pl.when(pl.col("kind") == "mean").then(

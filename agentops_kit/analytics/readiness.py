@@ -53,7 +53,7 @@ class Check(Strict):
 
 
 class ReadinessConfig(Strict):
-    window_weeks: int = Field(4, gt=0)
+    window_weeks: int = Field(4, gt=0, le=520)
     checks: list[Check] = Field(min_length=1)
     gate_removal: GateRule | None = None  # when an approval gate may be relaxed (see gate_rule.py, gates.py)
 
@@ -160,6 +160,7 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     from ..mapping import load_mapping
     from .baseline import load_baselines
     from .policy import load_policies
+    from .policy_check import require_policy_agents
     from .policy_tests import run_policy_tests
     from .shadow import shadow_report
 
@@ -167,6 +168,10 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     pols = load_policies(policies) if policies is not None else None
     base = load_baselines(baselines) if baselines is not None else None
     test_results = run_policy_tests(policy_tests) if policy_tests is not None else None
+    if pols:  # the checklist is per agent present; policies and baselines naming none of them are typos
+        require_policy_agents(ts, pols, what="readiness")
+    if base is not None:
+        base.require_runs(ts)
     runs = ts.runs.filter(PRODUCTION).collect()
     end = as_of or runs["started_at"].max()
     if end is None:

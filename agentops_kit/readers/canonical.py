@@ -49,7 +49,12 @@ def read_lines(col: Collector, conv: Conventions, lines, file: str) -> None:
         elif kind == "step":
             steps.append((line, rec))
         elif kind == "source":
-            col.source(rec["run_id"], rec.get("step_id"), rec.get("document_id"), rec.get("version"), rec.get("score"))
+            score = rec.get("score")
+            if not isinstance(rec.get("step_id"), (str, type(None))) or not (
+                    score is None or isinstance(score, (int, float)) and not isinstance(score, bool)):
+                col.reject(file, RejectReason.WRONG_TYPE, "source record: 'step_id' must be text and 'score' a number", line=line)
+                continue
+            col.source(rec["run_id"], rec.get("step_id"), rec.get("document_id"), rec.get("version"), score)
         else:
             if not rec.get("name"):
                 col.reject(file, RejectReason.MISSING_ID, "label record without a 'name'", line=line)
@@ -78,7 +83,7 @@ def read_step(col, conv, rec, run, file, line) -> None:
         for k in ("input", "output", "error"):
             overrides[k] = to_text(overrides[k])
         kind = rec.get("kind")
-    except (TypeError, ValueError, orjson.JSONDecodeError) as exc:
+    except (TypeError, ValueError, OverflowError, orjson.JSONDecodeError) as exc:
         col.reject(file, RejectReason.WRONG_TYPE, f"step {step_id}: {exc}", line=line, record_id=step_id)
         return
     emit_span(col, conv, run_id=rec["run_id"], step_id=step_id, parent_id=rec.get("parent_id"),

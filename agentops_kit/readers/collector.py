@@ -67,7 +67,7 @@ class Collector:
     def label(self, run_id: str, name: str, value: Any, source: str) -> None:
         if value is None:
             return
-        self.labels.append((run_id, str(name), to_text(value), source))
+        self.labels.append((run_id, str(name), to_text(value), to_text(source)))
 
     def source(self, run_id: str, step_id: str, document_id, version, score) -> None:
         self.sources.append((run_id, step_id, None if document_id is None else str(document_id),

@@ -54,7 +54,11 @@ def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
             continue
         for trace, observations, at_line, index in _records(doc, line):
             if trace is not None:
-                read_trace(col, conv, trace, observations, file, at_line, index)
+                read_trace(col, conv, trace, observations if isinstance(observations, list) else [], file, at_line, index)
+            if not isinstance(observations, list):
+                col.reject(file, RejectReason.WRONG_TYPE, "'observations' must be a list", line=at_line, index=index)
+                continue
+            trace = trace if isinstance(trace, dict) else None  # a trace that is not an object was rejected above
             for i, obs in enumerate(observations):
                 read_observation(col, conv, obs, trace, file, at_line, i if index is None else index)
 
@@ -77,14 +81,15 @@ def read_trace(col, conv, trace, observations, file, line, index) -> None:
             "langfuse.tags": trace.get("tags") or None,
         })
         attrs = {k: v for k, v in attrs.items() if v is not None}
-    except (TypeError, ValueError, AttributeError) as exc:
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
         col.reject(file, RejectReason.WRONG_TYPE, f"trace {trace_id}: {exc}", line=line, index=index, record_id=trace_id)
         return
     emit_span(col, conv, run_id=trace_id, step_id=trace_id, parent_id=None, name=trace.get("name") or "",
               start_ns=start, end_ns=end, status="unset", status_message=None, attrs=attrs, file=file,
               line=line, index=index, kind="agent",
               overrides={"input": to_text(trace.get("input")), "output": to_text(trace.get("output"))})
-    for score in trace.get("scores") or ():
+    scores = trace.get("scores")
+    for score in scores if isinstance(scores, list) else ():
         if isinstance(score, dict) and score.get("name"):
             value = score.get("stringValue") if score.get("value") is None else score.get("value")
             col.label(trace_id, score["name"], value, f"langfuse:{score.get('source') or 'score'}")
@@ -138,7 +143,7 @@ def read_observation(col, conv, obs, trace, file, line, index) -> None:
             "input": to_text(obs.get("input")), "output": to_text(obs.get("output")),
             "error": obs.get("statusMessage") if error else None,
         }
-    except (TypeError, ValueError, AttributeError) as exc:
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
         col.reject(file, RejectReason.WRONG_TYPE, f"observation {obs_id}: {exc}", line=line, index=index, record_id=obs_id)
         return
     parent = obs.get("parentObservationId") or (trace_id if trace is not None else None)

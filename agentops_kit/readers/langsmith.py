@@ -17,13 +17,18 @@ RUN_TYPE_KIND = {
 }
 
 
+def _is_id(value) -> bool:
+    return bool(value) and isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
 def _runs(doc, line):
     """(run, line, index) for every run in one JSON value; post/patch pairs merged."""
     if isinstance(doc, dict) and ("post" in doc or "patch" in doc):
         merged: dict = {}
         order = []
-        for i, run in enumerate((doc.get("post") or []) + (doc.get("patch") or [])):
-            if not isinstance(run, dict) or not run.get("id"):
+        batches = [doc.get("post") or [], doc.get("patch") or []]  # a lone run object in place of a list, too
+        for i, run in enumerate(r for b in batches for r in (b if isinstance(b, list) else [b])):
+            if not isinstance(run, dict) or not _is_id(run.get("id")):
                 yield run, line, i
                 continue
             if run["id"] not in merged:
@@ -87,6 +92,10 @@ def read_run(col, conv, run, file, line, index) -> None:
         col.reject(file, RejectReason.MISSING_ID, "run without 'id' (or a child run without 'trace_id')",
                    line=line, index=index, record_id=run_id)
         return
+    if not all(_is_id(v) for v in (run_id, trace_id, run.get("parent_run_id") or "-")):
+        col.reject(file, RejectReason.WRONG_TYPE, "'id', 'trace_id' and 'parent_run_id' must be text",
+                   line=line, index=index, record_id=run_id)
+        return
     try:
         run_type = str(run.get("run_type") or "chain").lower()
         is_root = not run.get("parent_run_id")
@@ -113,7 +122,7 @@ def read_run(col, conv, run, file, line, index) -> None:
         start, end = iso_ns(run.get("start_time")), iso_ns(run.get("end_time"))
         status = "error" if error or run.get("status") == "error" else (
             "ok" if run.get("status") == "success" or run.get("end_time") else "unset")
-    except (TypeError, ValueError, AttributeError) as exc:
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
         col.reject(file, RejectReason.WRONG_TYPE, f"run {run_id}: {exc}", line=line, index=index, record_id=run_id)
         return
     emit_span(col, conv, run_id=str(trace_id), step_id=str(run_id),

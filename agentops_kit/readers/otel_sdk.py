@@ -100,7 +100,7 @@ def read_span(col, conv, span, file, line, index) -> None:
         code = str(status.get("status_code") or "unset").lower().replace("statuscode.", "")
         name = span.get("name") or ""
         start, end = sdk_time(span.get("start_time")), sdk_time(span.get("end_time"))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         col.reject(file, RejectReason.WRONG_TYPE, f"span {index}: {exc}", line=line, index=index)
         return
     emit_span(col, conv, run_id=trace_id, step_id=span_id, parent_id=parent_id, name=name,

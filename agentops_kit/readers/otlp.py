@@ -98,7 +98,7 @@ def read_line(col: Collector, conv: Conventions, data: bytes, file: str, line: i
                 raise TypeError(f"a resourceSpans entry must be an object, got {type(rs).__name__}")
             resource_attrs = attributes(_object(rs.get("resource"), "resource").get("attributes"))
             scope_spans = _items(rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans"), "scopeSpans")
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             detail = f"an attribute without {exc}" if isinstance(exc, KeyError) else exc
             col.reject(file, RejectReason.WRONG_TYPE, f"resource spans: {detail}", line=line)
             continue
@@ -139,7 +139,7 @@ def read_span(col, conv, span, resource_attrs, scope, file, line, index) -> None
         name = span.get("name") or ""
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, got {type(name).__name__}")
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         col.reject(file, RejectReason.WRONG_TYPE, f"span {index} of the line: {exc}", line=line, index=index,
                    record_id=span.get("spanId") if isinstance(span, dict) else None)
         return

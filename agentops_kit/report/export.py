@@ -100,6 +100,7 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook:
     and globs resolve from the current directory. Before the notebook starts, the traces are loaded and
     checked: no runs, a week without runs or an unknown agent raise NothingToShow naming what they hold.
     """
+    from ..analytics.names import require_config_names
     from ..load import load_traces
     from ..weeks import last_week
     from .review import check_scope, check_weeks_back
@@ -118,6 +119,7 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook:
         raise ReportError(f"{nb}: notebook not found (pass --notebook)")
     ts = load_traces(traces, mapping=params.get("mapping"), pricing=params.get("pricing"), labels=params.get("labels"))
     check_scope(ts, week, params.get("agents"))  # before a kernel starts: one line, nothing written
+    require_config_names(ts, params.get("policies"), params.get("error_budget_file"), params.get("baselines"))
     del ts
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
