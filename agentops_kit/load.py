@@ -20,11 +20,12 @@ from .files import (
     stream_lines,
 )
 from .mapping import Mapping, load_mapping
-from .model import TABLE_SCHEMAS, conform, empty
+from .model import TABLE_SCHEMAS, empty
 from .pricing import Pricing, load_pricing
 from .readers import canonical, langfuse, langsmith, otel_sdk, otlp, otlp_fast, taubench
 from .readers.collector import Collector
 from .readers.detect import FORMATS, detect
+from .tableset import loose_table_error, read_set
 from .traceset import TABLES, TraceSet
 
 READERS = {
@@ -44,24 +45,12 @@ def _canonical_table(path: Path) -> str | None:
     return None
 
 
-def _scan_table(path: Path, table: str) -> pl.LazyFrame:
-    if path.suffix.lower() == ".parquet":
-        return conform(pl.scan_parquet(path), table)
-    schema = TABLE_SCHEMAS[table]
-    header = pl.read_csv(path, n_rows=0).columns
-    typed = {c: (pl.String if isinstance(t, pl.Datetime) else t) for c, t in schema.items() if c in header}
-    frame = pl.scan_csv(path, schema_overrides=typed, infer_schema=False)
-    return conform(frame.with_columns(
-        [pl.col(c).str.to_datetime(time_zone="UTC") for c, t in schema.items()
-         if isinstance(t, pl.Datetime) and c in header]), table)
-
-
 def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
                tables: dict[str, list[pl.LazyFrame]], advance) -> None:
-    """One input file into its format's collector (or, for a canonical table file, into ``tables``)."""
-    table = _canonical_table(path)
-    if table is not None and format in (None, "canonical"):
-        tables[table].append(_scan_table(path, table))
+    """One input file into its format's collector (or, for a table-set folder, its tables into ``tables``)."""
+    if path.is_dir():
+        for name, frame in read_set(path, TABLES).items():
+            tables[name].append(frame)
         return
     head = read_head(path)
     fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
@@ -105,6 +94,10 @@ def load_traces(
     mapping, pricing = load_mapping(mapping), load_pricing(pricing)
     conv = Conventions(mapping)
     files = expand_paths(paths)
+    if format in (None, "canonical"):
+        loose = next((p for p in files if p.is_file() and _canonical_table(p)), None)
+        if loose is not None:  # before any reading: one table alone is a set with the others missing
+            raise loose_table_error(loose)
     label_files = [] if labels is None else ([labels] if isinstance(labels, (str, os.PathLike)) else list(labels))
     extra_labels = [labels_mod.load_labels(p) for p in label_files]
 

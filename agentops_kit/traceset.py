@@ -8,8 +8,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .model import TABLE_SCHEMAS, conform
 from .pricing import unpriced_models
+from .tableset import read_set, write_set
 
 TABLES = ("runs", "steps", "sources", "labels", "rejected")
 
@@ -24,27 +24,17 @@ class TraceSet:
     inputs: list[str] = field(default_factory=list)
     _summary: dict | None = field(default=None, repr=False)
 
-    # ---- persistence -------------------------------------------------------------------------
+    # ---- persistence (agentops_kit/tableset.py) ------------------------------------------------
     def write_parquet(self, out_dir: str | Path) -> Path:
-        """Write every table as ``DIR/<table>.parquet`` (each written to a temporary name, then renamed,
-        so a crash never leaves a half-written table behind)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in TABLES:
-            tmp = out / f".{name}.parquet.tmp"
-            getattr(self, name).collect().write_parquet(tmp)
-            tmp.replace(out / f"{name}.parquet")
-        return out
+        """Write every table into ``out_dir`` as one table set, published all at once (see ``tableset``):
+        a reader sees the previous set or this one, never a mix. Refuses an existing file or a folder that
+        holds anything but a table set, before writing."""
+        return write_set({name: getattr(self, name) for name in TABLES}, out_dir)
 
     @classmethod
     def read_parquet(cls, directory: str | Path) -> TraceSet:
-        directory = Path(directory)
-        frames = {}
-        for name in TABLES:
-            path = directory / f"{name}.parquet"
-            frames[name] = (conform(pl.scan_parquet(path), name) if path.exists()
-                            else pl.LazyFrame(schema=TABLE_SCHEMAS[name]))
-        return cls(**frames, inputs=[str(directory)])
+        """The complete table set in ``directory``; ``TableSetError`` names what is missing, changed or unlisted."""
+        return cls(**read_set(directory, TABLES), inputs=[str(directory)])
 
     def filter_runs(self, predicate: pl.Expr) -> TraceSet:
         """The runs matching ``predicate`` (an expression on the runs table), with their steps, sources and labels."""
