@@ -45,6 +45,11 @@ def _canonical_table(path: Path) -> str | None:
     return None
 
 
+def _disk_size(path: Path) -> int:
+    """Bytes of a file, or of the tables in a table-set folder."""
+    return sum(p.stat().st_size for p in path.rglob("*.parquet")) if path.is_dir() else path.stat().st_size
+
+
 def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
                tables: dict[str, list[pl.LazyFrame]], advance) -> None:
     """One input file into its format's collector (or, for a table-set folder, its tables into ``tables``)."""
@@ -107,13 +112,13 @@ def load_traces(
     if progress:  # by bytes on disk, so that one large export shows progress too
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(p.stat().st_size for p in files), desc=f"reading {len(files)} file(s)",
+        bar = tqdm(total=sum(_disk_size(p) for p in files), desc=f"reading {len(files)} file(s)",
                    unit="B", unit_scale=True, unit_divisor=1024)
     for path in files:
         counted = bar.n if bar is not None else 0
         _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None)
         if bar is not None:
-            bar.update(path.stat().st_size - (bar.n - counted))  # the rest of this file
+            bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
     if bar is not None:
         bar.close()
 

@@ -278,6 +278,9 @@ def loose_table_error(path: str | os.PathLike) -> TableSetError:
     table is not a set, and nothing says whether the others belong with it."""
     path = Path(path)
     folder = path.parent
+    if folder.name.startswith("set-") and _manifest(folder.parent) is not None:
+        return TableSetError(folder, f"holds tables of the table set {folder.parent}, which are read only "
+                                     f"through its {MANIFEST}: pass {folder.parent}")
     if _manifest(folder) is None and _legacy_tables(folder):
         return TableSetError(folder, f"unlisted tables: {', '.join(_legacy_tables(folder))} without a {MANIFEST} "
                                      "(written by agentops-kit 0.1 or by hand), so nothing tells whether they "

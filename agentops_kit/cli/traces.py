@@ -13,11 +13,15 @@ from .app import load, load_for_analytics, main, print_frame, trace_options
 @trace_options
 def ingest(exports, out_dir, mapping, pricing, labels, fmt):
     """Read trace EXPORTS (files, folders, globs; any supported format) and write the canonical tables
-    (runs, steps, sources, labels, rejected) as Parquet into --out, then print a summary."""
+    (runs, steps, sources, labels, rejected) into --out as one table set (Parquet files and a manifest,
+    published at once), then print a summary."""
+    from ..tableset import check_target
+
+    check_target(out_dir)  # an output that cannot take the tables is refused before the load, not after
     ts = load(exports, mapping, pricing, labels, fmt)
     ts.write_parquet(out_dir)
     click.echo(ts.summary_text())
-    click.echo(f"tables written to {out_dir}/")
+    click.echo(f"tables written to {out_dir}/ (manifest.json lists them)")
 
 
 @main.command()
