@@ -112,7 +112,8 @@ def test_cli_errors_exit_2_with_the_file(tmp_path):
     assert result.exit_code == 2 and "none.jsonl: no such file" in result.output
     bad = tmp_path / "m.yaml"
     bad.write_text("nope: 1\n")
-    result = CliRunner().invoke(main, ["ingest", str(THIRD_PARTY / "otel"), "--out", str(tmp_path), "--mapping", str(bad)])
+    result = CliRunner().invoke(main, ["ingest", str(THIRD_PARTY / "otel"), "--out", str(tmp_path / "out"),
+                                       "--mapping", str(bad)])
     assert result.exit_code == 2 and "line 1, key 'nope': unknown key" in result.output
 
 
