@@ -27,6 +27,7 @@ import json
 import os
 import secrets
 import shutil
+import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path, PurePosixPath
 
@@ -107,8 +108,10 @@ def check_target(directory: str | os.PathLike) -> Path:
         existing = existing.parent
     if not existing.is_dir():
         raise TableSetError(out, f"cannot be created: {existing} is a file")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise TableSetError(out, f"cannot be written: no write permission on {existing}")
+    try:  # a real try: permission bits do not tell about read-only mounts, /proc, or root
+        os.rmdir(tempfile.mkdtemp(prefix=".agentops-probe-", dir=existing))
+    except OSError as exc:
+        raise TableSetError(out, f"cannot be written in {existing} ({exc.strerror or exc})") from None
     return out
 
 

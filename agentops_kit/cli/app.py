@@ -16,13 +16,19 @@ def fail(exc: Exception | str, code: int = 2) -> None:
 
 
 class KitGroup(click.Group):
-    """Turns every error the kit raises on purpose into one line and its exit code."""
+    """Turns every error the kit raises on purpose, a command line click cannot parse, and a file the system
+    refuses (disk full, no permission) into one line and its exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except AgentOpsError as exc:
             fail(exc)
+        except click.UsageError as exc:  # click's own would print usage and a hint over three lines
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            fail(f"{where}: {exc.format_message()} (see {where} --help)", exc.exit_code)
+        except OSError as exc:
+            fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc)
 
 
 @click.group(cls=KitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -44,8 +50,9 @@ def trace_options(func):
 def load(exports, mapping, pricing, labels, fmt, progress=True):
     from ..load import load_traces
 
+    # the bar only where someone watches: in a log or a pipe it would be lines of noise around an error
     return load_traces(list(exports), mapping=mapping, pricing=pricing, labels=list(labels) or None,
-                       format=fmt, progress=progress)
+                       format=fmt, progress=progress and sys.stderr.isatty())
 
 
 def load_for_analytics(exports, mapping, pricing, labels, fmt):

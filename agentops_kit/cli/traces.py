@@ -15,12 +15,16 @@ def ingest(exports, out_dir, mapping, pricing, labels, fmt):
     """Read trace EXPORTS (files, folders, globs; any supported format) and write the canonical tables
     (runs, steps, sources, labels, rejected) into --out as one table set (Parquet files and a manifest,
     published at once), then print a summary."""
+    from ..scope import NothingToShow
     from ..tableset import check_target
 
     check_target(out_dir)  # an output that cannot take the tables is refused before the load, not after
     ts = load(exports, mapping, pricing, labels, fmt)
-    ts.write_parquet(out_dir)
     click.echo(ts.summary_text())
+    if not ts.summary()["runs"]:  # an empty set would replace the tables already there with nothing
+        raise NothingToShow(f"the traces hold no runs (empty export, or every record was rejected: see above); "
+                            f"nothing written to {out_dir}")
+    ts.write_parquet(out_dir)
     click.echo(f"tables written to {out_dir}/ (manifest.json lists them)")
 
 
@@ -35,7 +39,9 @@ def ingest(exports, out_dir, mapping, pricing, labels, fmt):
 def metrics(exports, by, baselines, out_format, mapping, pricing, labels, fmt):
     """Weekly metrics of EXPORTS (trace files, or a folder of Parquet tables from `ingest`)."""
     from ..analytics.metrics import weekly_metrics
+    from ..scope import require_runs
 
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    require_runs(ts, what="metrics")
     frame = weekly_metrics(ts, by=[b.strip() for b in by.split(",") if b.strip()], baselines=baselines)
     print_frame(frame, out_format)
