@@ -20,7 +20,6 @@ from pathlib import Path
 import polars as pl
 import pytest
 from click.testing import CliRunner
-from polars.testing import assert_frame_equal
 
 import agentops_kit as ak
 from agentops_kit.cli import main
