@@ -10,6 +10,7 @@ import polars as pl
 
 from .pricing import unpriced_models
 from .tableset import read_set, write_set
+from .terminal import safe
 
 TABLES = ("runs", "steps", "sources", "labels", "rejected")
 
@@ -88,6 +89,8 @@ class TraceSet:
         return self._summary
 
     def summary_text(self) -> str:
+        """The summary as plain text for a terminal: names from the traces have their control characters
+        shown escaped (``terminal.safe``), so an agent name cannot recolour or rewrite the screen."""
         s = self.summary()
         span = (f"{s['first_run']:%Y-%m-%d %H:%M} .. {s['last_run']:%Y-%m-%d %H:%M} UTC"
                 if s["first_run"] else "no timestamps")
@@ -96,13 +99,13 @@ class TraceSet:
             f"date range: {span}",
             "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()),
             f"runs with unknown cost: {s['cost_unknown_runs']}"
-            + (f" (unpriced models: {', '.join(s['unpriced_models'])})" if s["unpriced_models"] else ""),
+            + (f" (unpriced models: {', '.join(map(safe, s['unpriced_models']))})" if s["unpriced_models"] else ""),
             f"runs without their root span: {s['root_missing_runs']}   spans whose parent never arrived: "
             f"{s['orphan_steps']} (in {s['orphan_runs']} runs; kept)",
             f"rejected records: {s['rejected']}"
-            + ("  [" + ", ".join(f"{k}: {v}" for k, v in s["rejected_reasons"].items()) + "]"
+            + ("  [" + ", ".join(f"{safe(k)}: {v}" for k, v in s["rejected_reasons"].items()) + "]"
                if s["rejected_reasons"] else ""),
-            "agents: " + ", ".join(f"{a} ({n})" for a, n in s["agents"].items()),
+            "agents: " + ", ".join(f"{safe(a)} ({n})" for a, n in s["agents"].items()),
         ]
         return "\n".join(lines)
 

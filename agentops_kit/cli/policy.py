@@ -59,7 +59,7 @@ def policy_lint(policies, out_format):
 
     findings = lint_policy(list(policies))
     if out_format == "json":
-        click.echo(findings.write_json())
+        print_frame(findings, "json")
     elif findings.height:
         print_frame(findings.drop("file"), "table")
     else:

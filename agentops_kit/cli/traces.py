@@ -28,6 +28,9 @@ def ingest(exports, out_dir, mapping, pricing, labels, fmt):
     click.echo(f"tables written to {out_dir}/ (manifest.json lists them)")
 
 
+HEADLINE = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", "customer_impact_errors")
+
+
 @main.command()
 @click.argument("exports", nargs=-1, required=True)
 @click.option("--by", default="agent,week", show_default=True,
@@ -35,13 +38,34 @@ def ingest(exports, out_dir, mapping, pricing, labels, fmt):
 @click.option("--baselines", type=click.Path(), default=None,
               help="human baselines YAML (templates/baselines.yaml) or the inventory CSV, for time saved")
 @click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--all", "all_columns", is_flag=True,
+              help="table: every column, as wide as it takes (csv and json always have every column)")
 @trace_options
-def metrics(exports, by, baselines, out_format, mapping, pricing, labels, fmt):
-    """Weekly metrics of EXPORTS (trace files, or a folder of Parquet tables from `ingest`)."""
+def metrics(exports, by, baselines, out_format, all_columns, mapping, pricing, labels, fmt):
+    """Weekly metrics of EXPORTS (trace files, or a table-set folder from `ingest`). The table leads with the
+    headline: runs, completion, escalation, cost per successful run, customer-impact errors."""
+    import textwrap
+
+    import polars as pl
+
     from ..analytics.metrics import weekly_metrics
     from ..scope import require_runs
+    from .table import terminal_width
 
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
     require_runs(ts, what="metrics")
-    frame = weekly_metrics(ts, by=[b.strip() for b in by.split(",") if b.strip()], baselines=baselines)
-    print_frame(frame, out_format)
+    groups = [b.strip() for b in by.split(",") if b.strip()]
+    frame = weekly_metrics(ts, by=groups, baselines=baselines)
+    if out_format != "table" or all_columns:
+        print_frame(frame, out_format, fit=not all_columns)
+        return
+    print_frame(frame.select(*groups, *HEADLINE), "table")
+    unknown = frame.filter(pl.col("cost_per_successful_run").is_null() & (pl.col("runs") > 0))
+    if unknown.height:  # say why a number is missing, with how often
+        no_success = unknown.filter(pl.col("successes") == 0).height
+        unpriced = unknown.filter(pl.col("cost_unknown_runs") > 0)
+        note = f"cost per successful run is – in {unknown.height} rows: " + "; ".join(part for part in (
+            f"{no_success} without a successful run" if no_success else "",
+            f"{unpriced.height} with runs of unknown cost ({unpriced['cost_unknown_runs'].sum()} runs; --all shows "
+            "cost_known_per_successful_run, a lower bound)" if unpriced.height else "") if part)
+        click.echo("\n" + textwrap.fill(note, terminal_width()))
