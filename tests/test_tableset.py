@@ -343,3 +343,12 @@ def test_kill_9_during_ingest_leaves_the_old_set_or_the_new_one(old_ts, new_ts, 
         shutil.rmtree(out)
     print(f"write took {write_seconds * 1000:.1f} ms; {kills} kills: {outcomes}, {mid_write} left a half-done write")
     assert mid_write > 0  # the kills did land inside the write, not only before or after it
+
+
+def test_a_traceset_written_over_the_folder_it_came_from_stays_usable(written, new_ts):
+    """Writing over its own folder removes the files it was scanning: it reads the same rows from the new set."""
+    ts = ak.TraceSet.read_parquet(written)
+    old_set = manifest(written)["set"]
+    ts.write_parquet(written)
+    assert manifest(written)["set"] != old_set and not (written / old_set).exists()
+    assert same(frames(ts), frames(new_ts))
