@@ -155,8 +155,10 @@ def _write_table(frame: pl.DataFrame, path: Path) -> None:
         os.fsync(handle.fileno())
 
 
-def write_set(frames: Mapping[str, pl.LazyFrame | pl.DataFrame], directory: str | os.PathLike) -> Path:
-    """Write ``frames`` (table name -> frame) as one table set into ``directory`` and publish it at once."""
+def write_set(frames: Mapping[str, pl.LazyFrame | pl.DataFrame], directory: str | os.PathLike,
+              keep_replaced: bool = False) -> Path:
+    """Write ``frames`` (table name -> frame) as one table set into ``directory`` and publish it at once.
+    ``keep_replaced``: leave the replaced set's files until the next write (for frames still reading them)."""
     out = check_target(directory)
     try:
         out.mkdir(parents=True, exist_ok=True)
@@ -196,7 +198,8 @@ def write_set(frames: Mapping[str, pl.LazyFrame | pl.DataFrame], directory: str 
             _remove([staging, final, pending])
             raise
         _fsync_dir(out)
-        _remove(p for p in out.iterdir() if _is_ours(p, name, legacy=True))
+        replaced = old.get("set") if old and keep_replaced else None
+        _remove(p for p in out.iterdir() if _is_ours(p, name, legacy=True) and p.name != replaced)
     return out
 
 

@@ -30,12 +30,10 @@ class TraceSet:
         """Write every table into ``out_dir`` as one table set, published all at once (see ``tableset``):
         a reader sees the previous set or this one, never a mix. Refuses an existing file or a folder that
         holds anything but a table set, before writing."""
-        out = write_set({name: getattr(self, name) for name in TABLES}, out_dir)
-        if any(Path(source).resolve() == out.resolve() for source in self.inputs):
-            # the set this one was read from is gone now: read the same rows from the new one
-            for name, frame in read_set(out, TABLES).items():
-                setattr(self, name, frame)
-        return out
+        # written over the folder it was read from: its frames still scan the replaced set, so that set
+        # stays until the next write
+        own = any(Path(source).resolve() == Path(out_dir).resolve() for source in self.inputs)
+        return write_set({name: getattr(self, name) for name in TABLES}, out_dir, keep_replaced=own)
 
     @classmethod
     def read_parquet(cls, directory: str | Path) -> TraceSet:
