@@ -304,17 +304,25 @@ def test_kill_9_during_ingest_leaves_the_old_set_or_the_new_one(old_ts, new_ts, 
     pristine = tmp_path / "pristine"
     old_ts.write_parquet(pristine)
     old, new = frames(old_ts), frames(new_ts)
-    # one write without a kill: how long the write takes here, so that the kills are spread over it
-    calibrate = tmp_path / "calibrate"
-    shutil.copytree(pristine, calibrate)
-    first = manifest(calibrate)["set"]
-    proc = start_ingest(calibrate)
-    assert wait_for_staging(proc, calibrate), "the write was over before it was seen: run again on a quieter machine"
-    began = time.perf_counter()
-    while manifest(calibrate)["set"] == first:
-        pass
-    write_seconds = time.perf_counter() - began
-    assert proc.wait() == 0
+    # writes without a kill: how long the write takes here (the quickest of two), to spread the kills over it
+    measured = []
+    for attempt in range(6):
+        calibrate = tmp_path / f"calibrate{attempt}"
+        shutil.copytree(pristine, calibrate)
+        first = manifest(calibrate)["set"]
+        proc = start_ingest(calibrate)
+        seen = wait_for_staging(proc, calibrate)
+        began = time.perf_counter()
+        while seen and manifest(calibrate)["set"] == first:
+            pass
+        if seen:
+            measured.append(time.perf_counter() - began)
+        assert proc.wait() == 0
+        proc.stderr.close()
+        if len(measured) == 2:
+            break
+    assert measured, "every write was over before it was seen: run again on a quieter machine"
+    write_seconds = min(measured)
     kills, outcomes = 40, {"old": 0, "new": 0}
     mid_write = 0
     for i in range(kills):
@@ -329,8 +337,8 @@ def test_kill_9_during_ingest_leaves_the_old_set_or_the_new_one(old_ts, new_ts, 
         else:
             pytest.fail("five writes in a row were over before they were seen")
         time.sleep(write_seconds * 1.25 * i / (kills - 1))  # from the first table to just after the rename
-        proc.send_signal(signal.SIGKILL)
-        assert proc.wait() == -signal.SIGKILL
+        proc.send_signal(signal.SIGKILL)  # past the end of the write the process may have finished already
+        assert proc.wait() in (-signal.SIGKILL, 0), proc.stderr.read().decode()
         proc.stderr.close()
         mid_write += any(n.startswith((".set-", ".manifest-")) for n in os.listdir(out))
         for read in (ak.TraceSet.read_parquet, ak.load_traces):
