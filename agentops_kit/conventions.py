@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from .mapping import Mapping
+from .model import TOOL_CALL_KINDS, StepKind
 
 # gen_ai.operation.name -> kind. "call_llm" is any-agent's non-standard name for a chat call.
 GENAI_OPERATION_KIND = {
@@ -25,7 +26,7 @@ OPENINFERENCE_KIND = {
     "RERANKER": "retrieval", "CHAIN": "other", "GUARDRAIL": "other", "EVALUATOR": "other",
     "PROMPT": "other", "UNKNOWN": "other",
 }
-STEP_KINDS = {"agent", "llm", "tool", "retrieval", "action", "approval", "other"}
+STEP_KINDS = frozenset(k.value for k in StepKind)
 
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
@@ -144,7 +145,7 @@ class Conventions:
             tool_name = name[len("execute_tool "):]
         if kind == "tool" and self.is_action(tool_name):
             kind = "action"
-        is_tool = kind in ("tool", "action")
+        is_tool = kind in TOOL_CALL_KINDS
         decision = approver = None
         if kind == "approval":
             raw = first(attrs, self.m.approval.decision_attributes)

@@ -20,19 +20,14 @@ from .files import (
     stream_lines,
 )
 from .mapping import Mapping, load_mapping
-from .model import TABLE_SCHEMAS, empty
+from .model import TABLE_SCHEMAS, RejectReason, empty
 from .pricing import Pricing, load_pricing
-from .readers import canonical, langfuse, langsmith, otel_sdk, otlp, otlp_fast, taubench
+from .readers import registry
 from .readers.collector import Collector
-from .readers.detect import FORMATS, detect
+from .readers.detect import detect
 from .tableset import loose_table_error, read_set
 from .traceset import TABLES, TraceSet
 
-READERS = {
-    "otlp": otlp.read, "otel_sdk": otel_sdk.read, "langfuse": langfuse.read, "langsmith": langsmith.read,
-    "tau_bench": taubench.read, "canonical": canonical.read,
-}
-LINE_READERS = {"otlp": otlp.read_lines, "canonical": canonical.read_lines}
 SNIFF_BYTES = 64 * 1024
 
 
@@ -61,20 +56,24 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
     fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
     col = collectors.setdefault(fmt or "unknown", Collector(fmt or "unknown"))
     problems: list[str] = []
-    if fmt is None:
-        col.reject(str(path), "unknown_format",
+    reader = registry.BY_NAME.get(fmt) if fmt else None
+    lines = reader is not None and is_line_delimited(head)
+    compiled = registry.module(reader.compiled) if lines and reader.compiled else None
+    if reader is None:
+        col.reject(str(path), RejectReason.UNKNOWN_FORMAT,
                    "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
-    elif fmt == "otlp" and is_line_delimited(head) and otlp_fast.available(conv):
-        otlp_fast.read_file(col, conv, path, problems, advance)  # compiled, block by block
-    elif fmt in LINE_READERS and is_line_delimited(head):
-        LINE_READERS[fmt](col, conv, stream_lines(path, problems, advance), str(path))  # never the whole file in memory
+    elif compiled is not None and compiled.available(conv):
+        compiled.read_file(col, conv, path, problems, advance)  # compiled, block by block
+    elif lines and reader.read_lines:
+        read_lines = registry.function(reader.read_lines)
+        read_lines(col, conv, stream_lines(path, problems, advance), str(path))  # never the whole file in memory
     else:
         data, problem = read_bytes(path)
-        READERS[fmt](col, conv, data, str(path))
+        registry.function(reader.read)(col, conv, data, str(path))
         del data
         problems += [problem] if problem else []
     for problem in problems:
-        col.reject(str(path), "truncated_file", problem)
+        col.reject(str(path), RejectReason.TRUNCATED_FILE, problem)
 
 
 def load_traces(
@@ -91,11 +90,10 @@ def load_traces(
     mapping / pricing: YAML files (see templates/); defaults follow the GenAI/OpenInference conventions
     and price nothing (cost reported by the export is still used).
     labels: one or more CSV/JSONL label files keyed by run_id.
-    format: force one reader (otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical) instead of
-    detecting each file's format.
+    format: force one reader ({formats}) instead of detecting each file's format.
     """
-    if format is not None and format not in FORMATS:
-        raise AgentOpsError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
+    if format is not None and format not in registry.BY_NAME:
+        raise AgentOpsError(f"unknown format {format!r}: expected one of {registry.listing()}")
     mapping, pricing = load_mapping(mapping), load_pricing(pricing)
     conv = Conventions(mapping)
     files = expand_paths(paths)
@@ -140,3 +138,7 @@ def load_traces(
         for name in TABLES
     }
     return TraceSet(**lazy, inputs=[str(p) for p in files])
+
+
+if load_traces.__doc__:  # the formats, from the registry (None under python -OO)
+    load_traces.__doc__ = load_traces.__doc__.replace("{formats}", registry.listing())

@@ -7,6 +7,8 @@ import html
 
 import polars as pl
 
+from .model import Verdict
+
 _PLOTLY_INCLUDED = False
 
 
@@ -49,7 +51,7 @@ def cell(column: str, value) -> tuple[str, str]:
     if isinstance(value, bool):
         return ("yes" if value else "no"), ""
     if column == "verdict" or column.startswith("verdict_"):
-        return esc(value), f"v-{value}" if value in ("go", "no-go", "unknown") else ""
+        return esc(value), f"v-{value}" if value in tuple(Verdict) else ""
     if isinstance(value, (int, float)):
         if column.endswith("_wow") and _is_share(column.removesuffix("_wow")):
             return signed(value), "num"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import polars as pl
 
+from .model import CostSource, Outcome
 from .pricing import unpriced_models
 from .tableset import read_set, write_set
 from .terminal import safe
@@ -58,7 +59,7 @@ class TraceSet:
                 pl.col("agent").n_unique().alias("agent_count"),
                 pl.col("started_at").min().alias("first"),
                 pl.col("started_at").max().alias("last"),
-                (pl.col("cost_source") == "unknown").sum().alias("cost_unknown_runs"),
+                (pl.col("cost_source") == CostSource.UNKNOWN).sum().alias("cost_unknown_runs"),
                 pl.col("root_missing").sum().alias("root_missing_runs"),
                 pl.col("orphan_steps").sum().alias("orphan_steps"),
                 (pl.col("orphan_steps") > 0).sum().alias("orphan_runs"),
@@ -73,7 +74,7 @@ class TraceSet:
                 "agents": dict(agents.iter_rows()),
                 "first_run": runs["first"],
                 "last_run": runs["last"],
-                "outcomes": {k: outcomes.get(k, 0) for k in ("success", "failure", "escalated", "unknown")},
+                "outcomes": {k.value: outcomes.get(k.value, 0) for k in Outcome},
                 "cost_unknown_runs": runs["cost_unknown_runs"],
                 "root_missing_runs": runs["root_missing_runs"],
                 "orphan_steps": runs["orphan_steps"] or 0,

@@ -25,7 +25,7 @@ from pathlib import Path
 import polars as pl
 
 import agentops_kit as ak
-from agentops_kit.analytics.common import iso_week
+from agentops_kit.weeks import iso_week
 from agentops_kit.report.export import weekly_report
 from agentops_kit.tableset import table_paths
 

@@ -2,8 +2,8 @@
 never a traceback. Most rows run through click's CliRunner; a few run the installed `agentops-kit` script in
 a real process, so that what reaches a terminal is checked too.
 
-Rows marked xfail need work on other branches (approvals: h14audit; report: h12report) and flip to passing
-when it is merged (strict: an unexpected pass fails, so the mark gets removed).
+Rows marked xfail need the approvals work on branch h14audit and flip to passing when it is merged (strict:
+an unexpected pass fails, so the mark gets removed).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ INVENTORY = str(TEMPLATES / "inventory.csv")
 NO_DB = "postgresql+psycopg://postgres:s3cret@127.0.0.1:5432/agentops_no_such_db"
 
 h14audit = pytest.mark.xfail(strict=True, reason="needs approvals work on branch h14audit")
-h12report = pytest.mark.xfail(strict=True, reason="needs report work on branch h12report")
 
 
 @pytest.fixture
@@ -95,9 +94,11 @@ ROWS = [
     # report weekly
     (["report", "weekly", "--traces", S, "--week", "2026-W47", "--out", "afile"], r"afile"),
     (["report", "weekly", "--traces", S, "--policy", "missing"], r"Invalid value for '--policy': .*'missing'"),
-    pytest.param(["report", "weekly", "--traces", S, "--week", "2026-47", "--out", "r"], r"2026-47", marks=h12report),
-    pytest.param(["report", "weekly", "--traces", "missing.jsonl", "--week", "2026-W47", "--out", "r"],
-                 r"missing\.jsonl: no such file", marks=h12report),
+    (["report", "weekly", "--traces", S, "--week", "2026-47", "--out", "r"], r"2026-47"),
+    (["report", "weekly", "--traces", "missing.jsonl", "--week", "2026-W47", "--out", "r"], r"missing\.jsonl: no such file"),
+    (["report", "weekly", "--traces", S, "--week", "2026-W47", "--out", "r", "--weeks-back", "0"], r"'--weeks-back'"),
+    (["report", "weekly", "--traces", "empty.jsonl", "--week", "2026-W47", "--out", "r"], r"no runs"),
+    (["report", "weekly", "--traces", S, "--week", "2026-W30", "--out", "r"], r"2026-W30"),
     # inventory score
     (["inventory", "score", "missing.csv"], r"missing\.csv: inventory file not found"),
     (["inventory", "score", "badinv.csv"], r"badinv\.csv: 8 problem\(s\): missing required column 'runs_per_week'; "),

@@ -9,12 +9,17 @@ from dataclasses import dataclass, field
 
 import polars as pl
 
+from ..charts import violations_by_rule
+from ..model import TOOL_CALL_KINDS, ApprovalDecision, Severity, StepKind
+from ..rendering import table
+from ..results import Result, records
 from .policy import Policy, load_policies
 
-SEVERITY = {"unapproved_action": "critical", "tool_not_allowed": "high", "outbound_domain": "high",
-            "max_runtime": "high", "max_tool_calls": "medium", "max_cost": "medium", "retrieval_without_version": "medium",
-            "max_retries": "low", "cost_unknown": "low", "retention_exceeded": "low"}
-SEVERITY_ORDER = ("critical", "high", "medium", "low")  # most severe first
+SEVERITY = {"unapproved_action": Severity.CRITICAL, "tool_not_allowed": Severity.HIGH, "outbound_domain": Severity.HIGH,
+            "max_runtime": Severity.HIGH, "max_tool_calls": Severity.MEDIUM, "max_cost": Severity.MEDIUM,
+            "retrieval_without_version": Severity.MEDIUM, "max_retries": Severity.LOW, "cost_unknown": Severity.LOW,
+            "retention_exceeded": Severity.LOW}
+SEVERITY_ORDER = tuple(s.value for s in Severity)  # most severe first
 VIOLATION_SCHEMA = {"run_id": pl.String, "agent": pl.String, "rule": pl.String, "detail": pl.String,
                     "severity": pl.String, "step_id": pl.String}
 URL_HOST = r"https?://([A-Za-z0-9.-]+)"
@@ -22,10 +27,11 @@ EMAIL_HOST = r"[A-Za-z0-9._%+-]+@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"
 
 
 @dataclass
-class PolicyResult:
+class PolicyResult(Result):
     violations: pl.DataFrame
     policies: list[Policy] = field(default_factory=list)
     runs_checked: int = 0
+    title = "Policy check"
 
     @property
     def ok(self) -> bool:
@@ -35,16 +41,27 @@ class PolicyResult:
         return self.violations.group_by("agent", "rule", "severity").agg(
             pl.len().alias("violations"), pl.col("run_id").n_unique().alias("runs")).sort("agent", "rule")
 
+    def to_polars(self) -> pl.DataFrame:
+        return self.violations
+
     def to_dict(self) -> dict:
-        return {"runs_checked": self.runs_checked, "violations": self.violations.to_dicts()}
+        return {"runs_checked": self.runs_checked, "violations": records(self.violations)}
+
+    def html(self) -> str:
+        lead = f"<p class='agentops-lead'>{self.violations.height} violations in {self.runs_checked} runs</p>"
+        if self.ok:
+            return f"{lead}<p>All runs inside their policies.</p>"
+        return (lead + table(self.summary(), max_rows=500, caption="by agent and rule")
+                + table(self.violations, max_rows=500, caption="violations"))
 
     def _repr_html_(self) -> str:
         head = f"<h4>Policy check — {self.violations.height} violations in {self.runs_checked} runs</h4>"
         if self.ok:
             return f"<div class='agentops-policy'>{head}<p>All runs inside their policies.</p></div>"
-        from ..rendering import table
-
         return f"<div class='agentops-policy'>{head}{table(self.summary(), max_rows=500)}</div>"
+
+    def figure(self):
+        return violations_by_rule(self.violations)
 
 
 def _policy_frame(policies: list[Policy]) -> pl.DataFrame:
@@ -59,7 +76,7 @@ def _policy_frame(policies: list[Policy]) -> pl.DataFrame:
 
 def _v(frame: pl.LazyFrame, rule: str, detail: pl.Expr, step: pl.Expr | None = None) -> pl.LazyFrame:
     return frame.select("run_id", "agent", pl.lit(rule).alias("rule"), detail.alias("detail"),
-                        pl.lit(SEVERITY[rule]).alias("severity"),
+                        pl.lit(SEVERITY[rule].value).alias("severity"),
                         (step if step is not None else pl.lit(None, pl.String)).alias("step_id"))
 
 
@@ -91,7 +108,7 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
     now = as_of or dt.datetime.now(dt.timezone.utc)
     parts.append(_v(runs.filter(pl.col("started_at") < pl.lit(now) - pl.duration(days=pl.col("_retention"))),
                     "retention_exceeded", pl.format("run from {} is older than {} days", pl.col("started_at").dt.date(), "_retention")))
-    tools = steps.filter(pl.col("kind").is_in(["tool", "action"]))
+    tools = steps.filter(pl.col("kind").is_in(TOOL_CALL_KINDS))
     retries = (tools.group_by("run_id", "agent", "tool_name", "input").agg(pl.len().alias("_n"))
                .group_by("run_id", "agent").agg((pl.col("_n") - 1).max().alias("_retries"),
                                                 pl.col("tool_name").sort_by("_n").last().alias("_tool"))
@@ -108,11 +125,12 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
     gated = pl.DataFrame([(p.name, t) for p in policies for t in p.actions_require_approval],
                          schema={"agent": pl.String, "tool_name": pl.String}, orient="row").lazy()
     gated_steps = tools.join(gated, on=["agent", "tool_name"], how="inner")
-    evidence = ts.steps.filter((pl.col("kind") == "approval") & (pl.col("approval_decision") == "approved")).select(
+    approved = (pl.col("kind") == StepKind.APPROVAL) & (pl.col("approval_decision") == ApprovalDecision.APPROVED)
+    evidence = ts.steps.filter(approved).select(
         "run_id", pl.col("attributes").str.json_path_match('$["agentops.approval.action"]').alias("_for"),
         pl.coalesce("ended_at", "started_at").alias("_approved_at"))
     if approvals is not None and approvals.height:
-        evidence = pl.concat([evidence, approvals.lazy().filter(pl.col("decision") == "approved").select(
+        evidence = pl.concat([evidence, approvals.lazy().filter(pl.col("decision") == ApprovalDecision.APPROVED).select(
             "run_id", pl.col("action").alias("_for"), pl.col("decided_at").alias("_approved_at"))], how="vertical_relaxed")
     covered = (gated_steps.join(evidence, on="run_id", how="inner")
                .filter((pl.col("_approved_at") <= pl.col("started_at")) | pl.col("started_at").is_null())
@@ -152,5 +170,5 @@ def _outbound(tools: pl.LazyFrame, policies: list[Policy]) -> pl.DataFrame:
         if not _domain_allowed(host, limits[r["agent"]]):
             rows.append({"run_id": r["run_id"], "agent": r["agent"], "rule": "outbound_domain",
                          "detail": f"'{r['tool_name']}' contacts {host}, outside {json.dumps(limits[r['agent']])}",
-                         "severity": SEVERITY["outbound_domain"], "step_id": r["step_id"]})
+                         "severity": SEVERITY["outbound_domain"].value, "step_id": r["step_id"]})
     return pl.DataFrame(rows, schema=VIOLATION_SCHEMA)

@@ -7,9 +7,10 @@ import html
 import json
 from dataclasses import dataclass, field
 
+from ..model import ApprovalState
 from .diff import field_diff
 
-STATES = ("pending", "approved", "rejected", "expired")
+STATES = tuple(s.value for s in ApprovalState)
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:

@@ -8,6 +8,7 @@ import sys
 import click
 
 from ..errors import AgentOpsError
+from ..readers import registry
 
 
 def fail(exc: Exception | str, code: int = 2) -> None:
@@ -43,8 +44,8 @@ def main():
 
 def trace_options(func):
     """The options every command that reads traces takes, named as in load_traces."""
-    func = click.option("--input-format", "fmt", default=None,
-                        help="Force a reader: otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical.")(func)
+    func = click.option("--input-format", "fmt", default=None, type=click.Choice(registry.NAMES),
+                        help="Force one reader for every file (default: detect each file's format).")(func)
     func = click.option("--labels", multiple=True, type=click.Path(), help="Labels CSV/JSONL keyed by run_id (repeatable).")(func)
     func = click.option("--pricing", type=click.Path(), default=None, help="pricing.yaml (USD per million tokens).")(func)
     func = click.option("--mapping", type=click.Path(), default=None, help="mapping.yaml (outcome, workflow, mode, ...).")(func)

@@ -17,12 +17,11 @@ from pathlib import Path
 import polars as pl
 
 from .. import conventions as cv
-from ..assemble import STEP_ROW_SCHEMA
 from ..conventions import Conventions
 from ..files import GZIP_MAGIC
 from ..model import TABLE_SCHEMAS
 from . import otlp
-from .collector import Collector
+from .collector import STEP_ROW_SCHEMA, Collector
 
 try:
     from .. import _otlp_columns as native
@@ -77,7 +76,7 @@ def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
     tools = raw.filter(pl.col("kind") == "tool")["tool_name"].drop_nulls().unique().to_list()
     actions = [t for t in tools if conv.is_action(t)]
     decision = pl.col("decision_text")
-    status = pl.col("status_code").replace_strict({1: "ok", 2: "error"}, default="unset", return_dtype=pl.String)
+    status = pl.col("status_code").replace_strict(otlp.STATUS, default=otlp.STATUS[0], return_dtype=pl.String)
     message = pl.when(pl.col("status_message") != "").then(pl.col("status_message")).otherwise(pl.lit("error"))
     return raw.with_columns(status.alias("status")).select(
         pl.col("run_id", "step_id", "parent_id"),

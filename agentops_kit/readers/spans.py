@@ -5,6 +5,7 @@ from __future__ import annotations
 import orjson
 
 from ..conventions import Conventions, as_int
+from ..model import RejectReason
 from .collector import Collector
 
 # Nanoseconds since the epoch fall in this range for 2001..2100; anything else is a unit mistake.
@@ -45,7 +46,7 @@ def emit_span(
             attrs = {k: v for k, v in attrs.items() if k != skip[0] and k != skip[1]}
         attributes = orjson.dumps(attrs, default=str).decode()
     except (ValueError, TypeError, AttributeError) as exc:
-        col.reject(file, "wrong_type", f"span {step_id}: {exc}", line=line, index=index, record_id=step_id)
+        col.reject(file, RejectReason.WRONG_TYPE, f"span {step_id}: {exc}", line=line, index=index, record_id=step_id)
         return
     error = fields["error"]
     if status == "error" and not error:

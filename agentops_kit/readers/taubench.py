@@ -10,6 +10,7 @@ import re
 import orjson
 
 from ..conventions import Conventions
+from ..model import RejectReason
 from .collector import Collector
 from .spans import emit_span
 
@@ -20,10 +21,10 @@ def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
     try:
         records = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        col.reject(file, "malformed_json", f"not valid JSON: {exc}", line=getattr(exc, "lineno", None))
+        col.reject(file, RejectReason.MALFORMED_JSON, f"not valid JSON: {exc}", line=getattr(exc, "lineno", None))
         return
     if not isinstance(records, list):
-        col.reject(file, "not_tau_bench", "expected a list of trajectories", line=1)
+        col.reject(file, RejectReason.NOT_TAU_BENCH, "expected a list of trajectories", line=1)
         return
     from pathlib import Path
 
@@ -35,7 +36,7 @@ def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
 
 def read_record(col, conv, rec, file, index, model, env) -> None:
     if not isinstance(rec, dict) or "task_id" not in rec or not isinstance(rec.get("traj"), list):
-        col.reject(file, "missing_id", "trajectory without 'task_id' or 'traj' list", index=index)
+        col.reject(file, RejectReason.MISSING_ID, "trajectory without 'task_id' or 'traj' list", index=index)
         return
     run_id = f"tau-{env}-task{rec['task_id']}-trial{rec.get('trial', 0)}"
     root = f"{run_id}/root"

@@ -7,9 +7,9 @@ import html
 import ipywidgets as w
 import polars as pl
 
+from ..analytics.definitions import impacted_runs
+from ..model import Outcome
 from ..rendering import table
-
-OUTCOMES = ("success", "failure", "escalated", "unknown")
 
 
 def _clip(text: str | None, limit: int = 400) -> str | None:
@@ -50,10 +50,9 @@ class RunInspector(w.VBox):
         self.ts = ts
         self.runs = ts.runs.collect()
         self.violations = policy_result.violations if policy_result is not None else None
-        impacted = ts.labels.filter((pl.col("name") == "customer_impact") & pl.col("value").str.to_lowercase().is_in(["true", "1", "yes"]))
-        self.impacted = set(impacted.select("run_id").collect()["run_id"].to_list())
+        self.impacted = set(impacted_runs(ts.labels).collect()["run_id"].to_list())
         self.agent = w.Dropdown(description="agent", options=[("all", None)] + [(a, a) for a in sorted(self.runs["agent"].unique().to_list())])
-        self.outcome = w.Dropdown(description="outcome", options=[("all", None)] + [(o, o) for o in OUTCOMES])
+        self.outcome = w.Dropdown(description="outcome", options=[("all", None)] + [(o.value, o.value) for o in Outcome])
         self.only_violations = w.Checkbox(description="policy violation", value=False, indent=False)
         self.only_impact = w.Checkbox(description="customer impact", value=False, indent=False)
         self.run_id = w.Text(description="run id", placeholder="paste a run id")
