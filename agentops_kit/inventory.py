@@ -53,7 +53,7 @@ class InventoryError(ConfigError):
 
     def __init__(self, file: str, problems: list[str]):
         self.problems = problems
-        super().__init__(file, f"{len(problems)} problem(s):\n  " + "\n  ".join(problems))
+        super().__init__(file, f"{len(problems)} problem(s): " + "; ".join(problems))
 
 
 def load_weights(weights) -> ScoringWeights:
@@ -77,7 +77,8 @@ def read_inventory(source) -> pl.DataFrame:
             "_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64)), "<frame>"
     path = Path(source)
     if not path.is_file():
-        raise ConfigError(str(path), "inventory file not found")
+        raise ConfigError(str(path), "is a folder: expected an inventory CSV or YAML file" if path.is_dir()
+                          else "inventory file not found")
     if path.suffix.lower() in (".yaml", ".yml"):
         data, lines = read_yaml(path)
         items = data.get("workflows") if isinstance(data, dict) else data

@@ -10,7 +10,7 @@ import polars as pl
 from . import labels as labels_mod
 from .assemble import assemble, drop_duplicates, step_frame
 from .conventions import Conventions
-from .errors import AgentOpsError, InputFileError
+from .errors import AgentOpsError
 from .files import (
     expand_paths,
     is_line_delimited,
@@ -20,11 +20,12 @@ from .files import (
     stream_lines,
 )
 from .mapping import Mapping, load_mapping
-from .model import TABLE_SCHEMAS, RejectReason, conform, empty
+from .model import TABLE_SCHEMAS, RejectReason, empty
 from .pricing import Pricing, load_pricing
 from .readers import registry
 from .readers.collector import Collector
 from .readers.detect import detect
+from .tableset import loose_table_error, read_set
 from .traceset import TABLES, TraceSet
 
 SNIFF_BYTES = 64 * 1024
@@ -39,60 +40,17 @@ def _canonical_table(path: Path) -> str | None:
     return None
 
 
-def _scan_table(path: Path, table: str) -> pl.LazyFrame:
-    """A canonical table file, lazily for Parquet; InputFileError naming the file (and the line and column of a
-    CSV cell) when it cannot be read as that table."""
-    schema = TABLE_SCHEMAS[table]
-    if path.suffix.lower() == ".parquet":
-        try:
-            found = pl.read_parquet_schema(path)
-        except Exception as exc:  # polars raises several error types for a file that is not Parquet
-            raise InputFileError(str(path), f"cannot be read as the Parquet {table} table: {exc}") from None
-        wrong = [f"{c} is {t}, expected {schema[c]}" for c, t in found.items() if c in schema and not _castable(t, schema[c])]
-        if wrong:
-            raise InputFileError(str(path), f"not the canonical {table} table: {'; '.join(wrong)}")
-        return conform(pl.scan_parquet(path), table)
-    try:
-        raw = pl.read_csv(path, infer_schema=False)
-    except Exception as exc:
-        raise InputFileError(str(path), f"cannot be read as the CSV {table} table: {exc}") from None
-    typed = raw.select(_parse_cell(c, schema[c]) for c in raw.columns if c in schema)
-    for column in typed.columns:
-        bad = raw.with_row_index("_line", offset=2).filter(pl.col(column).is_not_null() & typed[column].is_null())
-        if bad.height:
-            line, value = bad.row(0, named=True)["_line"], bad[column][0]
-            raise InputFileError(str(path), f"line {line}, column {column}: {value!r} is not {_TYPE_WORDS.get(schema[column].base_type(), schema[column])}")
-    return conform(typed.lazy(), table)
-
-
-_TYPE_WORDS = {pl.Datetime: "a timestamp", pl.Int64: "a whole number", pl.Float64: "a number", pl.Boolean: "true or false"}
-
-
-def _parse_cell(column: str, dtype: pl.DataType) -> pl.Expr:
-    """A CSV text column as its canonical type; null where a cell cannot be read (checked by the caller)."""
-    col = pl.col(column)
-    if isinstance(dtype, pl.Datetime):
-        return col.str.to_datetime(time_zone="UTC", strict=False)
-    if dtype == pl.Boolean:
-        return col.str.to_lowercase().replace_strict({"true": True, "false": False}, default=None, return_dtype=pl.Boolean)
-    return col.cast(dtype, strict=False)
-
-
-def _castable(found: pl.DataType, wanted: pl.DataType) -> bool:
-    """Whether a Parquet column of type ``found`` can stand for a canonical column of type ``wanted``."""
-    if found == wanted or found == pl.Null or wanted == pl.String:
-        return True
-    if found.is_numeric() and wanted.is_numeric():
-        return True
-    return found.is_temporal() and wanted.is_temporal()
+def _disk_size(path: Path) -> int:
+    """Bytes of a file, or of the tables in a table-set folder."""
+    return sum(p.stat().st_size for p in path.rglob("*.parquet")) if path.is_dir() else path.stat().st_size
 
 
 def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
                tables: dict[str, list[pl.LazyFrame]], advance) -> None:
-    """One input file into its format's collector (or, for a canonical table file, into ``tables``)."""
-    table = _canonical_table(path)
-    if table is not None and format in (None, "canonical"):
-        tables[table].append(_scan_table(path, table))
+    """One input file into its format's collector (or, for a table-set folder, its tables into ``tables``)."""
+    if path.is_dir():
+        for name, frame in read_set(path, TABLES).items():
+            tables[name].append(frame)
         return
     head = read_head(path)
     fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
@@ -139,6 +97,10 @@ def load_traces(
     mapping, pricing = load_mapping(mapping), load_pricing(pricing)
     conv = Conventions(mapping)
     files = expand_paths(paths)
+    if format in (None, "canonical"):
+        loose = next((p for p in files if p.is_file() and _canonical_table(p)), None)
+        if loose is not None:  # before any reading: one table alone is a set with the others missing
+            raise loose_table_error(loose)
     label_files = [] if labels is None else ([labels] if isinstance(labels, (str, os.PathLike)) else list(labels))
     extra_labels = [labels_mod.load_labels(p) for p in label_files]
 
@@ -148,13 +110,13 @@ def load_traces(
     if progress:  # by bytes on disk, so that one large export shows progress too
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(p.stat().st_size for p in files), desc=f"reading {len(files)} file(s)",
+        bar = tqdm(total=sum(_disk_size(p) for p in files), desc=f"reading {len(files)} file(s)",
                    unit="B", unit_scale=True, unit_divisor=1024)
     for path in files:
         counted = bar.n if bar is not None else 0
         _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None)
         if bar is not None:
-            bar.update(path.stat().st_size - (bar.n - counted))  # the rest of this file
+            bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
     if bar is not None:
         bar.close()
 

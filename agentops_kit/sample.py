@@ -25,6 +25,8 @@ import random
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import UsageError
+
 END = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)  # Monday 00:00 after ISO week 2026-W47
 WEEKS = 7
 XSS = '<script>alert("pwned")</script><img src=x onerror=alert(1)>'
@@ -260,6 +262,8 @@ def generate(seed: int = 7):
 
 def write_sample(out_dir: str | Path, seed: int = 7) -> dict[str, Path]:
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder: the sample's two files are written into a folder")
     out.mkdir(parents=True, exist_ok=True)
     runs, lines = generate(seed)
     traces = out / "traces.otlp.jsonl.gz"

@@ -9,8 +9,10 @@ from pathlib import Path
 import polars as pl
 
 from .labels import PROBLEMS, label_problems
-from .model import TABLE_SCHEMAS, CostSource, Outcome, conform
+from .model import CostSource, Outcome
 from .pricing import unpriced_models
+from .tableset import read_set, write_set
+from .terminal import safe
 
 TABLES = ("runs", "steps", "sources", "labels", "rejected")
 
@@ -35,27 +37,20 @@ class TraceSet:
         if self.label_problems is None:
             self.label_problems = label_problems(self.labels, self.runs)
 
-    # ---- persistence -------------------------------------------------------------------------
+    # ---- persistence (agentops_kit/tableset.py) ------------------------------------------------
     def write_parquet(self, out_dir: str | Path) -> Path:
-        """Write every table as ``DIR/<table>.parquet`` (each written to a temporary name, then renamed,
-        so a crash never leaves a half-written table behind)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in TABLES:
-            tmp = out / f".{name}.parquet.tmp"
-            getattr(self, name).collect().write_parquet(tmp)
-            tmp.replace(out / f"{name}.parquet")
-        return out
+        """Write every table into ``out_dir`` as one table set, published all at once (see ``tableset``):
+        a reader sees the previous set or this one, never a mix. Refuses an existing file or a folder that
+        holds anything but a table set, before writing."""
+        # written over the folder it was read from: its frames still scan the replaced set, so that set
+        # stays until the next write
+        own = any(Path(source).resolve() == Path(out_dir).resolve() for source in self.inputs)
+        return write_set({name: getattr(self, name) for name in TABLES}, out_dir, keep_replaced=own)
 
     @classmethod
     def read_parquet(cls, directory: str | Path) -> TraceSet:
-        directory = Path(directory)
-        frames = {}
-        for name in TABLES:
-            path = directory / f"{name}.parquet"
-            frames[name] = (conform(pl.scan_parquet(path), name) if path.exists()
-                            else pl.LazyFrame(schema=TABLE_SCHEMAS[name]))
-        return cls(**frames, inputs=[str(directory)])
+        """The complete table set in ``directory``; ``TableSetError`` names what is missing, changed or unlisted."""
+        return cls(**read_set(directory, TABLES), inputs=[str(directory)])
 
     def filter_runs(self, predicate: pl.Expr) -> TraceSet:
         """The runs matching ``predicate`` (an expression on the runs table), with their steps, sources and labels."""
@@ -107,6 +102,8 @@ class TraceSet:
         return self._summary
 
     def summary_text(self) -> str:
+        """The summary as plain text for a terminal: names from the traces have their control characters
+        shown escaped (``terminal.safe``), so an agent name cannot recolour or rewrite the screen."""
         s = self.summary()
         span = (f"{s['first_run']:%Y-%m-%d %H:%M} .. {s['last_run']:%Y-%m-%d %H:%M} UTC"
                 if s["first_run"] else "no timestamps")
@@ -115,15 +112,15 @@ class TraceSet:
             f"date range: {span}",
             "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()),
             f"runs with unknown cost: {s['cost_unknown_runs']}"
-            + (f" (unpriced models: {', '.join(s['unpriced_models'])})" if s["unpriced_models"] else ""),
+            + (f" (unpriced models: {', '.join(map(safe, s['unpriced_models']))})" if s["unpriced_models"] else ""),
             f"runs without their root span: {s['root_missing_runs']}   spans whose parent never arrived: "
             f"{s['orphan_steps']} (in {s['orphan_runs']} runs; kept)",
             f"rejected records: {s['rejected']}"
-            + ("  [" + ", ".join(f"{k}: {v}" for k, v in s["rejected_reasons"].items()) + "]"
+            + ("  [" + ", ".join(f"{safe(k)}: {v}" for k, v in s["rejected_reasons"].items()) + "]"
                if s["rejected_reasons"] else ""),
             "label problems: " + (", ".join(f"{k}: {v}" for k, v in s["label_problems"].items())
                                   + " (see .label_problems)" if s["label_problems"] else "none"),
-            "agents: " + ", ".join(f"{a} ({n})" for a, n in s["agents"].items()),
+            "agents: " + ", ".join(f"{safe(a)} ({n})" for a, n in s["agents"].items()),
         ]
         return "\n".join(lines)
 

@@ -20,7 +20,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "model", "weeks", "config", "resources", "terminal", "schema_json")),
     # draw frames they are given and know nothing of traces: every result renders itself with them
     ("presentation", ("rendering", "charts", "results")),
-    ("inputs", ("files", "mapping", "conventions", "pricing", "labels", "scope", "sample")),
+    ("inputs", ("files", "tableset", "mapping", "conventions", "pricing", "labels", "scope", "sample")),
     ("readers", ("readers", "_otlp_columns")),  # _otlp_columns: the compiled decoder (absent without a C compiler)
     ("canonical tables", ("assemble", "red_team_marks", "traceset", "load")),
     ("analytics", ("analytics", "inventory", "inventory_store", "inventory_reality", "approvals", "inspection")),

@@ -17,6 +17,7 @@ from agentops_kit.errors import AgentOpsError
 from agentops_kit.files import logical_name, read_head
 from agentops_kit.readers import registry
 from agentops_kit.readers.detect import detect
+from agentops_kit.tableset import table_paths
 
 from .conftest import ROOT, SAMPLE, THIRD_PARTY
 
@@ -51,7 +52,7 @@ def test_detection_names_the_format_of_a_real_file_of_each_kind(tmp_path):
     jsonl.write_text(json.dumps({"record": "step", "run_id": "r1", "step_id": "s1", "kind": "agent"}) + "\n")
     csv = tmp_path / "runs.csv"
     sample.runs.collect().drop("started_at", "ended_at").write_csv(csv)
-    files = {**{n: [p] for n, p in EXAMPLES.items() if p}, "canonical": [tables / "runs.parquet", jsonl, csv]}
+    files = {**{n: [p] for n, p in EXAMPLES.items() if p}, "canonical": [table_paths(tables)["runs"], jsonl, csv]}
     files["otlp"].append(SAMPLE / "traces.otlp.jsonl.gz")
     for name, paths in files.items():
         for path in paths:

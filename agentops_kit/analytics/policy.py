@@ -73,7 +73,10 @@ def load_policies(sources) -> list[Policy]:
         elif isinstance(src, dict):
             out.append(Policy.model_validate(src.get("agent", src)))
         elif Path(src).is_dir():
-            out += [load_policy(p) for p in sorted(Path(src).glob("*.y*ml"))]
+            files = sorted(Path(src).glob("*.y*ml"))
+            if not files:  # checking nothing would pass every check
+                raise ConfigError(str(src), "holds no policy files (*.yaml): nothing to check against")
+            out += [load_policy(p) for p in files]
         else:
             out.append(load_policy(src))
     seen: dict[str, str | None] = {}

@@ -63,6 +63,9 @@ def run_policy_tests(paths) -> list[CaseResult]:
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])]
+    empty = next((p for p in map(Path, paths) if p.is_dir() and not any(p.glob("*.y*ml"))), None)
+    if empty is not None:  # no case run is not a pass
+        raise ConfigError(str(empty), "holds no policy test files (*.yaml)")
     results = []
     for file in files:
         spec = load_model(file, PolicyTestFile)

@@ -34,7 +34,8 @@ FORMATS: tuple[Format, ...] = (
     Format("otlp", "OpenTelemetry OTLP/JSON, as the Collector's file exporter writes it",
            content=re.compile(rb'"resourceSpans"\s*:'),
            read="otlp:read", read_lines="otlp:read_lines", compiled="otlp_fast"),
-    Format("canonical", "the kit's own JSONL records, or Parquet/CSV tables named runs, steps, sources, labels, rejected",
+    Format("canonical", "the kit's own JSONL records, or a table-set folder written by ingest (read whole, "
+                        "through its manifest.json)",
            content=re.compile(rb'^\s*\{\s*"record"\s*:\s*"(run|step|source|label)"'),
            file_endings=(".csv", ".parquet"), magic=b"PAR1",
            read="canonical:read", read_lines="canonical:read_lines"),
