@@ -14,11 +14,13 @@ Public modules, for what the front door leaves out (their names are kept stable)
 ``agentops_kit.errors`` (the errors), ``agentops_kit.widgets`` (the JupyterLab widgets),
 ``agentops_kit.charts`` (plotly figures), ``agentops_kit.approvals`` (the queue, its errors and the
 demo seeding), ``agentops_kit.analytics.policy`` / ``.policy_lint`` / ``.policy_tests`` (policy files,
-their lint and tests), ``agentops_kit.analytics.impact``, ``agentops_kit.inventory`` (scoring and its
+their lint and tests), ``agentops_kit.analytics.impact``, ``agentops_kit.analytics.gates`` (evidence for
+removing an approval gate), ``agentops_kit.analytics.quality`` (quality metrics and their floors),
+``agentops_kit.analytics.redteam`` (the red-team report), ``agentops_kit.inventory`` (scoring and its
 error), ``agentops_kit.inventory_store`` and ``agentops_kit.inventory_reality`` (scorings over time,
-estimate vs traces), ``agentops_kit.mapping`` and
-``agentops_kit.pricing`` (the two config files of a load). Every other module is internal: it may change
-without notice.
+estimate vs traces), ``agentops_kit.mapping`` and ``agentops_kit.pricing`` (the two config files of a load),
+``agentops_kit.report`` (the weekly report and what the notebooks share) and ``agentops_kit.scope`` (what a
+set of traces holds; ``NothingToShow``). Every other module is internal: it may change without notice.
 """
 
 from __future__ import annotations
@@ -48,6 +50,9 @@ FRONT_DOOR = {
 # front door: their home is the public module named here.
 _ALSO = {
     "customer_impact_errors": "analytics.impact",
+    "gate_evidence": "analytics.gates",
+    "quality_metrics": "analytics.quality",
+    "red_team_report": "analytics.redteam",
     "Policy": "analytics.policy",
     "load_policies": "analytics.policy",
     "lint_policy": "analytics.policy_lint",
@@ -68,9 +73,10 @@ _ALSO = {
 PUBLIC_MODULES = (
     "agentops_kit", "agentops_kit.errors", "agentops_kit.widgets", "agentops_kit.charts", "agentops_kit.approvals",
     "agentops_kit.analytics.policy", "agentops_kit.analytics.policy_lint", "agentops_kit.analytics.policy_tests",
-    "agentops_kit.analytics.impact", "agentops_kit.inventory", "agentops_kit.inventory_store",
-    "agentops_kit.inventory_reality",
-    "agentops_kit.mapping", "agentops_kit.pricing",
+    "agentops_kit.analytics.impact", "agentops_kit.analytics.gates", "agentops_kit.analytics.quality",
+    "agentops_kit.analytics.redteam", "agentops_kit.inventory", "agentops_kit.inventory_store",
+    "agentops_kit.inventory_reality", "agentops_kit.mapping", "agentops_kit.pricing", "agentops_kit.report",
+    "agentops_kit.scope",
 )
 
 

@@ -4,24 +4,16 @@ from __future__ import annotations
 
 import polars as pl
 
+from .labels import run_scores
 from .mapping import Mapping
-from .model import conform
+from .model import TOOL_CALL_KINDS, Mode, Outcome, RejectReason, StepKind, conform
 from .pricing import Pricing, apply_pricing
-from .readers.collector import RUN_HINTS, STEP_FIELDS, Collector
-
-_TYPES = {
-    "started_ns": pl.Int64, "ended_ns": pl.Int64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
-    "cached_input_tokens": pl.Int64, "cost_usd": pl.Float64, "source_line": pl.Int64, "is_root": pl.Boolean,
-}
-STEP_ROW_SCHEMA = pl.Schema({f: _TYPES.get(f, pl.String) for f in STEP_FIELDS})
+from .readers.collector import RUN_HINTS, STEP_ROW_SCHEMA, Collector
+from .red_team_marks import marked_runs
 
 
 def _ns_to_ts(col: str) -> pl.Expr:
     return pl.from_epoch(pl.col(col), time_unit="ns").dt.cast_time_unit("us").dt.replace_time_zone("UTC")
-
-
-def rows_to_frame(rows: list[tuple]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema=STEP_ROW_SCHEMA, orient="row")
 
 
 def step_frame(collectors: list[Collector]) -> pl.DataFrame:
@@ -37,7 +29,7 @@ def step_frame(collectors: list[Collector]) -> pl.DataFrame:
 
 # Agent and chain spans often repeat the usage and cost of the calls inside them (Langfuse agents,
 # GenAI invoke_agent spans): a run counts tokens and cost only where they are incurred.
-INCURRING = ("llm", "tool", "action", "retrieval")
+INCURRING = tuple(k.value for k in (StepKind.LLM, StepKind.TOOL, StepKind.ACTION, StepKind.RETRIEVAL))
 
 
 def _span_key(span: str) -> pl.Expr:
@@ -56,7 +48,7 @@ def drop_duplicates(steps: pl.DataFrame) -> tuple[pl.DataFrame, list[tuple]]:
         return steps, []
     first = steps.select(pl.col("source_file").first().over("run_id", "step_id").alias("_ff"),
                          pl.col("source_line").first().over("run_id", "step_id").alias("_fl")).filter(marked)
-    rows = [(f, line, None, sid, "duplicate_span",
+    rows = [(f, line, None, sid, RejectReason.DUPLICATE_SPAN.value,
              f"span {sid} of trace {rid} was already read from {ff}" + (f" line {fl}" if fl else ""))
             for (f, line, sid, rid), (ff, fl) in zip(
                 steps.filter(marked).select("source_file", "source_line", "step_id", "run_id").iter_rows(),
@@ -136,7 +128,7 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         _sum_or_null("input_tokens"),
         _sum_or_null("output_tokens"),
         (pl.col("kind") == "llm").sum().cast(pl.Int64).alias("llm_calls"),
-        pl.col("kind").is_in(["tool", "action"]).sum().cast(pl.Int64).alias("tool_calls"),
+        pl.col("kind").is_in(TOOL_CALL_KINDS).sum().cast(pl.Int64).alias("tool_calls"),
         pl.col("tool_name").is_in(escalation_tools).any().alias("_escalated"),
         pl.col("cost_usd").filter(pl.col("cost_source").is_in(["export", "pricing"])
                                   & pl.col("kind").is_in(INCURRING)).sum().alias("_cost"),
@@ -149,18 +141,17 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
     ).collect()
     agg = _picked_facts(steps, agg, in_start_order).lazy()
     if o.label:
-        scored = labels.lazy().filter(pl.col("name") == o.label).group_by("run_id").agg(
-            pl.col("value").cast(pl.Float64, strict=False).last().alias("_score"))
-        agg = agg.join(scored, on="run_id", how="left")
+        agg = agg.join(run_scores(labels.lazy(), o.label), on="run_id", how="left")
     else:
         agg = agg.with_columns(pl.lit(None, pl.Float64).alias("_score"))
     outcome = (
-        pl.when(pl.col("outcome").is_not_null() & (pl.col("outcome") != "unknown")).then(pl.col("outcome"))
-        .when(pl.col("_escalated")).then(pl.lit("escalated"))
+        pl.when(pl.col("outcome").is_not_null() & (pl.col("outcome") != Outcome.UNKNOWN)).then(pl.col("outcome"))
+        .when(pl.col("_escalated")).then(pl.lit(Outcome.ESCALATED.value))
         .when(pl.col("_score").is_not_null())
-        .then(pl.when(pl.col("_score") >= o.label_success_min).then(pl.lit("success")).otherwise(pl.lit("failure")))
-        .when(pl.lit(o.error_status_is_failure) & pl.col("_root_error")).then(pl.lit("failure"))
-        .otherwise(pl.lit("unknown"))
+        .then(pl.when(pl.col("_score") >= o.label_success_min)
+              .then(pl.lit(Outcome.SUCCESS.value)).otherwise(pl.lit(Outcome.FAILURE.value)))
+        .when(pl.lit(o.error_status_is_failure) & pl.col("_root_error")).then(pl.lit(Outcome.FAILURE.value))
+        .otherwise(pl.lit(Outcome.UNKNOWN.value))
     )
     cost_source = (
         pl.when(pl.col("_cost_unknown")).then(pl.lit("unknown"))
@@ -178,6 +169,9 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         pl.when(pl.col("_cost_unknown")).then(None).otherwise(pl.col("_cost")).alias("cost_usd"),
         cost_source.alias("cost_source"),
     )
+    marked = marked_runs(steps.lazy(), labels.lazy(), mapping.red_team).with_columns(pl.lit(True).alias("_red_team"))
+    runs = runs.join(marked, on="run_id", how="left").with_columns(
+        pl.when(pl.col("_red_team")).then(pl.lit(Mode.RED_TEAM.value)).otherwise(pl.col("mode")).alias("mode"))
     runs = runs.sort("started_at", "run_id", nulls_last=True).collect()
     return conform(steps, "steps"), conform(runs, "runs")
 

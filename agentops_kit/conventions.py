@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from .mapping import Mapping
+from .model import TOOL_CALL_KINDS, Mode, StepKind
 
 # gen_ai.operation.name -> kind. "call_llm" is any-agent's non-standard name for a chat call.
 GENAI_OPERATION_KIND = {
@@ -25,7 +26,7 @@ OPENINFERENCE_KIND = {
     "RERANKER": "retrieval", "CHAIN": "other", "GUARDRAIL": "other", "EVALUATOR": "other",
     "PROMPT": "other", "UNKNOWN": "other",
 }
-STEP_KINDS = {"agent", "llm", "tool", "retrieval", "action", "approval", "other"}
+STEP_KINDS = frozenset(k.value for k in StepKind)
 
 MODEL_KEYS = ("gen_ai.response.model", "gen_ai.request.model", "llm.model_name")
 INPUT_TOKEN_KEYS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.token_count.prompt")
@@ -100,6 +101,7 @@ class Conventions:
         self.approved = {v.lower() for v in mapping.approval.approved_values}
         self.rejected = {v.lower() for v in mapping.approval.rejected_values}
         self.shadow = {v.lower() for v in mapping.mode.shadow_values}
+        self.red_team_modes = {v.lower() for v in mapping.red_team.mode_values}
         o = mapping.outcome
         self.outcome_values = {
             **{v.lower(): "failure" for v in o.failure},
@@ -144,7 +146,7 @@ class Conventions:
             tool_name = name[len("execute_tool "):]
         if kind == "tool" and self.is_action(tool_name):
             kind = "action"
-        is_tool = kind in ("tool", "action")
+        is_tool = kind in TOOL_CALL_KINDS
         decision = approver = None
         if kind == "approval":
             raw = first(attrs, self.m.approval.decision_attributes)
@@ -175,7 +177,8 @@ class Conventions:
         m = self.m
         mode = first(attrs, m.mode.attributes)
         if mode is not None:
-            mode = "shadow" if str(mode).lower() in self.shadow else "active"
+            low = str(mode).lower()
+            mode = (Mode.RED_TEAM if low in self.red_team_modes else Mode.SHADOW if low in self.shadow else Mode.ACTIVE).value
         outcome = first(attrs, m.outcome.attributes)
         if outcome is not None:
             outcome = self.outcome_values.get(str(outcome).lower(), "unknown")

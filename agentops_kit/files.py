@@ -23,13 +23,26 @@ NOT_EXPORTS = frozenset({
 
 
 def _in_folder(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")
-                  and p.suffix.lower() not in NOT_EXPORTS)
+    """The exports in ``folder`` and below; a table-set folder inside it is one entry, read as a whole."""
+    from .tableset import is_table_set
+
+    found = []
+    for root, dirs, files in os.walk(folder):
+        here = Path(root)
+        sets = [d for d in dirs if is_table_set(here / d)]
+        found += [here / d for d in sets]
+        dirs[:] = [d for d in dirs if d not in sets]
+        found += [here / f for f in files if not f.startswith(".") and Path(f).suffix.lower() not in NOT_EXPORTS
+                  and (here / f).is_file()]
+    return sorted(found)
 
 
 def expand_paths(inputs: str | os.PathLike | list) -> list[Path]:
     """Every file named by ``inputs`` (paths, folders walked recursively, glob patterns), sorted, unique;
-    documentation files found in folders (README.md, PROVENANCE.txt, ...) are left out."""
+    documentation files found in folders (README.md, PROVENANCE.txt, ...) are left out. A table-set folder
+    (written by ``ingest``) is one entry: the folder itself."""
+    from .tableset import is_table_set
+
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     found: list[Path] = []
@@ -39,10 +52,12 @@ def expand_paths(inputs: str | os.PathLike | list) -> list[Path]:
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 raise InputFileError(text, "no file matches this pattern")
-            found += [Path(m) for m in matches if Path(m).is_file()]
+            found += [Path(m) for m in matches if Path(m).is_file() or is_table_set(m)]
             continue
         path = Path(text)
-        if path.is_dir():
+        if is_table_set(path):
+            found.append(path)
+        elif path.is_dir():
             found += _in_folder(path)
         elif path.is_file():
             found.append(path)

@@ -53,7 +53,7 @@ class InventoryError(ConfigError):
 
     def __init__(self, file: str, problems: list[str]):
         self.problems = problems
-        super().__init__(file, f"{len(problems)} problem(s):\n  " + "\n  ".join(problems))
+        super().__init__(file, f"{len(problems)} problem(s): " + "; ".join(problems))
 
 
 def load_weights(weights) -> ScoringWeights:
@@ -77,21 +77,29 @@ def read_inventory(source) -> tuple[pl.DataFrame, str]:
             "_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64)), "<frame>"
     path = Path(source)
     if not path.is_file():
-        raise ConfigError(str(path), "inventory file not found")
+        raise ConfigError(str(path), "is a folder: expected an inventory CSV or YAML file" if path.is_dir()
+                          else "inventory file not found")
     if path.suffix.lower() in (".yaml", ".yml"):
         data, lines = read_yaml(path)
         items = data.get("workflows") if isinstance(data, dict) else data
         if not isinstance(items, list) or not items:
             raise InventoryError(str(path), ["expected a non-empty list under 'workflows:'"])
-        rows = [{k: (None if v is None else ";".join(map(str, v)) if isinstance(v, list) else str(v))
+        rows = [{str(k): (None if v is None else ";".join(map(str, v)) if isinstance(v, list) else str(v))
                  for k, v in item.items()} if isinstance(item, dict) else {} for item in items]
         frame = pl.DataFrame(rows, infer_schema_length=None)
+        frame = frame.with_columns(pl.all().cast(pl.String))  # a column of only nulls is text too
         line_of = [lines.get(("workflows", i)) or lines.get((i,)) for i in range(len(items))]
         return frame.with_columns(pl.Series("_line", line_of, dtype=pl.Int64)), str(path)
-    text = path.read_text(encoding="utf-8-sig") if path.stat().st_size else ""
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), f"cannot be read as UTF-8 text: {exc}") from None
     if not text.strip():
         raise InventoryError(str(path), ["the file is empty: expected a header row and one row per workflow"])
-    frame = pl.read_csv(path, infer_schema=False)
+    try:
+        frame = pl.read_csv(text.encode(), infer_schema=False)
+    except Exception as exc:  # polars raises several error types for malformed CSV
+        raise ConfigError(str(path), f"cannot be read as CSV: {exc}") from None
     if frame.height == 0:
         raise InventoryError(str(path), ["no workflow rows below the header"])
     return frame.with_row_index("_line", offset=2).with_columns(pl.col("_line").cast(pl.Int64)), str(path)
@@ -120,8 +128,10 @@ def validate(frame: pl.DataFrame, file: str) -> pl.DataFrame:
             if raw[i] is None or raw[i].strip() == "":
                 if col != "hourly_cost_usd":
                     problems.append(f"{where(row)}, column {col}: a value is required")
-            elif num[i] is None or math.isnan(num[i]):
+            elif num[i] is None:
                 problems.append(f"{where(row)}, column {col}: '{raw[i]}' is not a number")
+            elif not math.isfinite(num[i]):
+                problems.append(f"{where(row)}, column {col}: '{raw[i]}' is not a finite number")
             elif col in RATINGS and not (1 <= num[i] <= 5 and num[i] == int(num[i])):
                 problems.append(f"{where(row)}, column {col}: {raw[i]} is out of range (a whole number 1-5)")
             elif col in NUMBERS and num[i] < 0:

@@ -6,12 +6,16 @@ nothing behind.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import uuid
+from collections.abc import Iterator
 
 import polars as pl
 import sqlalchemy as sa
+
+from .errors import AgentOpsError
 
 META = sa.MetaData()
 SCORINGS = sa.Table(
@@ -33,9 +37,42 @@ ROWS = sa.Table(
 )
 
 
+class InventoryStoreError(AgentOpsError):
+    """The store cannot be opened or written: a URL that is not one, a missing driver, a database that
+    refuses. Names the store (password hidden) and the reason, never the SQL or its parameters."""
+
+
+def _shown(url) -> str:
+    if isinstance(url, sa.Engine):
+        url = url.url
+    try:
+        return sa.engine.make_url(url).render_as_string(hide_password=True)
+    except sa.exc.ArgumentError:
+        return str(url)
+
+
+@contextlib.contextmanager
+def _store_errors(url) -> Iterator[None]:
+    try:
+        yield
+    except sa.exc.NoSuchModuleError:
+        raise InventoryStoreError(f"inventory store {_shown(url)}: unknown database kind; write e.g. "
+                                  "sqlite:///inventory.db or postgresql+psycopg://user@host/db") from None
+    except sa.exc.ArgumentError as exc:
+        raise InventoryStoreError(f"inventory store {_shown(url)!r}: not a database URL ({exc}); write e.g. "
+                                  "sqlite:///inventory.db or postgresql+psycopg://user@host/db") from None
+    except ImportError as exc:
+        raise InventoryStoreError(f"inventory store {_shown(url)}: its database driver is not installed "
+                                  f"({exc.name or exc})") from None
+    except sa.exc.DBAPIError as exc:  # the driver's own message, without the statement SQLAlchemy appends
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else type(exc).__name__
+        raise InventoryStoreError(f"inventory store {_shown(url)}: {reason}") from None
+
+
 def _engine(url: str | sa.Engine) -> sa.Engine:
-    engine = url if isinstance(url, sa.Engine) else sa.create_engine(url)
-    META.create_all(engine)
+    with _store_errors(url):
+        engine = url if isinstance(url, sa.Engine) else sa.create_engine(url)
+        META.create_all(engine)
     return engine
 
 
@@ -50,7 +87,7 @@ def save_scoring(scored: pl.DataFrame, url: str | sa.Engine = "sqlite:///invento
          "score": r["score"], "hours_per_week": r["hours_per_week"], "row": json.dumps(r, default=str)}
         for r in scored.iter_rows(named=True)
     ]
-    with engine.begin() as conn:
+    with _store_errors(url), engine.begin() as conn:
         conn.execute(SCORINGS.insert(), {"scoring_id": scoring_id, "scored_at": when, "label": label,
                                          "weights": json.dumps(weights or {})})
         conn.execute(ROWS.insert(), rows)
@@ -64,7 +101,7 @@ def scoring_history(url: str | sa.Engine = "sqlite:///inventory.db") -> pl.DataF
                        ROWS.c.tier, ROWS.c.score, ROWS.c.hours_per_week)
              .join(ROWS, ROWS.c.scoring_id == SCORINGS.c.scoring_id)
              .order_by(SCORINGS.c.scored_at, ROWS.c.rank))
-    with engine.connect() as conn:
+    with _store_errors(url), engine.connect() as conn:
         result = conn.execute(query)
         frame = pl.DataFrame([tuple(r) for r in result], schema=list(result.keys()), orient="row",
                              infer_schema_length=None)

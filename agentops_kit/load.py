@@ -20,18 +20,14 @@ from .files import (
     stream_lines,
 )
 from .mapping import Mapping, load_mapping
-from .model import TABLE_SCHEMAS, conform, empty
+from .model import TABLE_SCHEMAS, RejectReason, empty
 from .pricing import Pricing, load_pricing, pricing_source
-from .readers import canonical, langfuse, langsmith, otel_sdk, otlp, otlp_fast, taubench
+from .readers import registry
 from .readers.collector import Collector
-from .readers.detect import FORMATS, detect
+from .readers.detect import detect
+from .tableset import loose_table_error, read_set
 from .traceset import TABLES, TraceSet
 
-READERS = {
-    "otlp": otlp.read, "otel_sdk": otel_sdk.read, "langfuse": langfuse.read, "langsmith": langsmith.read,
-    "tau_bench": taubench.read, "canonical": canonical.read,
-}
-LINE_READERS = {"otlp": otlp.read_lines, "canonical": canonical.read_lines}
 SNIFF_BYTES = 64 * 1024
 
 
@@ -44,43 +40,40 @@ def _canonical_table(path: Path) -> str | None:
     return None
 
 
-def _scan_table(path: Path, table: str) -> pl.LazyFrame:
-    if path.suffix.lower() == ".parquet":
-        return conform(pl.scan_parquet(path), table)
-    schema = TABLE_SCHEMAS[table]
-    header = pl.read_csv(path, n_rows=0).columns
-    typed = {c: (pl.String if isinstance(t, pl.Datetime) else t) for c, t in schema.items() if c in header}
-    frame = pl.scan_csv(path, schema_overrides=typed, infer_schema=False)
-    return conform(frame.with_columns(
-        [pl.col(c).str.to_datetime(time_zone="UTC") for c, t in schema.items()
-         if isinstance(t, pl.Datetime) and c in header]), table)
+def _disk_size(path: Path) -> int:
+    """Bytes of a file, or of the tables in a table-set folder."""
+    return sum(p.stat().st_size for p in path.rglob("*.parquet")) if path.is_dir() else path.stat().st_size
 
 
 def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
                tables: dict[str, list[pl.LazyFrame]], advance) -> None:
-    """One input file into its format's collector (or, for a canonical table file, into ``tables``)."""
-    table = _canonical_table(path)
-    if table is not None and format in (None, "canonical"):
-        tables[table].append(_scan_table(path, table))
+    """One input file into its format's collector (or, for a table-set folder, its tables into ``tables``)."""
+    if path.is_dir():
+        for name, frame in read_set(path, TABLES).items():
+            tables[name].append(frame)
         return
     head = read_head(path)
     fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
     col = collectors.setdefault(fmt or "unknown", Collector(fmt or "unknown"))
     problems: list[str] = []
-    if fmt is None:
-        col.reject(str(path), "unknown_format",
+    reader = registry.BY_NAME.get(fmt) if fmt else None
+    lines = reader is not None and is_line_delimited(head)
+    compiled = registry.module(reader.compiled) if lines and reader.compiled else None  # type: ignore[union-attr]  # lines: a reader
+    if reader is None:
+        col.reject(str(path), RejectReason.UNKNOWN_FORMAT,
                    "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
-    elif fmt == "otlp" and is_line_delimited(head) and otlp_fast.available(conv):
-        otlp_fast.read_file(col, conv, path, problems, advance)  # compiled, block by block
-    elif fmt in LINE_READERS and is_line_delimited(head):
-        LINE_READERS[fmt](col, conv, stream_lines(path, problems, advance), str(path))  # never the whole file in memory
+    elif compiled is not None and compiled.available(conv):
+        compiled.read_file(col, conv, path, problems, advance)  # compiled, block by block
+    elif lines and reader.read_lines:
+        read_lines = registry.function(reader.read_lines)
+        read_lines(col, conv, stream_lines(path, problems, advance), str(path))  # never the whole file in memory
     else:
         data, problem = read_bytes(path)
-        READERS[fmt](col, conv, data, str(path))
+        registry.function(reader.read)(col, conv, data, str(path))
         del data
         problems += [problem] if problem else []
     for problem in problems:
-        col.reject(str(path), "truncated_file", problem)
+        col.reject(str(path), RejectReason.TRUNCATED_FILE, problem)
 
 
 def load_traces(
@@ -98,8 +91,7 @@ def load_traces(
     conventions, the pricing to the bundled dated list of public list prices (cost reported by the export
     always wins); ``TraceSet.priced_by`` says which list priced the calls.
     labels: one or more CSV/JSONL label files keyed by run_id.
-    format: force one reader (otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical) instead of
-    detecting each file's format.
+    format: force one reader ({formats}) instead of detecting each file's format.
 
     Example (in a folder made by ``agentops-kit init``)::
 
@@ -108,12 +100,16 @@ def load_traces(
         >>> ts.runs.collect().height
         616
     """
-    if format is not None and format not in FORMATS:
-        raise AgentOpsError(f"unknown format {format!r}: expected one of {', '.join(FORMATS)}")
+    if format is not None and format not in registry.BY_NAME:
+        raise AgentOpsError(f"unknown format {format!r}: expected one of {registry.listing()}")
     pricing_arg = pricing
     mapping, pricing = load_mapping(mapping), load_pricing(pricing)
     conv = Conventions(mapping)
     files = expand_paths(paths)
+    if format in (None, "canonical"):
+        loose = next((p for p in files if p.is_file() and _canonical_table(p)), None)
+        if loose is not None:  # before any reading: one table alone is a set with the others missing
+            raise loose_table_error(loose)
     label_files = [] if labels is None else ([labels] if isinstance(labels, (str, os.PathLike)) else list(labels))
     extra_labels = [labels_mod.load_labels(p) for p in label_files]
 
@@ -123,13 +119,13 @@ def load_traces(
     if progress:  # by bytes on disk, so that one large export shows progress too
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=sum(p.stat().st_size for p in files), desc=f"reading {len(files)} file(s)",
+        bar = tqdm(total=sum(_disk_size(p) for p in files), desc=f"reading {len(files)} file(s)",
                    unit="B", unit_scale=True, unit_divisor=1024)
     for path in files:
         counted = bar.n if bar is not None else 0
         _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None)
         if bar is not None:
-            bar.update(path.stat().st_size - (bar.n - counted))  # the rest of this file
+            bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
     if bar is not None:
         bar.close()
 
@@ -138,7 +134,11 @@ def load_traces(
     if duplicates:
         all_cols[0].rejected.extend(duplicates)
     export_labels = pl.DataFrame([r for c in all_cols for r in c.labels], schema=TABLE_SCHEMAS["labels"], orient="row")
-    labels_frame = pl.concat([export_labels, *extra_labels]) if extra_labels else export_labels
+    given = pl.concat([export_labels, *extra_labels, *(t.collect() for t in tables["labels"])])
+    tables["labels"] = []
+    run_ids = pl.concat([steps_raw.lazy().select("run_id"), *(t.select("run_id") for t in tables["runs"])])
+    labels_frame, id_problems = labels_mod.match_runs(given, run_ids)
+    label_problems = pl.concat([id_problems.lazy(), labels_mod.value_problems(labels_frame.lazy(), mapping.outcome.label)])
     if steps_raw.height:
         steps, runs = assemble(steps_raw, labels_frame, mapping, pricing)
     else:
@@ -151,4 +151,9 @@ def load_traces(
         for name in TABLES
     }
     priced_by = pricing_source(pricing_arg) if steps_raw.height else None  # canonical tables keep their costs
-    return TraceSet(**lazy, inputs=[str(p) for p in files], priced_by=priced_by)
+    return TraceSet(**lazy, inputs=[str(p) for p in files], priced_by=priced_by,
+                    label_problems=label_problems.collect().lazy())
+
+
+if load_traces.__doc__:  # the formats, from the registry (None under python -OO)
+    load_traces.__doc__ = load_traces.__doc__.replace("{formats}", registry.listing())

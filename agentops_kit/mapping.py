@@ -40,6 +40,15 @@ class ApprovalMapping(Strict):
     rejected_values: list[str] = ["rejected", "reject", "no", "denied"]
 
 
+class RedTeamMapping(Strict):
+    """How a red-team exercise run is marked: it is kept out of the production numbers and scored on its own.
+    Any one marker is enough."""
+
+    mode_values: list[str] = ["red_team", "red-team", "redteam"]  # a value of the mode attributes
+    attributes: list[str] = ["agentops.red_team"]  # an attribute, on any span of the run, that is true
+    label: str | None = "red_team"  # a label that is true
+
+
 class Mapping(Strict):
     agent_attributes: list[str] = ["gen_ai.agent.name", "agent.name"]
     # used only when no span of the run names its agent
@@ -51,6 +60,7 @@ class Mapping(Strict):
     outcome: OutcomeMapping = OutcomeMapping()
     mode: ModeMapping = ModeMapping()
     approval: ApprovalMapping = ApprovalMapping()
+    red_team: RedTeamMapping = RedTeamMapping()
 
 
 def load_mapping(mapping: str | os.PathLike[str] | Mapping | None) -> Mapping:

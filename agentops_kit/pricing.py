@@ -17,13 +17,16 @@ from pathlib import Path
 import polars as pl
 from pydantic import Field, field_validator, model_validator
 
-from .config import Strict, load_model
+from .config import Conflict, Strict, load_model
 
 DATE_SUFFIX = re.compile(r"(-|@)(\d{4}-\d{2}-\d{2}|\d{8}|\d{4})$")
 
 
+NO_SINCE = dt.date(2000, 1, 1)
+
+
 class Price(Strict):
-    since: dt.date = dt.date(2000, 1, 1)
+    since: dt.date = NO_SINCE
     input: float = Field(ge=0, description="USD per million input tokens (cache reads included)")
     output: float = Field(ge=0, description="USD per million output tokens")
     cached_input: float | None = Field(default=None, ge=0, description="USD per million cache-read tokens")
@@ -45,6 +48,19 @@ class Pricing(Strict):
         if value.upper() != "USD":
             raise ValueError("only USD prices are supported")
         return "USD"
+
+    @model_validator(mode="after")
+    def _one_price_per_day(self):
+        for family, prices in self.models.items():
+            first: dict[dt.date, int] = {}
+            for i, price in enumerate(prices):
+                if price.since in first:
+                    default = " (the date used when 'since' is not given)" if price.since == NO_SINCE else ""
+                    raise Conflict(f"model '{family}' has two prices from {price.since}{default} (entries "
+                                   f"{first[price.since] + 1} and {i + 1}): which one applies is unclear",
+                                   ("models", family, first[price.since]), ("models", family, i))
+                first[price.since] = i
+        return self
 
     @model_validator(mode="after")
     def _aliases_resolve(self):

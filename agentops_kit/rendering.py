@@ -7,6 +7,8 @@ import html
 
 import polars as pl
 
+from .model import Verdict
+
 _PLOTLY_INCLUDED = False
 
 
@@ -20,6 +22,16 @@ def esc(value) -> str:
     if isinstance(value, list):
         return html.escape("; ".join(map(str, value)))
     return html.escape(str(value))
+
+
+# JupyterLab typesets $…$ in HTML outputs with MathJax after the HTML is parsed, so an entity such as &#36; is
+# typeset all the same; MathJax skips elements of these classes (tex2jax_ignore: MathJax 2, mathjax_ignore: 3).
+NO_MATH = "tex2jax_ignore mathjax_ignore"
+
+
+def no_math(fragment: str) -> str:
+    """HTML in which JupyterLab never turns dollar amounts into LaTeX."""
+    return f"<div class='{NO_MATH}'>{fragment}</div>"
 
 
 # Scoped to our tables, and specific enough to win over JupyterLab's own right-aligned cells.
@@ -49,7 +61,7 @@ def cell(column: str, value) -> tuple[str, str]:
     if isinstance(value, bool):
         return ("yes" if value else "no"), ""
     if column == "verdict" or column.startswith("verdict_"):
-        return esc(value), f"v-{value}" if value in ("go", "no-go", "unknown") else ""
+        return esc(value), f"v-{value}" if value in tuple(Verdict) else ""
     if isinstance(value, (int, float)):
         if column.endswith("_wow") and _is_share(column.removesuffix("_wow")):
             return signed(value), "num"
@@ -65,9 +77,10 @@ def cell(column: str, value) -> tuple[str, str]:
     return esc(value), ""
 
 
-def table(frame: pl.DataFrame, max_rows: int = 50, caption: str | None = None) -> str:
+def table(frame: pl.DataFrame, max_rows: int = 50, caption: str | None = None, height: int | None = None) -> str:
     """An escaped HTML table of at most ``max_rows`` rows (and says how many more there are), each value
-    formatted by its column: shares as percentages, changes of shares in points, costs in dollars."""
+    formatted by its column: shares as percentages, changes of shares in points, costs in dollars.
+    ``height`` (px) makes a long table scroll inside that height."""
     if not frame.height:
         return f"<p><i>{esc(caption) + ': ' if caption else ''}none</i></p>"
     shown = frame.head(max_rows)
@@ -79,7 +92,9 @@ def table(frame: pl.DataFrame, max_rows: int = 50, caption: str | None = None) -
                                      for text, cls in cells) + "</tr>")
     more = f"<p>… and {frame.height - max_rows} more rows</p>" if frame.height > max_rows else ""
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
-    return f"{TABLE_CSS}<div class='agentops-table'><table class='agentops'>{cap}<tr>{head}</tr>{''.join(rows)}</table>{more}</div>"
+    scroll = f" style='max-height:{int(height)}px;overflow-y:auto'" if height else ""
+    return no_math(f"{TABLE_CSS}<div class='agentops-table'{scroll}><table class='agentops'>{cap}<tr>{head}</tr>"
+                   f"{''.join(rows)}</table>{more}</div>")
 
 
 def figure_html(fig) -> str:

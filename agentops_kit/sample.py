@@ -1,7 +1,9 @@
 """Deterministic sample data: several agents over several weeks, as an OTLP/JSON file-exporter export.
 
-``write_sample(out_dir)`` writes ``traces.otlp.jsonl.gz`` and ``labels.csv``. The same seed gives the
-same bytes, so the checked-in copy in ``data/sample/`` can be regenerated and compared.
+``write_sample(out_dir)`` writes ``traces.otlp.jsonl.gz``, ``labels.csv`` and ``quality_labels.csv`` (CSAT,
+re-contact within 7 days and reconciliation results, for ``templates/quality.yaml``; drawn from their own
+random stream, so that the traces stay as they were). The same seed gives the same bytes, so the checked-in
+copy in ``data/sample/`` can be regenerated and compared.
 
 What it contains, so that the demo exercises every part of the kit: successes, failures (error status
 and ``error.type``), escalations (``transfer_to_human_agents``), shadow-mode runs with a recommendation
@@ -22,6 +24,8 @@ import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
+
+from .errors import UsageError
 
 END = dt.datetime(2026, 11, 23, tzinfo=dt.timezone.utc)  # Monday 00:00 after ISO week 2026-W47
 WEEKS = 7
@@ -258,6 +262,8 @@ def generate(seed: int = 7):
 
 def write_sample(out_dir: str | Path, seed: int = 7) -> dict[str, Path]:
     out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out}: exists and is not a folder: the sample's two files are written into a folder")
     out.mkdir(parents=True, exist_ok=True)
     runs, lines = generate(seed)
     traces = out / "traces.otlp.jsonl.gz"
@@ -271,4 +277,28 @@ def write_sample(out_dir: str | Path, seed: int = 7) -> dict[str, Path]:
             writer.writerow([run_id, name, value, "incident-review" if name == "customer_impact" else "shadow-review"])
     labels_path = out / "labels.csv"
     labels_path.write_text(buf.getvalue())
-    return {"traces": traces, "labels": labels_path}
+    quality_path = out / "quality_labels.csv"
+    quality_path.write_text(_quality_labels(random.Random(f"quality-{seed}"), runs))
+    return {"traces": traces, "labels": labels_path, "quality_labels": quality_path}
+
+
+def _quality_labels(rng: random.Random, runs) -> str:
+    """Labels learned days after a run: CSAT (1-5) and re-contact within 7 days for support runs, the
+    reconciliation result for invoice runs; many runs get no label, as in real feedback."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["run_id", "name", "value", "source"])
+    for spans, _, run_id, agent in runs:
+        attrs = {a["key"]: a["value"].get("stringValue") for a in spans[0]["attributes"]}
+        if attrs.get("agentops.mode") != "active":
+            continue
+        ok = attrs.get("agentops.outcome") == "success"
+        if agent.name == "SupportRefundAgent":
+            if rng.random() < 0.55:
+                writer.writerow([run_id, "csat", rng.choice((4, 5, 5, 5, 3) if ok else (1, 2, 3, 3, 4)), "csat-survey"])
+            if rng.random() < 0.7:
+                writer.writerow([run_id, "recontact_7d", str(rng.random() < (0.06 if ok else 0.4)).lower(), "crm"])
+        elif agent.name == "InvoiceCategorizer" and rng.random() < 0.8:
+            writer.writerow([run_id, "reconciliation", "match" if rng.random() < (0.97 if ok else 0.5) else "mismatch",
+                             "month-end-close"])
+    return buf.getvalue()

@@ -6,13 +6,11 @@ import json
 
 import polars as pl
 
-from .model import LABELS_SCHEMA, RUNS_SCHEMA, SOURCES_SCHEMA, STEPS_SCHEMA
+from .model import LABELS_SCHEMA, RUNS_SCHEMA, SOURCES_SCHEMA, STEPS_SCHEMA, Mode, Outcome, StepKind, StepStatus
 
 REQUIRED = {"run": ["run_id"], "step": ["run_id", "step_id"], "source": ["run_id", "document_id"],
             "label": ["run_id", "name", "value"]}
-ENUMS = {("run", "outcome"): ["success", "failure", "escalated", "unknown"], ("run", "mode"): ["active", "shadow"],
-         ("step", "kind"): ["agent", "llm", "tool", "retrieval", "action", "approval", "other"],
-         ("step", "status"): ["ok", "error", "unset"]}
+ENUMS = {("run", "outcome"): Outcome, ("run", "mode"): Mode, ("step", "kind"): StepKind, ("step", "status"): StepStatus}
 # Columns the loader derives itself; a run record may not set them.
 DERIVED = {"run": {"started_at", "ended_at", "duration_s", "cost_usd", "cost_source", "input_tokens", "output_tokens",
                    "llm_calls", "tool_calls", "root_missing", "orphan_steps", "source_file", "format", "error_type"},
@@ -41,7 +39,7 @@ def canonical_schema() -> dict:
                 continue
             props[col] = _type(dtype)
             if (record, col) in ENUMS:
-                props[col]["enum"] = ENUMS[(record, col)] + [None]
+                props[col]["enum"] = [v.value for v in ENUMS[(record, col)]] + [None]
         if record == "step":
             props["attributes"] = {"type": ["object", "string", "null"]}
         for col in REQUIRED[record]:

@@ -57,3 +57,25 @@ def require_runs(ts, week: str | None = None, agents=None, workflows=None, what:
     if missing:
         raise NothingToShow(f"{prefix}no runs for {', '.join(missing)}; {held.describe()}")
     return held
+
+
+def _not_held(kind: str, names, present: list[str]) -> list[str]:
+    names = names if isinstance(names, dict) else dict.fromkeys(names)  # name -> where it is named, or None
+    return [f"{kind} {n!r}" + (f" (in {where})" if where else "") for n, where in names.items() if n not in present]
+
+
+def require_named(ts, what: str, agents=(), workflows=()) -> Holdings:
+    """Raise NothingToShow unless every agent and workflow a configuration entry names (a policy, an error
+    budget, a baseline) has runs in the traces as loaded: a name without runs is most often a typo, and
+    checking it would report "0 runs, 0 problems". ``agents`` / ``workflows``: names, or a dict of name ->
+    where it is named. The whole set loaded counts (``ts.whole`` when ``ts`` was filtered from it): an agent
+    without runs in the week reported on is not a typo."""
+    held = holdings(getattr(ts, "whole", None) or ts)
+    if not held.runs:
+        raise NothingToShow(f"{what}: the traces hold no runs (empty export, or every record was rejected)")
+    missing = _not_held("agent", agents, held.agents) + _not_held("workflow", workflows, held.workflows)
+    if missing:
+        verb = "has" if len(missing) == 1 else "have"
+        raise NothingToShow(f"{what}: {', '.join(missing)} {verb} no run in the traces loaded (a typo?); "
+                            f"{held.describe()}")
+    return held

@@ -8,8 +8,11 @@ from pathlib import Path
 
 import polars as pl
 
-from .model import TABLE_SCHEMAS, conform
+from .labels import PROBLEMS, label_problems
+from .model import CostSource, Outcome
 from .pricing import unpriced_models
+from .tableset import read_set, write_set
+from .terminal import safe
 
 TABLES = ("runs", "steps", "sources", "labels", "rejected")
 
@@ -35,28 +38,32 @@ class TraceSet:
     rejected: pl.LazyFrame
     inputs: list[str] = field(default_factory=list)
     priced_by: str | None = None  # the price list this load used (pricing_source), None when none applied
+    # labels naming no run, runs labelled both ways, unreadable values (see labels.py); when not given,
+    # worked out from the tables
+    label_problems: pl.LazyFrame | None = field(default=None, repr=False)
+    # the TraceSet as loaded, when this one was filtered from it: names in policies, budgets and baselines
+    # are checked against the whole of it (an agent with no run in one week is not a typo)
+    whole: TraceSet | None = field(default=None, repr=False, compare=False)
     _summary: dict | None = field(default=None, repr=False)
 
-    # ---- persistence -------------------------------------------------------------------------
+    def __post_init__(self):
+        if self.label_problems is None:
+            self.label_problems = label_problems(self.labels, self.runs)
+
+    # ---- persistence (agentops_kit/tableset.py) ------------------------------------------------
     def write_parquet(self, out_dir: str | Path) -> Path:
-        """Write every table as ``DIR/<table>.parquet`` (each written to a temporary name, then renamed,
-        so a crash never leaves a half-written table behind)."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        for name in TABLES:
-            tmp = out / f".{name}.parquet.tmp"
-            getattr(self, name).collect().write_parquet(tmp)
-            tmp.replace(out / f"{name}.parquet")
-        return out
+        """Write every table into ``out_dir`` as one table set, published all at once (see ``tableset``):
+        a reader sees the previous set or this one, never a mix. Refuses an existing file or a folder that
+        holds anything but a table set, before writing."""
+        # written over the folder it was read from: its frames still scan the replaced set, so that set
+        # stays until the next write
+        own = any(Path(source).resolve() == Path(out_dir).resolve() for source in self.inputs)
+        return write_set({name: getattr(self, name) for name in TABLES}, out_dir, keep_replaced=own)
 
     @classmethod
     def read_parquet(cls, directory: str | Path) -> TraceSet:
-        directory = Path(directory)
-        frames = {}
-        for name in TABLES:
-            path = directory / f"{name}.parquet"
-            frames[name] = (conform(pl.scan_parquet(path), name) if path.exists()
-                            else pl.LazyFrame(schema=TABLE_SCHEMAS[name]))
+        """The complete table set in ``directory``; ``TableSetError`` names what is missing, changed or unlisted."""
+        frames = read_set(directory, TABLES)
         return cls(runs=frames["runs"], steps=frames["steps"], sources=frames["sources"], labels=frames["labels"],
                    rejected=frames["rejected"], inputs=[str(directory)])
 
@@ -67,7 +74,8 @@ class TraceSet:
                         steps=self.steps.join(ids, on="run_id", how="semi"),
                         sources=self.sources.join(ids, on="run_id", how="semi"),
                         labels=self.labels.join(ids, on="run_id", how="semi"),
-                        rejected=self.rejected, inputs=self.inputs, priced_by=self.priced_by)
+                        rejected=self.rejected, inputs=self.inputs, priced_by=self.priced_by,
+                        label_problems=self.label_problems, whole=self.whole or self)
 
     # ---- summary -----------------------------------------------------------------------------
     def summary(self) -> dict:
@@ -78,7 +86,7 @@ class TraceSet:
                 pl.col("agent").n_unique().alias("agent_count"),
                 pl.col("started_at").min().alias("first"),
                 pl.col("started_at").max().alias("last"),
-                (pl.col("cost_source") == "unknown").sum().alias("cost_unknown_runs"),
+                (pl.col("cost_source") == CostSource.UNKNOWN).sum().alias("cost_unknown_runs"),
                 pl.col("root_missing").sum().alias("root_missing_runs"),
                 pl.col("orphan_steps").sum().alias("orphan_steps"),
                 (pl.col("orphan_steps") > 0).sum().alias("orphan_runs"),
@@ -93,7 +101,7 @@ class TraceSet:
                 "agents": dict(agents.iter_rows()),
                 "first_run": runs["first"],
                 "last_run": runs["last"],
-                "outcomes": {k: outcomes.get(k, 0) for k in ("success", "failure", "escalated", "unknown")},
+                "outcomes": {k.value: outcomes.get(k.value, 0) for k in Outcome},
                 "cost_unknown_runs": runs["cost_unknown_runs"],
                 "root_missing_runs": runs["root_missing_runs"],
                 "orphan_steps": runs["orphan_steps"] or 0,
@@ -103,11 +111,15 @@ class TraceSet:
                 "rejected": rejected,
                 "rejected_reasons": reasons,
                 "labels": self.labels.select(pl.len()).collect().item(),
+                "label_problems": dict(self.label_problems.group_by("problem").agg(pl.len())  # type: ignore[union-attr]
+                                       .sort("problem").collect().iter_rows()),  # (set by __post_init__)
                 "sources": self.sources.select(pl.len()).collect().item(),
             }
         return self._summary
 
     def summary_text(self) -> str:
+        """The summary as plain text for a terminal: names from the traces have their control characters
+        shown escaped (``terminal.safe``), so an agent name cannot recolour or rewrite the screen."""
         s = self.summary()
         span = (f"{s['first_run']:%Y-%m-%d %H:%M} .. {s['last_run']:%Y-%m-%d %H:%M} UTC"
                 if s["first_run"] else "no timestamps")
@@ -117,13 +129,15 @@ class TraceSet:
             "outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()),
             f"prices: {s['priced_by'] or 'no price list applied in this load (costs as read)'}",
             f"runs with unknown cost: {s['cost_unknown_runs']}"
-            + (f" (unpriced models: {', '.join(s['unpriced_models'])})" if s["unpriced_models"] else ""),
+            + (f" (unpriced models: {', '.join(map(safe, s['unpriced_models']))})" if s["unpriced_models"] else ""),
             f"runs without their root span: {s['root_missing_runs']}   spans whose parent never arrived: "
             f"{s['orphan_steps']} (in {s['orphan_runs']} runs; kept)",
             f"rejected records: {s['rejected']}"
-            + ("  [" + ", ".join(f"{k}: {v}" for k, v in s["rejected_reasons"].items()) + "]"
+            + ("  [" + ", ".join(f"{safe(k)}: {v}" for k, v in s["rejected_reasons"].items()) + "]"
                if s["rejected_reasons"] else ""),
-            "agents: " + ", ".join(f"{a} ({n})" for a, n in s["agents"].items()),
+            "label problems: " + (", ".join(f"{k}: {v}" for k, v in s["label_problems"].items())
+                                  + " (see .label_problems)" if s["label_problems"] else "none"),
+            "agents: " + ", ".join(f"{safe(a)} ({n})" for a, n in s["agents"].items()),
         ]
         return "\n".join(lines)
 
@@ -148,6 +162,11 @@ class TraceSet:
         if s["rejected"]:
             reasons = ", ".join(f"{esc(k)}: {v}" for k, v in s["rejected_reasons"].items())
             warn += f"<p><b>{s['rejected']} rejected records</b> ({reasons}) — see <code>.rejected</code></p>"
+        if s["label_problems"]:
+            problems = ", ".join(f"{esc(k)}: {v}" for k, v in s["label_problems"].items())
+            explained = "; ".join(f"{esc(k)} = {esc(PROBLEMS[k])}" for k in s["label_problems"] if k in PROBLEMS)
+            warn += (f"<p><b>{sum(s['label_problems'].values())} label problems</b> ({problems}) — see "
+                     f"<code>.label_problems</code> <small>({explained})</small></p>")
         return (
             "<div class='agentops-traceset'><h4>TraceSet</h4>"
             f"<table><tr>{head}</tr><tr>{body}</tr></table>"

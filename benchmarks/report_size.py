@@ -25,8 +25,9 @@ from pathlib import Path
 import polars as pl
 
 import agentops_kit as ak
-from agentops_kit.analytics.common import iso_week
 from agentops_kit.report.export import weekly_report
+from agentops_kit.tableset import table_paths
+from agentops_kit.weeks import iso_week
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "agentops_kit/data/sample"
@@ -107,7 +108,7 @@ def main() -> None:
         built = ak.TraceSet.read_parquet(tmp / "tables")
         runs = built.runs.select(pl.len()).collect().item()
         steps = built.steps.select(pl.len()).collect().item()
-        parquet_mb = sum(p.stat().st_size for p in (tmp / "tables").glob("*.parquet")) / 2**20
+        parquet_mb = sum(p.stat().st_size for p in table_paths(tmp / "tables").values()) / 2**20
         print(f"built {runs:,} runs, {steps:,} steps ({copies} copies of the sample) as {parquet_mb:.0f} MB of "
               f"Parquet in {time.perf_counter() - start:.0f} s; report week {week}")
         rows = [("sample", sample_runs, report(SAMPLE / "traces.otlp.jsonl.gz", tmp / "small", week,

@@ -19,14 +19,15 @@ import polars as pl
 
 from agentops_kit import TraceSet, weekly_metrics
 from agentops_kit.model import conform, empty
+from agentops_kit.tableset import table_paths, write_set
 
 DUCKDB_SQL = """
-WITH impact AS (SELECT run_id FROM '{d}/labels.parquet'
+WITH impact AS (SELECT run_id FROM '{labels}'
                 WHERE name = 'customer_impact' AND lower(trim(value)) IN ('true','1','yes','y','t')),
-     appr AS (SELECT run_id, count(*) AS n FROM '{d}/steps.parquet' WHERE kind = 'approval' GROUP BY run_id),
+     appr AS (SELECT run_id, count(*) AS n FROM '{steps}' WHERE kind = 'approval' GROUP BY run_id),
      r AS (SELECT runs.*, strftime(started_at, '%G-W%V') AS week, coalesce(appr.n, 0) AS approvals,
                   impact.run_id IS NOT NULL AS impacted
-           FROM '{d}/runs.parquet' runs LEFT JOIN impact USING (run_id) LEFT JOIN appr USING (run_id))
+           FROM '{runs}' runs LEFT JOIN impact USING (run_id) LEFT JOIN appr USING (run_id))
 SELECT agent, week, count(*) AS runs, count(*) FILTER (outcome = 'success') AS successes,
        count(*) FILTER (outcome = 'escalated') AS escalations, count(*) FILTER (outcome = 'failure') AS failures,
        count(*) FILTER (outcome = 'unknown') AS unknown, sum(cost_usd) AS cost_usd,
@@ -54,15 +55,12 @@ def build(directory: Path, n: int) -> None:
         (pl.lit(start) + pl.duration(seconds=pl.Series(offsets))).alias("started_at"),
         pl.col("cost_usd").fill_nan(None),
     ).with_columns((pl.col("started_at") + pl.duration(seconds=pl.col("duration_s"))).alias("ended_at"))
-    conform(runs, "runs").write_parquet(directory / "runs.parquet")
     impacted = runs.sample(fraction=0.01, seed=1).select("run_id", pl.lit("customer_impact").alias("name"),
                                                          pl.lit("true").alias("value"), pl.lit("bench").alias("source"))
-    impacted.write_parquet(directory / "labels.parquet")
     approvals = runs.sample(fraction=0.2, seed=2).select("run_id", pl.lit("a").alias("step_id"),
                                                          pl.lit("approval").alias("kind"))
-    conform(approvals, "steps").write_parquet(directory / "steps.parquet")
-    for table in ("sources", "rejected"):
-        empty(table).write_parquet(directory / f"{table}.parquet")
+    write_set({"runs": conform(runs, "runs"), "steps": conform(approvals, "steps"), "sources": empty("sources"),
+               "labels": impacted, "rejected": empty("rejected")}, directory)
 
 
 def best(fn, repeat: int) -> float:
@@ -88,7 +86,7 @@ def main() -> None:
         ours = best(lambda: weekly_metrics(ts, by=("agent", "week")), args.repeat)
         con = duckdb.connect()
         con.execute("SET TimeZone = 'UTC'")
-        sql = DUCKDB_SQL.format(d=d)
+        sql = DUCKDB_SQL.format(**table_paths(d))
         theirs = best(lambda: con.execute(sql).fetchall(), args.repeat)
         rows = weekly_metrics(ts, by=("agent", "week")).height
         print(f"runs: {args.runs:,}  groups (agent x week): {rows}")

@@ -135,12 +135,18 @@ def test_lint_findings(tmp_path):
 
 def test_policy_cli_exit_codes(tmp_path):
     runner = CliRunner()
-    clean = write_policy(tmp_path, "agent:\n  name: Nobody\n  max_tool_calls: 1\n")
+    clean = write_policy(tmp_path, "agent:\n  name: InvoiceCategorizer\n  max_tool_calls: 1000\n")
     args = ["--traces", str(SAMPLE / "traces.otlp.jsonl.gz"), "--mapping", str(TEMPLATES / "mapping.yaml")]
     ok = runner.invoke(main, ["policy", "check", str(clean), *args])
-    assert ok.exit_code == 0 and "0 runs checked, 0 violations" in ok.output
+    assert ok.exit_code == 0 and "222 runs checked, 0 violations" in ok.output
     strict = runner.invoke(main, ["policy", "check", str(clean), *args, "--strict"])
     assert strict.exit_code == 1 and "lint findings" in strict.output
+    # an agent with no run (a typo) is not "0 runs checked, 0 violations": exit 2, naming what the traces hold
+    typo = write_policy(tmp_path, "agent:\n  name: InvoiceCategoriser\n  max_tool_calls: 1\n")
+    for extra in ([], ["--strict"]):
+        wrong = runner.invoke(main, ["policy", "check", str(typo), *args, *extra])
+        assert wrong.exit_code == 2 and "runs checked" not in wrong.output
+        assert "agent 'InvoiceCategoriser'" in wrong.output and "agents: InvoiceCategorizer, SocAlertTriage" in wrong.output
     bad = runner.invoke(main, ["policy", "check", str(TEMPLATES / "policies"), *args, "--format", "json"])
     assert bad.exit_code == 1
     payload = json.loads(bad.output)
@@ -148,7 +154,7 @@ def test_policy_cli_exit_codes(tmp_path):
     broken = write_policy(tmp_path, "agent:\n  name: X\n  colour: red\n")
     assert runner.invoke(main, ["policy", "check", str(broken), *args]).exit_code == 2
     tests = runner.invoke(main, ["policy", "test", str(TEMPLATES / "policy_tests")])
-    assert tests.exit_code == 0 and "5 passed, 0 failed" in tests.output
+    assert tests.exit_code == 0 and "7 passed, 0 failed" in tests.output
     lint = runner.invoke(main, ["policy", "lint", str(TEMPLATES / "policies")])
     assert lint.exit_code == 1 and "browsing_and_privileged_actions" in lint.output
 

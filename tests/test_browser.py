@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import shutil
 import socket
 import subprocess
 import sys
@@ -35,12 +34,14 @@ def lab(tmp_path):
         pytest.fail("Debian's Chromium is needed at /usr/bin/chromium (apt-get install chromium); .ci/run installs it")
     root = tmp_path / "lab"
     (root / "notebooks").mkdir(parents=True)
-    shutil.copy(ROOT / "agentops_kit" / "notebooks" / "approvals.ipynb", root / "notebooks")
-    for sub in ("data", "templates"):
-        os.symlink(ROOT / "agentops_kit" / sub, root / sub)
     db = tmp_path / "approvals.db"
+    # the demo queue (sample=True) opens where db_url says, so that the test can read what the click decided
+    notebook = (ROOT / "agentops_kit" / "notebooks" / "approvals.ipynb").read_text()
+    assert '"db_url = None  #' in notebook
+    (root / "notebooks" / "approvals.ipynb").write_text(
+        notebook.replace('"db_url = None  #', f'"db_url = \\"sqlite:///{db}\\"  #', 1))
     port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "AGENTOPS_APPROVALS_DB": f"sqlite:///{db}", "JUPYTERHUB_USER": "browser-alice",
+    env = {**os.environ, "JUPYTERHUB_USER": "browser-alice",
            "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
            "IPYTHONDIR": str(tmp_path / "ipy")}
     proc = subprocess.Popen(

@@ -82,7 +82,7 @@ def test_ingest_and_the_digest_say_which_list_priced_the_runs(tmp_path):
     assert result.exit_code == 0, result.output
     assert f"prices: bundled list of {bundled_pricing_date()}; pass --pricing to use yours" in result.output
     assert "unpriced models: mistral-large-2411" in result.output
-    wr = ak.WeeklyReview.build(TRACES, week="2026-W47", mapping=TEMPLATES / "mapping.yaml",
+    wr = ak.WeeklyReview.from_files(TRACES, week="2026-W47", mapping=TEMPLATES / "mapping.yaml",
                                labels=SAMPLE / "labels.csv")
     line = next(line for line in wr.digest().splitlines() if line.startswith("Prices:"))
     assert re.fullmatch(rf"Prices: bundled list of {bundled_pricing_date()}; pass --pricing to use yours; "

@@ -35,7 +35,9 @@ def test_every_command_has_help_and_is_in_the_readme(path, command):
     assert command.get_short_help_str().strip()
     readme = (ROOT / "README.md").read_text()
     *parents, name = path
-    # shown as `agentops-kit [group ...] NAME`, or among its group's alternatives (`approvals list|show ID|…`)
+    # shown as `agentops-kit [group ...] NAME`, or among the alternatives of its line, where the innermost
+    # group may be restated (`approvals list | show ID [--as ME] | …`, `approvals policy show … | policy set …`)
     prefix = re.escape(" ".join(["agentops-kit", *parents]))
-    shown = re.search(rf"{prefix} (?:[\w -]*\|)*{re.escape(name)}\b", readme)
+    again = f"(?:{re.escape(parents[-1])} )?" if parents else ""
+    shown = re.search(rf"{prefix} (?:[^|`\n]*\| *)*{again}{re.escape(name)}\b", readme)
     assert shown, f"`agentops-kit {' '.join(path)}` is not in README.md"

@@ -12,6 +12,7 @@ import pytest
 import agentops_kit as ak
 from agentops_kit.analytics.baseline import Baselines
 from agentops_kit.analytics.metrics import weekly_metrics
+from agentops_kit.tableset import table_paths
 
 from .conftest import TEMPLATES
 
@@ -107,18 +108,19 @@ def test_bad_dimension():
 
 def test_sample_against_duckdb(sample_ts, tmp_path):
     sample_ts.write_parquet(tmp_path)
+    tables = table_paths(tmp_path)
     m = weekly_metrics(sample_ts, by=("agent", "week"), baselines=TEMPLATES / "baselines.yaml")
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")
     cur = con.execute(f"""
-        WITH impact AS (SELECT run_id FROM '{tmp_path}/labels.parquet'
+        WITH impact AS (SELECT run_id FROM '{tables['labels']}'
                         WHERE name = 'customer_impact' AND lower(value) IN ('true','1','yes','y','t')),
-             appr AS (SELECT run_id, count(*) AS n FROM '{tmp_path}/steps.parquet' WHERE kind = 'approval' GROUP BY run_id),
+             appr AS (SELECT run_id, count(*) AS n FROM '{tables['steps']}' WHERE kind = 'approval' GROUP BY run_id),
              base(workflow, minutes, review, esc) AS (VALUES ('support_refunds', 9, 2, 3),
                   ('invoice_categorisation', 3, 1, 2), ('soc_alert_triage', 12, 4, 5)),
              r AS (SELECT runs.*, strftime(started_at, '%G-W%V') AS week, coalesce(appr.n, 0) AS approvals,
                           impact.run_id IS NOT NULL AS impacted, base.*
-                   FROM '{tmp_path}/runs.parquet' runs LEFT JOIN impact USING (run_id)
+                   FROM '{tables['runs']}' runs LEFT JOIN impact USING (run_id)
                    LEFT JOIN appr USING (run_id) LEFT JOIN base USING (workflow))
         SELECT agent, week, count(*) AS runs,
                count(*) FILTER (outcome = 'success') AS successes,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import nbformat
@@ -18,29 +19,54 @@ from .conftest import SAMPLE, TEMPLATES, otlp_line, otlp_span, write_lines
 FULL = ["--mapping", str(TEMPLATES / "mapping.yaml"), "--pricing", str(TEMPLATES / "pricing.yaml"),
         "--labels", str(SAMPLE / "labels.csv"), "--policy", str(TEMPLATES / "policies"),
         "--readiness", str(TEMPLATES / "readiness.yaml"), "--error-budget", str(TEMPLATES / "error_budget.yaml"),
-        "--baselines", str(TEMPLATES / "baselines.yaml"), "--policy-tests", str(TEMPLATES / "policy_tests")]
+        "--baselines", str(TEMPLATES / "baselines.yaml"), "--policy-tests", str(TEMPLATES / "policy_tests"),
+        "--labels", str(SAMPLE / "quality_labels.csv"), "--quality", str(TEMPLATES / "quality.yaml")]
 
 
 @pytest.fixture(scope="module")
-def weekly(tmp_path_factory):
+def store_url(tmp_path_factory):
+    """An approvals store holding requests for the sample's last gated actions (as `agentops-kit demo` seeds it)."""
+    from agentops_kit.approvals import ApprovalQueue
+    from agentops_kit.approvals.demo import seed_from_traces
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('store') / 'approvals.db'}"
+    queue = ApprovalQueue(url)
+    try:
+        seed_from_traces(queue, ak.load_traces(SAMPLE / "traces.otlp.jsonl.gz", mapping=TEMPLATES / "mapping.yaml"))
+    finally:
+        queue.close()
+    return url
+
+
+@pytest.fixture(scope="module")
+def weekly(tmp_path_factory, store_url):
     out = tmp_path_factory.mktemp("reports")
     result = CliRunner().invoke(main, ["report", "weekly", "--traces", str(SAMPLE / "traces.otlp.jsonl.gz"),
-                                       "--week", "2026-W47", "--out", str(out), *FULL])
+                                       "--week", "2026-W47", "--out", str(out), *FULL, "--approvals-db", store_url])
     assert result.exit_code == 0, result.output
     return out
 
 
-def test_report_files_and_sections(weekly):
+def test_report_files_and_sections(weekly, store_url):
     html = (weekly / "weekly-2026-W47.html").read_text()
     for heading in ("Headline numbers per agent", "Trends", "Customer-impact errors and error budget",
                     "Cost by model and tool", "Policy violations", "Slowest and most expensive runs", "Go / no-go",
-                    "Rejected input records", "Error budgets", "Most expensive runs"):
+                    "Rejected input records", "Error budgets", "Most expensive runs", "Quality floors",
+                    "Red-team exercises", "Approval gates: can one be relaxed?", "Provenance",
+                    "Cost per successful run that met every quality floor", "keep the gate", "Inputs"):
         assert heading in html, heading
+    assert hashlib.sha256((SAMPLE / "traces.otlp.jsonl.gz").read_bytes()).hexdigest() in html
+    assert "none given" not in html  # every option was given
     assert (weekly / "weekly-2026-W47.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     executed = nbformat.read(weekly / "weekly-2026-W47.ipynb", as_version=4)
     assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
     digest = (weekly / "weekly-2026-W47.md").read_text()
     assert digest.startswith("# Weekly agent review — 2026-W47") and "## Breaches" in digest and "## Go / no-go" in digest
+    assert "- quality floor breached: SupportRefundAgent csat" in digest and "quality:csat (no-go)" in digest
+    # the quality file and the approvals store are inputs like the others: named in the report and the digest
+    assert f"- quality metrics: `{TEMPLATES / 'quality.yaml'}` (sha256 " in digest
+    assert f"- approvals store: {store_url}" in digest.replace("\\", "")
+    assert esc(store_url) in html
 
 
 def test_report_is_offline_with_plotly_once_and_code_hidden(weekly):
@@ -51,7 +77,7 @@ def test_report_is_offline_with_plotly_once_and_code_hidden(weekly):
     tables = re.findall(r"class=[\"']agentops-table[\"']", html)
     assert len(tables) >= 5 and html.count("div.agentops-table {") == 1  # the tables' CSS only once
     assert html.count("Plotly.newPlot(") >= 2
-    assert "WeeklyReview.build(" not in html  # code cells hidden
+    assert "WeeklyReview.from_files(" not in html  # code cells hidden
 
 
 def test_report_numbers_equal_weekly_metrics(weekly):
@@ -72,21 +98,14 @@ def test_report_numbers_equal_weekly_metrics(weekly):
 
 
 def test_failed_cell_exits_nonzero_and_names_it(tmp_path):
-    bad = tmp_path / "policy.yaml"
-    bad.write_text("agent:\n  name: X\n  max_tool_cals: 3\n")
+    bad = tmp_path / "readiness.yaml"  # (policies, budgets and baselines are checked before papermill: exit 2)
+    bad.write_text("window_wekes: 3\nchecks:\n  - {area: Quality, metric: completion_rate, min: 0.7, owner: me}\n")
     result = CliRunner().invoke(main, ["report", "weekly", "--traces", str(SAMPLE / "traces.otlp.jsonl.gz"),
-                                       "--week", "2026-W47", "--out", str(tmp_path), "--policy", str(bad)])
+                                       "--week", "2026-W47", "--out", str(tmp_path), "--readiness", str(bad)])
     assert result.exit_code == 1
-    assert re.search(r"cell \d+ \(cell index \d+\) failed: ConfigError: .*max_tool_cals", result.output), result.output
+    assert re.search(r"cell \d+ \(cell index \d+\) failed: ConfigError: .*window_wekes", result.output), result.output
     assert (tmp_path / "weekly-2026-W47.ipynb").exists()  # kept for debugging
     assert not (tmp_path / "weekly-2026-W47.html").exists()
-
-
-def test_empty_week_reports_without_failing(tmp_path):
-    result = CliRunner().invoke(main, ["report", "weekly", "--traces", str(SAMPLE / "traces.otlp.jsonl.gz"),
-                                       "--week", "1999-W01", "--out", str(tmp_path)])
-    assert result.exit_code == 0, result.output
-    assert "Week 1999-W01" in (tmp_path / "weekly-1999-W01.html").read_text()
 
 
 def test_trace_html_is_inert_in_the_report(tmp_path):

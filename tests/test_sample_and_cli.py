@@ -7,21 +7,23 @@ import subprocess
 import sys
 
 import polars as pl
+import pytest
 from click.testing import CliRunner
 from polars.testing import assert_frame_equal
 
 import agentops_kit as ak
 from agentops_kit.cli import main
 from agentops_kit.sample import write_sample
+from agentops_kit.tableset import TableSetError, table_paths
 
 from .conftest import SAMPLE, TEMPLATES, THIRD_PARTY
 
 
 def test_sample_is_deterministic_and_checked_in(tmp_path):
     paths = write_sample(tmp_path)
-    for name in ("traces.otlp.jsonl.gz", "labels.csv"):
+    for name in ("traces.otlp.jsonl.gz", "labels.csv", "quality_labels.csv"):
         assert (tmp_path / name).read_bytes() == (SAMPLE / name).read_bytes(), f"regenerate data/sample ({name})"
-    assert set(paths) == {"traces", "labels"}
+    assert set(paths) == {"traces", "labels", "quality_labels"}
 
 
 def test_sample_exercises_every_part(sample_ts):
@@ -53,10 +55,11 @@ def test_parquet_round_trip(sample_ts, tmp_path):
         assert_frame_equal(getattr(back, table).collect(), getattr(sample_ts, table).collect())
     again = ak.load_traces(tmp_path)  # a folder of canonical tables loads like any export
     assert_frame_equal(again.runs.collect(), sample_ts.runs.collect())
-    assert not list(tmp_path.glob(".*.tmp"))
+    assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
+        "manifest.json", json.loads((tmp_path / "manifest.json").read_text())["set"]]
 
 
-def test_canonical_jsonl_and_csv(tmp_path):
+def test_canonical_jsonl_and_a_loose_table(tmp_path):
     path = tmp_path / "mine.jsonl"
     recs = [
         {"record": "run", "run_id": "r1", "agent": "Bot", "workflow": "wf", "outcome": "success"},
@@ -74,10 +77,9 @@ def test_canonical_jsonl_and_csv(tmp_path):
     assert (run["agent"], run["workflow"], run["outcome"], run["cost_usd"], run["duration_s"]) == (
         "Bot", "wf", "success", 0.01, 30.0)
     assert ts.sources.collect()["version"].to_list() == ["v2"]
-    ts.runs.collect().write_csv(tmp_path / "runs.csv")
-    from_csv = ak.load_traces(tmp_path / "runs.csv").runs.collect()
-    assert from_csv["started_at"].dtype == pl.Datetime("us", "UTC")
-    assert from_csv.row(0, named=True)["duration_s"] == 30.0
+    ts.runs.collect().write_csv(tmp_path / "runs.csv")  # one table alone: its steps and labels would be missing
+    with pytest.raises(TableSetError, match="runs.csv: a canonical table is read only with its whole table set"):
+        ak.load_traces(tmp_path / "runs.csv")
 
 
 def test_cli_ingest_writes_tables_and_summary(tmp_path):
@@ -86,7 +88,7 @@ def test_cli_ingest_writes_tables_and_summary(tmp_path):
         "--pricing", str(TEMPLATES / "pricing.yaml")])
     assert result.exit_code == 0, result.output
     assert "runs: 207" in result.output and "rejected records: 0" in result.output
-    assert pl.read_parquet(tmp_path / "runs.parquet").height == 207
+    assert pl.read_parquet(table_paths(tmp_path)["runs"]).height == 207
 
 
 def test_progress_counts_every_byte_of_every_file(tmp_path, capsys):
@@ -110,13 +112,14 @@ def test_cli_errors_exit_2_with_the_file(tmp_path):
     assert result.exit_code == 2 and "none.jsonl: no such file" in result.output
     bad = tmp_path / "m.yaml"
     bad.write_text("nope: 1\n")
-    result = CliRunner().invoke(main, ["ingest", str(THIRD_PARTY / "otel"), "--out", str(tmp_path), "--mapping", str(bad)])
+    result = CliRunner().invoke(main, ["ingest", str(THIRD_PARTY / "otel"), "--out", str(tmp_path / "out"),
+                                       "--mapping", str(bad)])
     assert result.exit_code == 2 and "line 1, key 'nope': unknown key" in result.output
 
 
 def test_console_script_demo(tmp_path):
     exe = [sys.executable, "-m", "agentops_kit.cli", "demo", "--out", str(tmp_path)]
     out = subprocess.run(exe, capture_output=True, text=True, check=True).stdout
-    assert "runs: 616" in out and (tmp_path / "tables" / "runs.parquet").exists()
+    assert "runs: 616" in out and ak.TraceSet.read_parquet(tmp_path / "tables").runs.collect().height == 616
     assert "3 pending requests" in out and "1. order_status_inquiries" in out
     assert (tmp_path / "reports" / "weekly-2026-W47.html").exists() and "# Weekly agent review — 2026-W47" in out

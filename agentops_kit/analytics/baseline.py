@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from ..config import Strict, load_model
+from ..scope import require_named
 
 
 class Baseline(Strict):
@@ -24,6 +25,16 @@ class Baseline(Strict):
 
 class Baselines(Strict):
     workflows: dict[str, Baseline] = Field(default_factory=dict)
+    _source: str | None = PrivateAttr(default=None)  # the baselines file, when read from one
+    _from_inventory: bool = PrivateAttr(default=False)
+
+    def require_runs(self, ts) -> None:
+        """A workflow of a baselines file with no run in the traces loaded (a typo, most often) raises
+        NothingToShow. Baselines taken from the inventory are not checked: an inventory lists candidates for
+        automation, most of them without an agent yet."""
+        if self.workflows and not self._from_inventory:
+            require_named(ts, f"baselines {self._source}" if self._source else "baselines",
+                          workflows=dict.fromkeys(self.workflows))
 
     def frame(self) -> pl.DataFrame:
         return pl.DataFrame(
@@ -38,9 +49,11 @@ class Baselines(Strict):
 
         frame, file = read_inventory(inventory)
         inv = validate(frame, file)
-        return cls(workflows={r["workflow"]: Baseline(human_minutes_per_run=r["human_minutes_per_run"],
+        made = cls(workflows={r["workflow"]: Baseline(human_minutes_per_run=r["human_minutes_per_run"],
                                                       hourly_cost_usd=r["hourly_cost_usd"])
                               for r in inv.iter_rows(named=True)})
+        made._from_inventory = True
+        return made
 
 
 def load_baselines(source) -> Baselines:
@@ -51,4 +64,6 @@ def load_baselines(source) -> Baselines:
     path = Path(source)
     if path.suffix.lower() in (".csv",):
         return Baselines.from_inventory(path)
-    return load_model(path, Baselines)
+    loaded = load_model(path, Baselines)
+    loaded._source = str(path)
+    return loaded

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import polars as pl
 
-TRUTHY = ["true", "1", "yes", "y", "t"]
+from ..labels import true_runs
 
 
 def truthy_label(labels: pl.LazyFrame, name: str) -> pl.LazyFrame:
-    """run_id of runs whose label ``name`` is true (last value wins when a run has several)."""
-    return (labels.filter(pl.col("name") == name).group_by("run_id")
-            .agg(pl.col("value").last().str.to_lowercase().str.strip_chars().is_in(TRUTHY).alias(name))
-            .filter(pl.col(name)).select("run_id"))
+    """run_id of runs whose label ``name`` is true, by the one true/false rule of ``labels.py``."""
+    return true_runs(labels, name).select("run_id")
 
 
 def primary_model(steps: pl.LazyFrame) -> pl.LazyFrame:

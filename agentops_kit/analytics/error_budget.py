@@ -4,18 +4,26 @@ For each budget in the YAML file, over the ``window_days`` before ``as_of`` (def
 allowed = max_customer_impact_rate × runs; consumed = errors / allowed; burn_rate = error rate / budget
 rate (1.0 spends the budget exactly over the window); at the current daily error rate the budget runs
 out ``(allowed − errors) / (errors / window_days)`` days after ``as_of``; breached = errors > allowed.
+
+``error_budget`` returns the frame; ``ErrorBudgetResult.compute`` (same arguments) wraps it in the face of every
+result (``results.py``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
 from pydantic import Field, model_validator
 
+from ..charts import error_budget_consumed
 from ..config import Strict, load_model
-from .common import truthy_label
+from ..rendering import table
+from ..results import Result
+from ..scope import require_named
+from .definitions import PRODUCTION, impacted_runs, measure
 
 
 class Budget(Strict):
@@ -43,8 +51,20 @@ def load_budgets(source) -> ErrorBudgets:
     return load_model(Path(source), ErrorBudgets)
 
 
+def require_budget_names(ts, budgets) -> ErrorBudgets:
+    """The budgets, once every agent and workflow they name has runs in the traces loaded (NothingToShow
+    naming the entry and what the traces hold otherwise)."""
+    what = f"error budget {budgets}" if isinstance(budgets, (str, Path)) else "error budget"
+    budgets = load_budgets(budgets)
+    entries = list(enumerate(budgets.budgets, start=1))
+    require_named(ts, what, agents={b.agent: f"budgets entry {i}" for i, b in entries if b.agent},
+                  workflows={b.workflow: f"budgets entry {i}" for i, b in entries if b.workflow})
+    return budgets
+
+
 def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
     """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date.
+    A budget naming an agent or workflow with no run in the traces loaded raises NothingToShow.
 
     Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
 
@@ -52,9 +72,9 @@ def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
         >>> budgets.filter("breached")["target"].to_list()
         ['agent SupportRefundAgent']
     """
-    budgets = load_budgets(budgets)
-    impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
-    runs = ts.runs.join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
+    budgets = require_budget_names(ts, budgets)
+    impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
+    runs = ts.runs.filter(PRODUCTION).join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
     if as_of is None:
         as_of = runs["started_at"].max() or dt.datetime.now(dt.timezone.utc)
     rows = []
@@ -62,9 +82,9 @@ def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
         start = as_of - dt.timedelta(days=b.window_days)
         scope = pl.col("agent") == b.agent if b.agent else pl.col("workflow") == b.workflow
         window = runs.filter(scope & (pl.col("started_at") > start) & (pl.col("started_at") <= as_of))
-        n, errors = window.height, int(window["_impact"].sum())
+        m = measure(window, "runs", "customer_impact_errors", "customer_impact_rate")
+        n, errors, rate = m["runs"], m["customer_impact_errors"], m["customer_impact_rate"]
         allowed = b.max_customer_impact_rate * n
-        rate = errors / n if n else None
         daily = errors / b.window_days
         days_left = (allowed - errors) / daily if daily > 0 and allowed > errors else None
         rows.append({
@@ -82,3 +102,29 @@ def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
         "as_of": pl.Datetime("us", "UTC"), "runs": pl.Int64, "customer_impact_errors": pl.Int64,
         "error_rate": pl.Float64, "budget_rate": pl.Float64, "allowed_errors": pl.Float64, "consumed": pl.Float64,
         "burn_rate": pl.Float64, "exhausted_on": pl.Date, "breached": pl.Boolean})
+
+
+@dataclass
+class ErrorBudgetResult(Result):
+    """The rows of ``error_budget``, with the face of every result."""
+
+    frame: pl.DataFrame
+    title = "Error budgets"
+
+    @classmethod
+    def compute(cls, ts, budgets, as_of: dt.datetime | None = None) -> ErrorBudgetResult:
+        return cls(error_budget(ts, budgets, as_of=as_of))
+
+    @property
+    def breached(self) -> pl.DataFrame:
+        return self.frame.filter(pl.col("breached"))
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def html(self) -> str:
+        lead = f"<p class='agentops-lead'>{self.frame.height} budgets, {self.breached.height} breached</p>"
+        return lead + table(self.frame, max_rows=500)
+
+    def figure(self):
+        return error_budget_consumed(self.frame)

@@ -1,6 +1,6 @@
 """Weekly metrics: the five questions of the weekly review, per agent / workflow / mode / week / day / model.
 
-Definitions (all over the runs of the group):
+Definitions (all over the runs of the group; the counts and rates are those of ``definitions.py``):
 
 - ``completion_rate`` = successes / runs; ``escalation_rate`` = escalations / runs (runs of unknown
   outcome stay in the denominator and are counted in ``unknown``).
@@ -17,20 +17,29 @@ Definitions (all over the runs of the group):
   null for a workflow without a baseline.
 - weeks are ISO weeks in UTC (``2026-W47``); with ``week`` in ``by``, weeks without runs are present with
   0 runs, and ``<metric>_wow`` columns hold the change from the previous week of the same group.
+
+``weekly_metrics`` returns the frame (what the CLI, the report and most code want); ``MetricsResult.compute``
+takes the same arguments and wraps the frame in the face every result shows (``results.py``): ``to_polars``,
+``to_dict``, rendering in Jupyter, ``figure`` and ``write_html``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import polars as pl
 
+from ..charts import metrics_bars, metrics_trend
 from ..errors import UsageError
+from ..model import Outcome
+from ..rendering import esc, table
+from ..results import Result, records
 from ..weeks import week_number, week_range, week_text
 from .baseline import Baselines, load_baselines
-from .common import primary_model, truthy_label
+from .common import primary_model
+from .definitions import ACTIVE, DIMENSIONS, PRODUCTION, counts, impacted_runs, outcome_is, rates
 
-DIMENSIONS = ("agent", "workflow", "mode", "week", "day", "model")
 COUNTS = ("runs", "successes", "escalations", "failures", "unknown", "cost_unknown_runs", "customer_impact_errors",
           "approvals")
 WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", "customer_impact_rate",
@@ -38,8 +47,8 @@ WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", 
 
 
 def _runs_with_facts(ts, by: Sequence[str]) -> pl.LazyFrame:
-    runs = ts.runs.with_columns(week_number().alias("week"), pl.col("started_at").dt.date().alias("day"))
-    impact = truthy_label(ts.labels, "customer_impact").with_columns(pl.lit(True).alias("_impact"))
+    runs = ts.runs.filter(PRODUCTION).with_columns(week_number().alias("week"), pl.col("started_at").dt.date().alias("day"))
+    impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
     approvals = ts.steps.filter(pl.col("kind") == "approval").group_by("run_id").agg(pl.len().alias("_approvals"))
     # both per-run facts are small: merge them first, so the runs are probed once, not twice
     facts = approvals.join(impact, on="run_id", how="full", coalesce=True)
@@ -51,8 +60,10 @@ def _runs_with_facts(ts, by: Sequence[str]) -> pl.LazyFrame:
     return runs
 
 
-def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None) -> pl.DataFrame:
-    """The weekly review's numbers, one row per group of ``by`` (see the module docstring).
+def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None,
+                   quality=None) -> pl.DataFrame:
+    """The weekly review's numbers, one row per group of ``by`` (see the module docstring); red-team runs are
+    left out. ``quality``: a quality YAML file (or QualityConfig) adding its metrics (see ``quality.py``).
 
     Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
 
@@ -65,29 +76,23 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
     if unknown:
         raise UsageError(f"cannot group by {unknown}: choose from {', '.join(DIMENSIONS)}")
     base = load_baselines(baselines)
+    base.require_runs(ts)
     runs = _runs_with_facts(ts, by).join(base.frame().lazy(), on="workflow", how="left")
-    active = pl.col("mode") == "active"
     saved_minutes = (
-        pl.when(active & (pl.col("outcome") == "success")).then(pl.col("human_minutes_per_run")).otherwise(0.0)
-        - pl.when(active).then(pl.col("_approvals") * pl.col("review_minutes_per_approval")).otherwise(0.0)
-        - pl.when(active & (pl.col("outcome") == "escalated")).then(pl.col("minutes_per_escalation")).otherwise(0.0)
+        pl.when(ACTIVE & outcome_is(Outcome.SUCCESS)).then(pl.col("human_minutes_per_run")).otherwise(0.0)
+        - pl.when(ACTIVE).then(pl.col("_approvals") * pl.col("review_minutes_per_approval")).otherwise(0.0)
+        - pl.when(ACTIVE & outcome_is(Outcome.ESCALATED)).then(pl.col("minutes_per_escalation")).otherwise(0.0)
     )
     agg = runs.group_by(by).agg(
-        pl.len().alias("runs"),
-        (pl.col("outcome") == "success").sum().alias("successes"),
-        (pl.col("outcome") == "escalated").sum().alias("escalations"),
-        (pl.col("outcome") == "failure").sum().alias("failures"),
-        (pl.col("outcome") == "unknown").sum().alias("unknown"),
-        pl.col("cost_usd").sum().alias("cost_usd"),
-        pl.col("cost_usd").is_null().sum().alias("cost_unknown_runs"),
-        pl.col("_impact").sum().alias("customer_impact_errors"),
+        *counts("runs", "successes", "escalations", "failures", "unknown", "cost_usd", "cost_unknown_runs",
+                "customer_impact_errors"),
         pl.col("duration_s").quantile(0.5, "linear").alias("p50_duration_s"),
         pl.col("duration_s").quantile(0.95, "linear").alias("p95_duration_s"),
         pl.col("tool_calls").mean().alias("tool_calls_per_run"),
         pl.when(pl.col("human_minutes_per_run").is_null().any()).then(None)
         .otherwise(saved_minutes.sum() / 60).alias("time_saved_hours"),
-        pl.col("_approvals").filter(active).sum().alias("approvals"),
-        *_formula_parts(active),
+        pl.col("_approvals").filter(ACTIVE).sum().alias("approvals"),
+        *_formula_parts(ACTIVE),
     ).collect()
     agg = agg.with_columns(pl.col(c).cast(pl.Int64) for c in COUNTS)  # signed: week-over-week can go down
     agg = agg.with_columns(_formula().alias("time_saved_formula")).drop(FORMULA_PARTS)
@@ -95,24 +100,54 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
         agg = agg.with_columns(week_text(pl.col("week")).alias("week"))
     if "week" in by:
         agg = _fill_weeks(agg, by)
-    out = agg.with_columns(
-        *[pl.when(pl.col("runs") > 0).then(pl.col(n) / pl.col("runs")).alias(r)  # a week without runs has no rate
-          for n, r in (("successes", "completion_rate"), ("escalations", "escalation_rate"),
-                       ("customer_impact_errors", "customer_impact_rate"))],
-        pl.when((pl.col("successes") > 0) & (pl.col("cost_unknown_runs") == 0))
-        .then(pl.col("cost_usd") / pl.col("successes")).alias("cost_per_successful_run"),
-        pl.when((pl.col("successes") > 0) & (pl.col("cost_unknown_runs") < pl.col("runs")))
-        .then(pl.col("cost_usd") / pl.col("successes")).alias("cost_known_per_successful_run"),
+    out = agg.with_columns(  # a week without runs has no rate
+        *rates("completion_rate", "escalation_rate", "customer_impact_rate", "cost_per_successful_run",
+               "cost_known_per_successful_run"),
     ).sort(by)
+    quality_wow: list[str] = []
+    if quality is not None:
+        from .quality import with_quality
+
+        out, quality_wow = with_quality(out, ts, quality, by)
     if "week" in by:
         others = [d for d in by if d != "week"]
         out = out.with_columns(
-            (pl.col(m) - pl.col(m).shift(1).over(others or pl.lit(1), order_by="week")).alias(f"{m}_wow") for m in WOW)
+            (pl.col(m) - pl.col(m).shift(1).over(others or pl.lit(1), order_by="week")).alias(f"{m}_wow")
+            for m in (*WOW, *quality_wow))
     first = [*by, "runs", "successes", "escalations", "failures", "unknown", "completion_rate", "escalation_rate",
              "cost_usd", "cost_unknown_runs", "cost_per_successful_run", "cost_known_per_successful_run",
              "customer_impact_errors", "customer_impact_rate", "p50_duration_s", "p95_duration_s",
              "tool_calls_per_run", "approvals", "time_saved_hours", "time_saved_formula"]
     return out.select(first + [c for c in out.columns if c not in first])
+
+
+@dataclass
+class MetricsResult(Result):
+    """The weekly metrics of ``weekly_metrics``, with the face of every result."""
+
+    frame: pl.DataFrame
+    by: tuple[str, ...]
+    title = "Weekly metrics"
+
+    @classmethod
+    def compute(cls, ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None,
+                quality=None) -> MetricsResult:
+        by = (by,) if isinstance(by, str) else tuple(by)
+        return cls(weekly_metrics(ts, by=by, baselines=baselines, quality=quality), by)
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.frame
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "by": list(self.by), "rows": records(self.frame)}
+
+    def html(self) -> str:
+        runs = int(self.frame["runs"].sum())
+        lead = f"<p class='agentops-lead'>{runs} runs in {self.frame.height} groups of {esc(', '.join(self.by))}</p>"
+        return lead + table(self.frame, max_rows=500)
+
+    def figure(self):
+        return metrics_trend(self.frame, list(self.by)) if "week" in self.by else metrics_bars(self.frame, list(self.by))
 
 
 FORMULA_PARTS = ("_no_baseline", "_workflows", "_active_successes", "_human_min", "_review_min",
@@ -124,10 +159,10 @@ def _formula_parts(active: pl.Expr) -> list[pl.Expr]:
     return [
         pl.col("human_minutes_per_run").is_null().any().alias("_no_baseline"),
         pl.col("workflow").n_unique().alias("_workflows"),
-        (active & (pl.col("outcome") == "success")).sum().alias("_active_successes"),
+        (active & outcome_is(Outcome.SUCCESS)).sum().alias("_active_successes"),
         pl.col("human_minutes_per_run").first().alias("_human_min"),
         pl.col("review_minutes_per_approval").first().alias("_review_min"),
-        (active & (pl.col("outcome") == "escalated")).sum().alias("_active_escalations"),
+        (active & outcome_is(Outcome.ESCALATED)).sum().alias("_active_escalations"),
         pl.col("minutes_per_escalation").first().alias("_escalation_min"),
     ]
 

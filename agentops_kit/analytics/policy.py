@@ -17,6 +17,15 @@ class Logging(Strict):
     retention_days: int | None = Field(default=None, gt=0)
 
 
+class Provenance(Strict):
+    """Require a human confirmation when an action's provenance is unclear (see provenance.py)."""
+
+    require_documents: bool = True  # the run retrieved at least one document before acting
+    require_versions: bool = True  # every document it retrieved has a version
+    max_document_age_days: int | None = Field(default=None, gt=0)  # and none is older than this
+    list_superseded: bool = True  # list actions on versions a later run shows were superseded
+
+
 class Policy(Strict):
     name: str = Field(min_length=1)
     max_runtime_seconds: float | None = Field(default=None, gt=0)
@@ -27,6 +36,7 @@ class Policy(Strict):
     actions_require_approval: list[str] = Field(default_factory=list)
     outbound_domains_allowlist: list[str] | None = None
     logging: Logging = Logging()
+    provenance: Provenance | None = None
     source_file: str | None = Field(default=None, exclude=True)
 
     @field_validator("outbound_domains_allowlist")
@@ -63,7 +73,10 @@ def load_policies(sources) -> list[Policy]:
         elif isinstance(src, dict):
             out.append(Policy.model_validate(src.get("agent", src)))
         elif Path(src).is_dir():
-            out += [load_policy(p) for p in sorted(Path(src).glob("*.y*ml"))]
+            files = sorted(Path(src).glob("*.y*ml"))
+            if not files:  # checking nothing would pass every check
+                raise ConfigError(str(src), "holds no policy files (*.yaml): nothing to check against")
+            out += [load_policy(p) for p in files]
         else:
             out.append(load_policy(src))
     seen: dict[str, str | None] = {}

@@ -23,6 +23,7 @@ from pathlib import Path
 from pydantic import Field
 
 from ..config import Strict, load_model
+from ..errors import ConfigError
 from ..load import load_traces
 from .policy import load_policy
 from .policy_check import check_policy
@@ -51,24 +52,43 @@ class CaseResult:
     got: list[str]
 
 
+def _yaml_scalar(value) -> str:
+    """YAML reads an unquoted time (``started_at: 2026-11-16T10:00:00Z``) as a datetime: write it as ISO text."""
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    raise TypeError(f"{value!r} cannot be written as JSON")
+
+
 def run_policy_tests(paths) -> list[CaseResult]:
     if isinstance(paths, (str, Path)):
         paths = [paths]
     files = [f for p in map(Path, paths) for f in (sorted(p.glob("*.y*ml")) if p.is_dir() else [p])]
+    empty = next((p for p in map(Path, paths) if p.is_dir() and not any(p.glob("*.y*ml"))), None)
+    if empty is not None:  # no case run is not a pass
+        raise ConfigError(str(empty), "holds no policy test files (*.yaml)")
     results = []
     for file in files:
         spec = load_model(file, PolicyTestFile)
         policy = load_policy((file.parent / spec.policy).resolve())
-        for case in spec.cases:
+        for i, case in enumerate(spec.cases):
             run_id = f"test:{case.name}"
             records = [{"record": "run", "run_id": run_id, "agent": policy.name, **case.run}]
             records += [{"record": "step", "run_id": run_id, **s} for s in case.steps]
             records += [{"record": "source", "run_id": run_id, **s} for s in case.sources]
+            try:
+                text = "\n".join(json.dumps(r, default=_yaml_scalar) for r in records) + "\n"
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(str(file), f"case '{case.name}': {exc}", key=f"cases.{i}") from None
             with tempfile.TemporaryDirectory() as tmp:
                 path = Path(tmp) / "case.jsonl"
-                path.write_text("\n".join(json.dumps(r) for r in records) + "\n")
+                path.write_text(text)
                 ts = load_traces(path, format="canonical")
-                as_of = case.as_of or ts.runs.select("ended_at").collect().item() or dt.datetime.now(dt.timezone.utc)
+                runs = ts.runs.select("ended_at").collect()
+                if runs.height != 1:
+                    reasons = "; ".join(ts.rejected.collect()["reason"].to_list()) or "no step record"
+                    raise ConfigError(str(file), f"case '{case.name}': its steps make no run ({reasons})",
+                                      key=f"cases.{i}.steps")
+                as_of = case.as_of or runs.item() or dt.datetime.now(dt.timezone.utc)
                 got = sorted(set(check_policy(ts, [policy], as_of=as_of).violations["rule"].to_list()))
             results.append(CaseResult(str(file), case.name, got == sorted(set(case.expect)), sorted(set(case.expect)), got))
     return results

@@ -16,6 +16,11 @@ import polars as pl
 from pydantic import Field, model_validator
 
 from ..config import Strict, load_model
+from ..model import TOOL_CALL_KINDS, Outcome, Verdict
+from ..rendering import table
+from ..results import Result, records
+from .definitions import ACTIVE, PRODUCTION, agreement, measure, outcome_is
+from .gate_rule import GateRule
 
 Metric = Literal["completion_rate", "shadow_agreement", "unapproved_gated_actions", "approval_coverage",
                  "policy_tests_pass", "cost_vs_human", "fully_traced_share", "escalation_rate",
@@ -48,26 +53,35 @@ class Check(Strict):
 
 
 class ReadinessConfig(Strict):
-    window_weeks: int = Field(4, gt=0)
+    window_weeks: int = Field(4, gt=0, le=520)
     checks: list[Check] = Field(min_length=1)
+    gate_removal: GateRule | None = None  # when an approval gate may be relaxed (see gate_rule.py, gates.py)
 
 
 @dataclass
-class Readiness:
+class Readiness(Result):
     lines: pl.DataFrame
+    title = "Go / no-go readiness"
 
     def verdicts(self) -> pl.DataFrame:
         """Per agent: go only when every line is go."""
         return self.lines.group_by("agent").agg(
-            pl.when((pl.col("verdict") == "go").all()).then(pl.lit("go")).otherwise(pl.lit("no-go")).alias("verdict"),
-            (pl.col("verdict") != "go").sum().alias("open_items")).sort("agent")
+            pl.when((pl.col("verdict") == Verdict.GO).all()).then(pl.lit(Verdict.GO.value))
+            .otherwise(pl.lit(Verdict.NO_GO.value)).alias("verdict"),
+            (pl.col("verdict") != Verdict.GO).sum().alias("open_items")).sort("agent")
+
+    def to_polars(self) -> pl.DataFrame:
+        return self.lines
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "verdicts": records(self.verdicts()), "lines": records(self.lines)}
+
+    def html(self) -> str:
+        return (table(self.verdicts(), caption="verdict per agent")
+                + table(self.lines.drop("definition"), max_rows=500, caption="checklist"))
 
     def _repr_html_(self) -> str:
-        from ..rendering import table
-
-        verdicts = table(self.verdicts(), caption="verdict per agent")
-        return (f"<div class='agentops-readiness'><h4>Go / no-go readiness</h4>{verdicts}"
-                f"{table(self.lines.drop('definition'), max_rows=500, caption='checklist')}</div>")
+        return f"<div class='agentops-readiness'><h4>{self.title}</h4>{self.html()}</div>"
 
 
 def load_readiness(source) -> ReadinessConfig:
@@ -83,12 +97,15 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
     from .policy_check import check_policy
 
     out: dict[str, tuple[float | None, str]] = {}
-    n = agent_runs.height
-    active = agent_runs.filter(pl.col("mode") == "active")
-    succ = active.filter(pl.col("outcome") == "success").height
-    out["completion_rate"] = (succ / active.height if active.height else None, f"{succ} of {active.height} active runs succeeded")
-    esc = agent_runs.filter(pl.col("outcome") == "escalated")
-    out["escalation_rate"] = (esc.height / n if n else None, f"{esc.height} of {n} runs escalated")
+    # the metrics of definitions.py; completion over the active runs only (a shadow run's outcome is a
+    # recommendation, not work done), escalation and cost over every run of the agent
+    active = measure(agent_runs.filter(ACTIVE), "runs", "successes", "completion_rate")
+    every = measure(agent_runs, "runs", "successes", "escalations", "escalation_rate", "cost_unknown_runs",
+                    "cost_per_successful_run")
+    n = every["runs"]
+    out["completion_rate"] = (active["completion_rate"], f"{active['successes']} of {active['runs']} active runs succeeded")
+    out["escalation_rate"] = (every["escalation_rate"], f"{every['escalations']} of {n} runs escalated")
+    esc = agent_runs.filter(outcome_is(Outcome.ESCALATED))
     handoff: int = esc.get_column("_handoff").sum() if esc.height else 0  # type: ignore[assignment]  # sum of bools
     out["escalation_handoff_share"] = (handoff / esc.height if esc.height else None,
                                        f"{handoff} of {esc.height} escalations handed off through an escalation tool")
@@ -97,7 +114,7 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
     out["fully_traced_share"] = (traced / n if n else None, f"{traced} of {n} runs fully traced")
     pairs = shadow.pairs.filter(pl.col("agent") == agent)
     agree = int(pairs["agree"].sum()) if pairs.height else 0
-    out["shadow_agreement"] = (agree / pairs.height if pairs.height else None,
+    out["shadow_agreement"] = (pairs.select(agreement()).item() if pairs.height else None,
                                f"{agree} of {pairs.height} shadow runs agreed with the human decision")
     mine = [p for p in (policies or []) if p.name == agent]
     if mine:
@@ -108,7 +125,7 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
         result = check_policy(sub, mine, approvals=approvals)
         bad = result.violations.filter(pl.col("rule") == "unapproved_action").height
         gated = sub.steps.filter(pl.col("tool_name").is_in(mine[0].actions_require_approval)
-                                 & pl.col("kind").is_in(["tool", "action"])).select(pl.len()).collect().item()
+                                 & pl.col("kind").is_in(TOOL_CALL_KINDS)).select(pl.len()).collect().item()
         out["unapproved_gated_actions"] = (bad, f"{bad} gated actions without prior approval ({gated} gated actions)")
         out["approval_coverage"] = ((gated - bad) / gated if gated else None,
                                     f"{gated - bad} of {gated} gated actions approved first")
@@ -119,26 +136,27 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
     else:
         failed = sum(not r.passed for r in policy_test_results)
         out["policy_tests_pass"] = (float(failed == 0), f"{len(policy_test_results) - failed} of {len(policy_test_results)} policy tests pass")
-    cost_known = agent_runs.filter(pl.col("cost_usd").is_not_null())
     base = baselines.workflows if baselines else {}
     wf = agent_runs["workflow"].mode().to_list()[0] if n else None
     b = base.get(wf)
-    all_succ = agent_runs.filter(pl.col("outcome") == "success").height
+    per_success = every["cost_per_successful_run"]
     if b is None or b.hourly_cost_usd is None:
         out["cost_vs_human"] = (None, f"no human baseline with an hourly cost for workflow {wf}")
-    elif cost_known.height < n or all_succ == 0:
-        out["cost_vs_human"] = (None, f"{n - cost_known.height} runs of unknown cost, {all_succ} successes: not measurable")
+    elif per_success is None:
+        out["cost_vs_human"] = (None, f"{every['cost_unknown_runs']} runs of unknown cost, {every['successes']} successes: "
+                                      "not measurable")
     else:
-        per_success = cost_known["cost_usd"].sum() / all_succ
         human = b.human_minutes_per_run / 60 * b.hourly_cost_usd
         out["cost_vs_human"] = (per_success / human, f"${per_success:.4f} per successful run vs ${human:.2f} human cost per task")
     return out
 
 
 def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_tests=None,
-              as_of: dt.datetime | None = None, mapping=None) -> Readiness:
+              as_of: dt.datetime | None = None, mapping=None, quality=None) -> Readiness:
     """Evaluate the checklist per agent over the last ``window_weeks`` before ``as_of`` (default: the last run).
     ``mapping`` (the one the traces were loaded with) names the escalation tools that count as a hand-off.
+    ``quality``: a quality YAML file; each of its metrics adds a line, no-go when its floor is breached.
+    Red-team runs are left out.
 
     Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
 
@@ -149,6 +167,7 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     from ..mapping import load_mapping
     from .baseline import load_baselines
     from .policy import load_policies
+    from .policy_check import require_policy_agents
     from .policy_tests import run_policy_tests
     from .shadow import shadow_report
 
@@ -156,7 +175,11 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
     pols = load_policies(policies) if policies is not None else None
     base = load_baselines(baselines) if baselines is not None else None
     test_results = run_policy_tests(policy_tests) if policy_tests is not None else None
-    runs = ts.runs.collect()
+    if pols:  # the checklist is per agent present; policies and baselines naming none of them are typos
+        require_policy_agents(ts, pols, what="readiness")
+    if base is not None:
+        base.require_runs(ts)
+    runs = ts.runs.filter(PRODUCTION).collect()
     end = as_of or runs["started_at"].max()
     if end is None:
         end = dt.datetime.now(dt.timezone.utc)
@@ -173,15 +196,19 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
         for check in cfg.checks:
             value, evidence = measured[check.metric]
             if value is None:
-                verdict = "unknown"
+                verdict = Verdict.UNKNOWN
             elif check.min is not None:
-                verdict = "go" if value >= check.min else "no-go"
+                verdict = Verdict.GO if value >= check.min else Verdict.NO_GO
             else:
-                verdict = "go" if value <= check.max else "no-go"
-            rows.append({"agent": agent, "area": check.area, "check": check.metric, "verdict": verdict,
+                verdict = Verdict.GO if value <= check.max else Verdict.NO_GO
+            rows.append({"agent": agent, "area": check.area, "check": check.metric, "verdict": verdict.value,
                          "measured": None if value is None else float(value),
                          "threshold": f">= {check.min:g}" if check.min is not None else f"<= {check.max:g}",
                          "evidence": evidence, "owner": check.owner, "definition": DESCRIPTION[check.metric]})
+    if quality is not None:
+        from .quality import readiness_lines
+
+        rows += readiness_lines(ts, runs, quality)
     return Readiness(pl.DataFrame(rows, schema={"agent": pl.String, "area": pl.String, "check": pl.String,
                                                 "verdict": pl.String, "measured": pl.Float64, "threshold": pl.String,
                                                 "evidence": pl.String, "owner": pl.String, "definition": pl.String}))

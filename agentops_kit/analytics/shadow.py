@@ -12,6 +12,12 @@ from pathlib import Path
 
 import polars as pl
 
+from ..charts import shadow_confusion
+from ..model import Mode
+from ..rendering import pct, table
+from ..results import Result, records
+from .definitions import agreement
+
 
 def _recommendations(ts, attribute: str) -> pl.LazyFrame:
     return (ts.steps.filter(pl.col("parent_id").is_null())
@@ -20,8 +26,9 @@ def _recommendations(ts, attribute: str) -> pl.LazyFrame:
 
 
 @dataclass
-class ShadowReport:
+class ShadowReport(Result):
     pairs: pl.DataFrame  # run_id, agent, started_at, recommendation, human_decision, agree
+    title = "Shadow mode"
 
     @property
     def compared(self) -> int:
@@ -29,10 +36,10 @@ class ShadowReport:
 
     @property
     def agreement_rate(self) -> float | None:
-        return self.pairs["agree"].mean() if self.pairs.height else None  # type: ignore[return-value]  # mean of bools
+        return self.pairs.select(agreement()).item() if self.pairs.height else None
 
     def by_agent(self) -> pl.DataFrame:
-        return self.pairs.group_by("agent").agg(pl.len().alias("compared"), pl.col("agree").mean().alias("agreement_rate")).sort("agent")
+        return self.pairs.group_by("agent").agg(pl.len().alias("compared"), agreement().alias("agreement_rate")).sort("agent")
 
     def confusion(self) -> pl.DataFrame:
         """Rows: the agent's recommendation; columns: the human's decision; cells: runs."""
@@ -58,10 +65,25 @@ class ShadowReport:
                                       "agent_output": row["recommendation"], "expected": row["human_decision"]}) + "\n")
         return path
 
+    def to_polars(self) -> pl.DataFrame:
+        return self.pairs
+
+    def to_dict(self) -> dict:
+        return {"title": self.title, "compared": self.compared, "agreement_rate": self.agreement_rate,
+                "by_agent": records(self.by_agent()), "confusion": records(self.confusion()),
+                "pairs": records(self.pairs)}
+
+    def html(self) -> str:
+        return (f"<p class='agentops-lead'>{self.compared} runs compared, agreement {pct(self.agreement_rate)}, "
+                f"{self.disagreements().height} disagreements</p>"
+                + table(self.confusion(), caption="agent recommendation (rows) against human decision (columns)")
+                + table(self.by_agent(), caption="by agent"))
+
     def _repr_html_(self) -> str:
-        rate = "–" if self.agreement_rate is None else f"{self.agreement_rate:.1%}"
-        return (f"<div class='agentops-shadow'><h4>Shadow mode</h4><p>{self.compared} runs compared, agreement {rate}, "
-                f"{self.disagreements().height} disagreements</p>{self.confusion()._repr_html_()}</div>")
+        return f"<div class='agentops-shadow'><h4>{self.title}</h4>{self.html()}</div>"
+
+    def figure(self):
+        return shadow_confusion(self.confusion())
 
 
 def shadow_report(ts, recommendation_attribute: str = "agentops.recommendation") -> ShadowReport:
@@ -75,7 +97,7 @@ def shadow_report(ts, recommendation_attribute: str = "agentops.recommendation")
     """
     decisions = (ts.labels.filter(pl.col("name") == "human_decision").group_by("run_id")
                  .agg(pl.col("value").last().alias("human_decision")))
-    pairs = (ts.runs.filter(pl.col("mode") == "shadow").select("run_id", "agent", "started_at")
+    pairs = (ts.runs.filter(pl.col("mode") == Mode.SHADOW).select("run_id", "agent", "started_at")
              .join(_recommendations(ts, recommendation_attribute), on="run_id", how="inner")
              .join(decisions, on="run_id", how="inner")
              .with_columns((pl.col("recommendation").str.strip_chars().str.to_lowercase()

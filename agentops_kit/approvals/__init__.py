@@ -1,7 +1,7 @@
-"""Approvals: a durable queue of actions awaiting a human, with a tamper-evident audit log."""
+"""Approvals: a durable queue of actions awaiting a human, with a keyed audit log that is the truth."""
 
 from .approvers import Approvers, load_approvers
-from .audit import VerifyResult
+from .audit import Head
 from .decorator import require_approval
 from .demo import seed_from_traces
 from .errors import (
@@ -9,23 +9,33 @@ from .errors import (
                      ApprovalConsumed,
                      ApprovalError,
                      ApprovalExpired,
+                     ApprovalMismatch,
                      ApprovalNotGranted,
                      ApprovalRejected,
                      ApprovalTimeout,
+                     AuditMismatch,
                      Expired,
                      InvalidRequest,
+                     KeyNotAdopted,
+                     KeyRequired,
+                     NoStore,
                      NotAllowed,
+                     PolicyConflict,
                      RequestNotFound,
                      SelfApproval,
                      StoreError,
                      UnknownAction,
 )
+from .identity import normalise
+from .keys import AuditKey, generate_key
 from .queue import ApprovalQueue
 from .request import ApprovalRequest, Outcome
+from .verify import VerifyResult, verify_export
 
 __all__ = [
-    "AlreadyDecided", "ApprovalConsumed", "ApprovalError", "ApprovalExpired", "ApprovalNotGranted", "ApprovalQueue",
-    "ApprovalRejected", "ApprovalRequest", "ApprovalTimeout", "Approvers", "Expired", "InvalidRequest", "NotAllowed",
-    "Outcome", "RequestNotFound", "SelfApproval", "StoreError", "UnknownAction", "VerifyResult", "load_approvers",
-    "require_approval", "seed_from_traces",
+    "AlreadyDecided", "ApprovalConsumed", "ApprovalError", "ApprovalExpired", "ApprovalMismatch", "ApprovalNotGranted",
+    "ApprovalQueue", "ApprovalRejected", "ApprovalRequest", "ApprovalTimeout", "Approvers", "AuditKey", "AuditMismatch",
+    "Expired", "Head", "InvalidRequest", "KeyNotAdopted", "KeyRequired", "NoStore", "NotAllowed", "Outcome", "PolicyConflict",
+    "RequestNotFound", "SelfApproval", "StoreError", "UnknownAction", "VerifyResult", "generate_key", "load_approvers",
+    "normalise", "require_approval", "seed_from_traces", "verify_export",
 ]

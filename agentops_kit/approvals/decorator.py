@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hashlib
 import inspect
 
-from .audit import canonical
-from .errors import ApprovalConsumed, ApprovalExpired, ApprovalRejected, ApprovalTimeout
+from .errors import (
+    ApprovalConsumed,
+    ApprovalExpired,
+    ApprovalMismatch,
+    ApprovalRejected,
+    ApprovalTimeout,
+    AuditMismatch,
+)
+from .hashes import params_hash
 from .request import Outcome
 
 
@@ -18,9 +24,11 @@ def require_approval(queue, action: str, *, agent: str, requested_by: str,
     …, "after": …, "sources": […], "uncertainty": "…"}``; the other arguments are the action's parameters.
 
     It submits the call (idempotent per run, action and parameters), waits up to ``timeout`` seconds, and
-    runs the function only when approved, recording the execution so an approval is used once. Otherwise it
-    raises ApprovalRejected, ApprovalExpired or ApprovalTimeout (the request stays pending: do not act, escalate).
-    A retried run has a new run_id, so it never reuses an earlier run's decision.
+    runs the function only when approved, recording the execution so an approval is used once. Right before
+    running, the arguments are hashed again: if they no longer hash to the approved parameters (an argument was
+    changed while the call waited), ApprovalMismatch and nothing runs. Otherwise it raises ApprovalRejected,
+    ApprovalExpired, ApprovalTimeout (the request stays pending: do not act, escalate) or AuditMismatch (the
+    store disagrees with its audit log). A retried run has a new run_id, so it never reuses an earlier decision.
 
     Example::
 
@@ -46,13 +54,18 @@ def require_approval(queue, action: str, *, agent: str, requested_by: str,
             bound.apply_defaults()
             context = approval_context or {}
             params = dict(bound.arguments)
+            asked = params_hash(params)
             # one request per run, action and parameters, whatever context is shown to the approver
-            key = f"{run_id}:{action}:" + hashlib.sha256(canonical(params).encode()).hexdigest()
             req = queue.submit(agent=agent, action=action, params=params, requested_by=requested_by,
                                run_id=run_id, before=context.get("before"), after=context.get("after"),
                                sources=context.get("sources"), uncertainty=context.get("uncertainty"),
-                               expires_in=expires_in, idempotency_key=key)
+                               expires_in=expires_in, idempotency_key=f"{run_id}:{action}:{asked}")
+            if (req.params_hash, req.action, req.run_id, req.agent) != (asked, action, run_id, agent):
+                raise ApprovalMismatch(Outcome(req.id, req.status), f"request {req.id}, found under this call's key, "
+                                       "is for another call (agent, run, action or arguments differ) — not run")
             outcome = queue.wait(req.id, timeout=timeout, poll=poll)
+            if outcome.state == "audit_mismatch":
+                raise AuditMismatch(outcome)
             if outcome.state == "rejected":
                 raise ApprovalRejected(outcome)
             if outcome.state == "expired":
@@ -62,7 +75,8 @@ def require_approval(queue, action: str, *, agent: str, requested_by: str,
             if queue.get(req.id).executed_at is not None:
                 raise ApprovalConsumed(Outcome(req.id, "approved", outcome.decided_by, outcome.decided_at,
                                                "already executed once under this approval"))
-            queue.mark_executed(req.id, actor=requested_by)
+            # the arguments as they are now, not as they were when submitted
+            queue.mark_executed(req.id, actor=requested_by, params=dict(bound.arguments))
             return func(*bound.args, **bound.kwargs)
 
         return wrapper

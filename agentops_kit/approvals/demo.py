@@ -10,7 +10,8 @@ import polars as pl
 
 def seed_from_traces(queue, ts, count: int = 3, expires_in: dt.timedelta = dt.timedelta(days=7)) -> list:
     """Submit the last ``count`` action calls of the traces as pending requests (idempotent: same runs, same
-    requests). before/after come from the call's parameters; sources from the run's retrievals."""
+    requests). The traces hold no before state, so the approver sees each parameter as set; the agent's claim is
+    that the parameters are applied as they are. Sources come from the run's retrievals."""
     actions = (ts.steps.filter(pl.col("kind") == "action").join(ts.runs.select("run_id", "agent"), on="run_id")
                .sort("started_at", descending=True, nulls_last=True).head(count).collect())
     sources = ts.sources.collect()
@@ -24,7 +25,7 @@ def seed_from_traces(queue, ts, count: int = 3, expires_in: dt.timedelta = dt.ti
         docs = sources.filter(pl.col("run_id") == step["run_id"]).select("document_id", "version").to_dicts()
         made.append(queue.submit(
             agent=step["agent"], run_id=step["run_id"], action=step["tool_name"], params=params,
-            before={step["tool_name"]: None}, after={step["tool_name"]: params}, sources=docs,
+            before=None, after=params, sources=docs,
             uncertainty="replayed from the sample traces for the demo", requested_by=f"svc-{step['agent']}",
             expires_in=expires_in, idempotency_key=f"demo:{step['run_id']}:{step['step_id']}"))
     return made

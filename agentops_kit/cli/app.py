@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from .. import __version__
 from ..errors import AgentOpsError
+from ..readers import registry
 
 
 def fail(exc: Exception | str, code: int = 2) -> None:
@@ -17,13 +19,22 @@ def fail(exc: Exception | str, code: int = 2) -> None:
 
 
 class KitGroup(click.Group):
-    """Turns every error the kit raises on purpose into one line and its exit code."""
+    """Turns every error the kit raises on purpose, a command line click cannot parse, and a file the system
+    refuses (disk full, no permission) into one line and its exit code."""
 
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
         except AgentOpsError as exc:
             fail(exc)
+        except click.UsageError as exc:  # click's own would print usage and a hint over three lines
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            fail(f"{where}: {exc.format_message()} (see {where} --help)", exc.exit_code)
+        except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as other tools do
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            sys.exit(1)
+        except OSError as exc:
+            fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else exc)
 
 
 @click.group(cls=KitGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,8 +45,8 @@ def main():
 
 def trace_options(func):
     """The options every command that reads traces takes, named as in load_traces."""
-    func = click.option("--input-format", "fmt", default=None,
-                        help="Force a reader: otlp, otel_sdk, langfuse, langsmith, tau_bench, canonical.")(func)
+    func = click.option("--input-format", "fmt", default=None, type=click.Choice(registry.NAMES),
+                        help="Force one reader for every file (default: detect each file's format).")(func)
     func = click.option("--labels", multiple=True, type=click.Path(), help="Labels CSV/JSONL keyed by run_id (repeatable).")(func)
     func = click.option("--pricing", type=click.Path(), default=None,
                         help="pricing.yaml (USD per million tokens); default: the bundled dated list.")(func)
@@ -46,8 +57,9 @@ def trace_options(func):
 def load(exports, mapping, pricing, labels, fmt, progress=True):
     from ..load import load_traces
 
+    # the bar only where someone watches: in a log or a pipe it would be lines of noise around an error
     return load_traces(list(exports), mapping=mapping, pricing=pricing, labels=list(labels) or None,
-                       format=fmt, progress=progress)
+                       format=fmt, progress=progress and sys.stderr.isatty())
 
 
 def load_for_analytics(exports, mapping, pricing, labels, fmt):
@@ -55,18 +67,22 @@ def load_for_analytics(exports, mapping, pricing, labels, fmt):
     return load(exports, mapping, pricing, labels, fmt, progress=False)
 
 
-def print_frame(frame, fmt: str) -> None:
+def print_frame(frame, fmt: str, fit: bool = True) -> None:
+    """``frame`` on stdout: JSON (non-ASCII escaped the JSON way), CSV, or a table wrapped to the terminal's
+    width (``fit=False``: as wide as its values). Control characters in text never reach the terminal raw."""
+    import json
+
     import polars as pl
 
+    from .table import inert, render, terminal_width
+
     if fmt == "json":
-        click.echo(frame.write_json())
+        click.echo(json.dumps(json.loads(frame.write_json()), ensure_ascii=True))
     elif fmt == "csv":
         flat = frame.with_columns(pl.col(c).list.join("; ") for c, t in frame.schema.items() if isinstance(t, pl.List))
-        click.echo(flat.write_csv(), nl=False)
+        click.echo(inert(flat).write_csv(), nl=False)
     else:
-        with pl.Config(tbl_rows=-1, tbl_width_chars=200, fmt_str_lengths=120, fmt_table_cell_list_len=8,
-                       tbl_hide_dataframe_shape=True, tbl_hide_column_data_types=True):
-            click.echo(frame)
+        click.echo(render(frame, terminal_width() if fit else None))
 
 
 def open_queue(db, approvers=None):

@@ -27,8 +27,10 @@ def policy_check(policies, exports, approvals_db, out_format, strict, mapping, p
 
     from ..analytics.policy_check import check_policy
     from ..analytics.policy_lint import lint_policy
+    from ..scope import require_runs
 
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    require_runs(ts, what="policy check")
     decisions = open_queue(approvals_db, None).decisions() if approvals_db else None
     result = check_policy(ts, list(policies), approvals=decisions)
     findings = lint_policy(list(policies)) if strict else None
@@ -57,7 +59,7 @@ def policy_lint(policies, out_format):
 
     findings = lint_policy(list(policies))
     if out_format == "json":
-        click.echo(findings.write_json())
+        print_frame(findings, "json")
     elif findings.height:
         print_frame(findings.drop("file"), "table")
     else:

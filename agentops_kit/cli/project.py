@@ -6,8 +6,6 @@ from pathlib import Path
 
 import click
 
-from ..resources import sample_dir as sample_dir_of_package
-from ..resources import sample_inventory, templates_dir
 from .app import load, main
 
 
@@ -28,17 +26,18 @@ def sample(out_dir, seed):
 def demo(out_dir, no_report):
     """Run the main job on the bundled sample data: ingest it (canonical Parquet), score the inventory and
     queue approval requests in the embedded SQLite database, and write the weekly review report."""
+    from ..report.notebook import sample_settings
+
     out = Path(out_dir)
-    sample_dir, templates = sample_dir_of_package(), templates_dir()
-    ts = load([sample_dir / "traces.otlp.jsonl.gz"], templates / "mapping.yaml",
-              templates / "pricing.yaml", [sample_dir / "labels.csv"], None, progress=False)
+    settings = sample_settings()  # the sample's settings: applied here, never as any command's defaults
+    ts = load(settings["traces"], settings["mapping"], settings["pricing"], settings["labels"], None, progress=False)
     ts.write_parquet(out / "tables")
     click.echo(ts.summary_text())
     click.echo(f"canonical tables: {out / 'tables'}/")
     from ..inventory import score_inventory
     from ..inventory_store import save_scoring
 
-    scored = score_inventory(sample_inventory())
+    scored = score_inventory(settings["inventory"])
     db = f"sqlite:///{out / 'agentops.db'}"
     save_scoring(scored, db, label="demo")
     from ..approvals import ApprovalQueue
@@ -58,12 +57,9 @@ def demo(out_dir, no_report):
 
         week = ts.runs.select(iso_week().max()).collect().item()
         click.echo(f"\nweekly review for {week} (papermill + nbconvert):")
-        paths = weekly_report(out / "reports", week, [sample_dir / "traces.otlp.jsonl.gz"],
-                              mapping=templates / "mapping.yaml", pricing=templates / "pricing.yaml",
-                              labels=[sample_dir / "labels.csv"], policies=templates / "policies",
-                              readiness_file=templates / "readiness.yaml",
-                              error_budget_file=templates / "error_budget.yaml",
-                              baselines=templates / "baselines.yaml", policy_tests=templates / "policy_tests")
+        paths = weekly_report(out / "reports", week, settings["traces"],
+                              **{k: v for k, v in settings.items() if k not in ("traces", "inventory")},
+                              approvals_db=f"sqlite:///{(out / 'agentops.db').resolve()}")
         for name, path in paths.items():
             click.echo(f"  {name}: {path}")
         click.echo("\n" + paths["digest"].read_text())

@@ -25,19 +25,25 @@ def report():
 @click.option("--baselines", type=click.Path(exists=True), default=None)
 @click.option("--policy-tests", type=click.Path(exists=True), default=None)
 @click.option("--agent", "agents", multiple=True, help="only these agents (repeatable)")
-@click.option("--weeks-back", default=8, show_default=True)
+@click.option("--weeks-back", default=8, show_default=True, type=click.IntRange(min=1), help="weeks of trend")
 @click.option("--notebook", type=click.Path(exists=True), default=None, help="another weekly_review.ipynb")
+@click.option("--quality", "quality_file", type=click.Path(exists=True), default=None, help="quality metrics YAML (floors)")
+@click.option("--approvals-db", default=None, help="approvals store URL: evidence for removing approval gates")
 def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
-                  baselines, policy_tests, agents, weeks_back, notebook):
-    """Execute notebooks/weekly_review.ipynb with papermill and write weekly-<WEEK>.html (offline, code
-    hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out."""
-    from ..report.export import weekly_report
-    from ..weeks import last_week
+                  baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db):
+    """Execute the weekly_review notebook with papermill and write weekly-<WEEK>.html (offline, code
+    hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out.
 
-    week = week or last_week()
+    Only the inputs given are used: without --labels there are no labels, without --policy no policy
+    section, and so on (the report's Inputs section lists each file with its SHA-256, or "none given").
+    Relative paths and globs resolve from the current directory. The traces are checked first: no runs,
+    a week without runs or an unknown --agent is one line naming the weeks and agents they hold (exit 2)."""
+    from ..report.export import weekly_report
+
     paths = weekly_report(out_dir, week, list(exports), notebook=notebook, mapping=mapping, pricing=pricing,
                           labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
-                          agents=list(agents) or None, weeks_back=weeks_back)
+                          agents=list(agents) or None, weeks_back=weeks_back, quality_file=quality_file,
+                          approvals_db=approvals_db)
     for name, path in paths.items():
         click.echo(f"{name}: {path}")

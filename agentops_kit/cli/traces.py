@@ -13,11 +13,22 @@ from .app import load, load_for_analytics, main, print_frame, trace_options
 @trace_options
 def ingest(exports, out_dir, mapping, pricing, labels, fmt):
     """Read trace EXPORTS (files, folders, globs; any supported format) and write the canonical tables
-    (runs, steps, sources, labels, rejected) as Parquet into --out, then print a summary."""
+    (runs, steps, sources, labels, rejected) into --out as one table set (Parquet files and a manifest,
+    published at once), then print a summary."""
+    from ..scope import NothingToShow
+    from ..tableset import check_target
+
+    check_target(out_dir)  # an output that cannot take the tables is refused before the load, not after
     ts = load(exports, mapping, pricing, labels, fmt)
-    ts.write_parquet(out_dir)
     click.echo(ts.summary_text())
-    click.echo(f"tables written to {out_dir}/")
+    if not ts.summary()["runs"]:  # an empty set would replace the tables already there with nothing
+        raise NothingToShow(f"the traces hold no runs (empty export, or every record was rejected: see above); "
+                            f"nothing written to {out_dir}")
+    ts.write_parquet(out_dir)
+    click.echo(f"tables written to {out_dir}/ (manifest.json lists them)")
+
+
+HEADLINE = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", "customer_impact_errors")
 
 
 @main.command()
@@ -26,12 +37,37 @@ def ingest(exports, out_dir, mapping, pricing, labels, fmt):
               help="comma-separated: agent, workflow, mode, week, day, model")
 @click.option("--baselines", type=click.Path(), default=None,
               help="human baselines YAML (templates/baselines.yaml) or the inventory CSV, for time saved")
+@click.option("--quality", type=click.Path(), default=None,
+              help="quality metrics YAML (templates/quality.yaml): label-based metrics with floors, as extra columns")
 @click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@click.option("--all", "all_columns", is_flag=True,
+              help="table: every column, as wide as it takes (csv and json always have every column)")
 @trace_options
-def metrics(exports, by, baselines, out_format, mapping, pricing, labels, fmt):
-    """Weekly metrics of EXPORTS (trace files, or a folder of Parquet tables from `ingest`)."""
+def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt):
+    """Weekly metrics of EXPORTS (trace files, or a table-set folder from `ingest`). The table leads with the
+    headline: runs, completion, escalation, cost per successful run, customer-impact errors."""
+    import textwrap
+
+    import polars as pl
+
     from ..analytics.metrics import weekly_metrics
+    from ..scope import require_runs
+    from .table import terminal_width
 
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
-    frame = weekly_metrics(ts, by=[b.strip() for b in by.split(",") if b.strip()], baselines=baselines)
-    print_frame(frame, out_format)
+    require_runs(ts, what="metrics")
+    groups = [b.strip() for b in by.split(",") if b.strip()]
+    frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality)
+    if out_format != "table" or all_columns:
+        print_frame(frame, out_format, fit=not all_columns)
+        return
+    print_frame(frame.select(*groups, *HEADLINE), "table")
+    unknown = frame.filter(pl.col("cost_per_successful_run").is_null() & (pl.col("runs") > 0))
+    if unknown.height:  # say why a number is missing, with how often
+        no_success = unknown.filter(pl.col("successes") == 0).height
+        unpriced = unknown.filter(pl.col("cost_unknown_runs") > 0)
+        note = f"cost per successful run is – in {unknown.height} rows: " + "; ".join(part for part in (
+            f"{no_success} without a successful run" if no_success else "",
+            f"{unpriced.height} with runs of unknown cost ({unpriced['cost_unknown_runs'].sum()} runs; --all shows "
+            "cost_known_per_successful_run, a lower bound)" if unpriced.height else "") if part)
+        click.echo("\n" + textwrap.fill(note, terminal_width()))

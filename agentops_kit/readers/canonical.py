@@ -13,6 +13,7 @@ import orjson
 
 from ..conventions import Conventions
 from ..files import iter_lines
+from ..model import RejectReason
 from .collector import Collector, to_text
 from .spans import emit_span
 from .timeparse import iso_ns
@@ -34,24 +35,29 @@ def read_lines(col: Collector, conv: Conventions, lines, file: str) -> None:
         try:
             rec = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            col.reject(file, "malformed_json", f"not valid JSON (or not UTF-8): {exc}", line=line)
+            col.reject(file, RejectReason.MALFORMED_JSON, f"not valid JSON (or not UTF-8): {exc}", line=line)
             continue
         kind = rec.get("record") if isinstance(rec, dict) else None
         if kind not in ("run", "step", "source", "label"):
-            col.reject(file, "unknown_record", "expected \"record\": run, step, source or label", line=line)
+            col.reject(file, RejectReason.UNKNOWN_RECORD, "expected \"record\": run, step, source or label", line=line)
             continue
         if not isinstance(rec.get("run_id"), str) or not rec["run_id"]:
-            col.reject(file, "missing_id", f"{kind} record without a 'run_id'", line=line)
+            col.reject(file, RejectReason.MISSING_ID, f"{kind} record without a 'run_id'", line=line)
             continue
         if kind == "run":
             runs[rec["run_id"]] = rec
         elif kind == "step":
             steps.append((line, rec))
         elif kind == "source":
-            col.source(rec["run_id"], rec.get("step_id"), rec.get("document_id"), rec.get("version"), rec.get("score"))
+            score = rec.get("score")
+            if not isinstance(rec.get("step_id"), (str, type(None))) or not (
+                    score is None or isinstance(score, (int, float)) and not isinstance(score, bool)):
+                col.reject(file, RejectReason.WRONG_TYPE, "source record: 'step_id' must be text and 'score' a number", line=line)
+                continue
+            col.source(rec["run_id"], rec.get("step_id"), rec.get("document_id"), rec.get("version"), score)
         else:
             if not rec.get("name"):
-                col.reject(file, "missing_id", "label record without a 'name'", line=line)
+                col.reject(file, RejectReason.MISSING_ID, "label record without a 'name'", line=line)
                 continue
             col.label(rec["run_id"], rec["name"], rec.get("value"), rec.get("source") or file)
     for line, rec in steps:
@@ -61,7 +67,7 @@ def read_lines(col: Collector, conv: Conventions, lines, file: str) -> None:
 def read_step(col, conv, rec, run, file, line) -> None:
     step_id = rec.get("step_id")
     if not isinstance(step_id, str) or not step_id:
-        col.reject(file, "missing_id", "step record without a 'step_id'", line=line)
+        col.reject(file, RejectReason.MISSING_ID, "step record without a 'step_id'", line=line)
         return
     try:
         attrs = rec.get("attributes") or {}
@@ -77,8 +83,8 @@ def read_step(col, conv, rec, run, file, line) -> None:
         for k in ("input", "output", "error"):
             overrides[k] = to_text(overrides[k])
         kind = rec.get("kind")
-    except (TypeError, ValueError, orjson.JSONDecodeError) as exc:
-        col.reject(file, "wrong_type", f"step {step_id}: {exc}", line=line, record_id=step_id)
+    except (TypeError, ValueError, OverflowError, orjson.JSONDecodeError) as exc:
+        col.reject(file, RejectReason.WRONG_TYPE, f"step {step_id}: {exc}", line=line, record_id=step_id)
         return
     emit_span(col, conv, run_id=rec["run_id"], step_id=step_id, parent_id=rec.get("parent_id"),
               name=rec.get("name") or "", start_ns=start, end_ns=end, status=rec.get("status") or "unset",

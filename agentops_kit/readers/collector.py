@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 import polars as pl
 
-from ..model import TABLE_SCHEMAS
+from ..model import TABLE_SCHEMAS, RejectReason
 
 # Hidden per-step columns resolved from attributes by the mapping; the run takes its root's value,
 # else the first one seen in the run.
@@ -20,6 +20,15 @@ STEP_FIELDS = (
     "cost_usd", "input", "output", "approval_decision", "approver", "attributes",
     "source_file", "source_line", "is_root",
 ) + tuple("hint_" + h for h in RUN_HINTS)
+_TYPES = {
+    "started_ns": pl.Int64, "ended_ns": pl.Int64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
+    "cached_input_tokens": pl.Int64, "cost_usd": pl.Float64, "source_line": pl.Int64, "is_root": pl.Boolean,
+}
+STEP_ROW_SCHEMA = pl.Schema({f: _TYPES.get(f, pl.String) for f in STEP_FIELDS})
+
+
+def rows_to_frame(rows: list[tuple]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=STEP_ROW_SCHEMA, orient="row")
 
 
 def to_text(value: Any) -> str | None:
@@ -45,8 +54,6 @@ class Collector:
     def flush(self) -> None:
         """Move accumulated step and source rows into polars frames, so Python objects do not pile up."""
         if self.steps:
-            from ..assemble import rows_to_frame
-
             self.frames.append(rows_to_frame(self.steps))
             self.steps = []
         if self.sources:
@@ -54,12 +61,13 @@ class Collector:
             self.sources = []
 
     def reject(self, file, reason_code, reason, line=None, index=None, record_id=None):
-        self.rejected.append((str(file), line, index, to_text(record_id), reason_code, reason))  # an id may be anything
+        code = RejectReason(reason_code).value  # a code outside the vocabulary is the reader's bug: it stops here
+        self.rejected.append((str(file), line, index, to_text(record_id), code, reason))  # an id may be anything
 
     def label(self, run_id: str, name: str, value: Any, source: str) -> None:
         if value is None:
             return
-        self.labels.append((run_id, str(name), to_text(value), source))
+        self.labels.append((run_id, str(name), to_text(value), to_text(source)))
 
     def source(self, run_id: str, step_id: str, document_id, version, score) -> None:
         self.sources.append((run_id, step_id, None if document_id is None else str(document_id),

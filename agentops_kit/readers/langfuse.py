@@ -5,6 +5,7 @@ become labels. Failure is ``level == "ERROR"`` (Langfuse has no status code)."""
 from __future__ import annotations
 
 from ..conventions import Conventions
+from ..model import RejectReason
 from .collector import Collector, to_text
 from .otel_sdk import documents
 from .spans import emit_span
@@ -49,11 +50,15 @@ def _records(doc, line):
 def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
     for line, doc in documents(data):
         if isinstance(doc, Exception):
-            col.reject(file, "malformed_json", f"not valid JSON: {doc}", line=doc.lineno)
+            col.reject(file, RejectReason.MALFORMED_JSON, f"not valid JSON: {doc}", line=doc.lineno)
             continue
         for trace, observations, at_line, index in _records(doc, line):
             if trace is not None:
-                read_trace(col, conv, trace, observations, file, at_line, index)
+                read_trace(col, conv, trace, observations if isinstance(observations, list) else [], file, at_line, index)
+            if not isinstance(observations, list):
+                col.reject(file, RejectReason.WRONG_TYPE, "'observations' must be a list", line=at_line, index=index)
+                continue
+            trace = trace if isinstance(trace, dict) else None  # a trace that is not an object was rejected above
             for i, obs in enumerate(observations):
                 read_observation(col, conv, obs, trace, file, at_line, i if index is None else index)
 
@@ -61,7 +66,7 @@ def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
 def read_trace(col, conv, trace, observations, file, line, index) -> None:
     trace_id = trace.get("id") if isinstance(trace, dict) else None
     if not isinstance(trace_id, str) or not trace_id:
-        col.reject(file, "missing_id", "Langfuse trace without an 'id'", line=line, index=index)
+        col.reject(file, RejectReason.MISSING_ID, "Langfuse trace without an 'id'", line=line, index=index)
         return
     try:
         start = iso_ns(trace.get("timestamp"))
@@ -76,14 +81,15 @@ def read_trace(col, conv, trace, observations, file, line, index) -> None:
             "langfuse.tags": trace.get("tags") or None,
         })
         attrs = {k: v for k, v in attrs.items() if v is not None}
-    except (TypeError, ValueError, AttributeError) as exc:
-        col.reject(file, "wrong_type", f"trace {trace_id}: {exc}", line=line, index=index, record_id=trace_id)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        col.reject(file, RejectReason.WRONG_TYPE, f"trace {trace_id}: {exc}", line=line, index=index, record_id=trace_id)
         return
     emit_span(col, conv, run_id=trace_id, step_id=trace_id, parent_id=None, name=trace.get("name") or "",
               start_ns=start, end_ns=end, status="unset", status_message=None, attrs=attrs, file=file,
               line=line, index=index, kind="agent",
               overrides={"input": to_text(trace.get("input")), "output": to_text(trace.get("output"))})
-    for score in trace.get("scores") or ():
+    scores = trace.get("scores")
+    for score in scores if isinstance(scores, list) else ():
         if isinstance(score, dict) and score.get("name"):
             value = score.get("stringValue") if score.get("value") is None else score.get("value")
             col.label(trace_id, score["name"], value, f"langfuse:{score.get('source') or 'score'}")
@@ -111,11 +117,11 @@ def _cost(obs, kind) -> float | None:
 
 def read_observation(col, conv, obs, trace, file, line, index) -> None:
     if not isinstance(obs, dict):
-        col.reject(file, "wrong_type", "an observation must be an object", line=line, index=index)
+        col.reject(file, RejectReason.WRONG_TYPE, "an observation must be an object", line=line, index=index)
         return
     obs_id, trace_id = obs.get("id"), obs.get("traceId") or (trace or {}).get("id")
     if not obs_id or not trace_id:
-        col.reject(file, "missing_id", "observation without 'id' or 'traceId'", line=line, index=index,
+        col.reject(file, RejectReason.MISSING_ID, "observation without 'id' or 'traceId'", line=line, index=index,
                    record_id=obs_id)
         return
     try:
@@ -137,8 +143,8 @@ def read_observation(col, conv, obs, trace, file, line, index) -> None:
             "input": to_text(obs.get("input")), "output": to_text(obs.get("output")),
             "error": obs.get("statusMessage") if error else None,
         }
-    except (TypeError, ValueError, AttributeError) as exc:
-        col.reject(file, "wrong_type", f"observation {obs_id}: {exc}", line=line, index=index, record_id=obs_id)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        col.reject(file, RejectReason.WRONG_TYPE, f"observation {obs_id}: {exc}", line=line, index=index, record_id=obs_id)
         return
     parent = obs.get("parentObservationId") or (trace_id if trace is not None else None)
     emit_span(col, conv, run_id=trace_id, step_id=obs_id, parent_id=parent, name=name, start_ns=start,

@@ -5,6 +5,7 @@ feedback becomes labels."""
 from __future__ import annotations
 
 from ..conventions import Conventions
+from ..model import TOOL_CALL_KINDS, RejectReason
 from .collector import Collector, to_text
 from .otel_sdk import documents
 from .spans import emit_span
@@ -16,13 +17,18 @@ RUN_TYPE_KIND = {
 }
 
 
+def _is_id(value) -> bool:
+    return bool(value) and isinstance(value, (str, int)) and not isinstance(value, bool)
+
+
 def _runs(doc, line):
     """(run, line, index) for every run in one JSON value; post/patch pairs merged."""
     if isinstance(doc, dict) and ("post" in doc or "patch" in doc):
         merged: dict = {}
         order = []
-        for i, run in enumerate((doc.get("post") or []) + (doc.get("patch") or [])):
-            if not isinstance(run, dict) or not run.get("id"):
+        batches = [doc.get("post") or [], doc.get("patch") or []]  # a lone run object in place of a list, too
+        for i, run in enumerate(r for b in batches for r in (b if isinstance(b, list) else [b])):
+            if not isinstance(run, dict) or not _is_id(run.get("id")):
                 yield run, line, i
                 continue
             if run["id"] not in merged:
@@ -70,7 +76,7 @@ def _cost(run) -> float | None:
 def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
     for line, doc in documents(data):
         if isinstance(doc, Exception):
-            col.reject(file, "malformed_json", f"not valid JSON: {doc}", line=doc.lineno)
+            col.reject(file, RejectReason.MALFORMED_JSON, f"not valid JSON: {doc}", line=doc.lineno)
             continue
         for run, at_line, index in _runs(doc, line):
             read_run(col, conv, run, file, at_line, index)
@@ -78,12 +84,16 @@ def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
 
 def read_run(col, conv, run, file, line, index) -> None:
     if not isinstance(run, dict):
-        col.reject(file, "wrong_type", "a LangSmith run must be an object", line=line, index=index)
+        col.reject(file, RejectReason.WRONG_TYPE, "a LangSmith run must be an object", line=line, index=index)
         return
     run_id = run.get("id")
     trace_id = run.get("trace_id") or (run_id if not run.get("parent_run_id") else None)
     if not run_id or not trace_id:
-        col.reject(file, "missing_id", "run without 'id' (or a child run without 'trace_id')",
+        col.reject(file, RejectReason.MISSING_ID, "run without 'id' (or a child run without 'trace_id')",
+                   line=line, index=index, record_id=run_id)
+        return
+    if not all(_is_id(v) for v in (run_id, trace_id, run.get("parent_run_id") or "-")):
+        col.reject(file, RejectReason.WRONG_TYPE, "'id', 'trace_id' and 'parent_run_id' must be text",
                    line=line, index=index, record_id=run_id)
         return
     try:
@@ -107,13 +117,13 @@ def read_run(col, conv, run, file, line, index) -> None:
             "input": to_text(run.get("inputs")), "output": to_text(run.get("outputs")),
             "error": to_text(error) if error else None,
         }
-        if kind in ("tool", "action") and not attrs.get("tool.name"):
+        if kind in TOOL_CALL_KINDS and not attrs.get("tool.name"):
             attrs["tool.name"] = run.get("name")
         start, end = iso_ns(run.get("start_time")), iso_ns(run.get("end_time"))
         status = "error" if error or run.get("status") == "error" else (
             "ok" if run.get("status") == "success" or run.get("end_time") else "unset")
-    except (TypeError, ValueError, AttributeError) as exc:
-        col.reject(file, "wrong_type", f"run {run_id}: {exc}", line=line, index=index, record_id=run_id)
+    except (TypeError, ValueError, AttributeError, OverflowError) as exc:
+        col.reject(file, RejectReason.WRONG_TYPE, f"run {run_id}: {exc}", line=line, index=index, record_id=run_id)
         return
     emit_span(col, conv, run_id=str(trace_id), step_id=str(run_id),
               parent_id=None if is_root else str(run["parent_run_id"]), name=run.get("name") or "",

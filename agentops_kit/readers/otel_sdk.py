@@ -9,6 +9,7 @@ from datetime import datetime
 import orjson
 
 from ..conventions import Conventions
+from ..model import RejectReason
 from .collector import Collector
 from .spans import emit_span
 
@@ -70,13 +71,13 @@ def documents(data: bytes, exact_ints: bool = False):
 def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
     for line, doc in documents(data, exact_ints=True):
         if isinstance(doc, Exception):
-            col.reject(file, "malformed_json", f"not valid JSON: {doc}", line=doc.lineno)
+            col.reject(file, RejectReason.MALFORMED_JSON, f"not valid JSON: {doc}", line=doc.lineno)
             continue
         spans = doc.get("spans") if isinstance(doc, dict) and "spans" in doc else doc
         if isinstance(spans, dict):
             spans = [spans]
         if not isinstance(spans, list):
-            col.reject(file, "not_otel_sdk", "expected span objects", line=line)
+            col.reject(file, RejectReason.NOT_OTEL_SDK, "expected span objects", line=line)
             continue
         for index, span in enumerate(spans):
             read_span(col, conv, span, file, line if len(spans) == 1 else None, index)
@@ -99,8 +100,8 @@ def read_span(col, conv, span, file, line, index) -> None:
         code = str(status.get("status_code") or "unset").lower().replace("statuscode.", "")
         name = span.get("name") or ""
         start, end = sdk_time(span.get("start_time")), sdk_time(span.get("end_time"))
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        col.reject(file, "wrong_type", f"span {index}: {exc}", line=line, index=index)
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        col.reject(file, RejectReason.WRONG_TYPE, f"span {index}: {exc}", line=line, index=index)
         return
     emit_span(col, conv, run_id=trace_id, step_id=span_id, parent_id=parent_id, name=name,
               start_ns=start, end_ns=end, status=code if code in ("ok", "error") else "unset",

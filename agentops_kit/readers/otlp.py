@@ -6,10 +6,11 @@ from __future__ import annotations
 import orjson
 
 from ..conventions import Conventions
+from ..model import RejectReason, StepStatus
 from .collector import Collector
 from .spans import emit_span
 
-STATUS = {0: "unset", 1: "ok", 2: "error"}
+STATUS = {0: StepStatus.UNSET.value, 1: StepStatus.OK.value, 2: StepStatus.ERROR.value}  # OTLP status codes
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -80,15 +81,15 @@ def read_line(col: Collector, conv: Conventions, data: bytes, file: str, line: i
     try:
         doc = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        col.reject(file, "malformed_json", f"not valid JSON (or not UTF-8): {exc}", line=line)
+        col.reject(file, RejectReason.MALFORMED_JSON, f"not valid JSON (or not UTF-8): {exc}", line=line)
         return
     if not isinstance(doc, dict) or "resourceSpans" not in doc:
-        col.reject(file, "not_otlp", "expected an object with 'resourceSpans'", line=line)
+        col.reject(file, RejectReason.NOT_OTLP, "expected an object with 'resourceSpans'", line=line)
         return
     try:
         resource_spans = _items(doc["resourceSpans"], "resourceSpans")
     except TypeError as exc:
-        col.reject(file, "wrong_type", str(exc), line=line)
+        col.reject(file, RejectReason.WRONG_TYPE, str(exc), line=line)
         return
     index = 0
     for rs in resource_spans:
@@ -97,9 +98,9 @@ def read_line(col: Collector, conv: Conventions, data: bytes, file: str, line: i
                 raise TypeError(f"a resourceSpans entry must be an object, got {type(rs).__name__}")
             resource_attrs = attributes(_object(rs.get("resource"), "resource").get("attributes"))
             scope_spans = _items(rs.get("scopeSpans") or rs.get("instrumentationLibrarySpans"), "scopeSpans")
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
             detail = f"an attribute without {exc}" if isinstance(exc, KeyError) else exc
-            col.reject(file, "wrong_type", f"resource spans: {detail}", line=line)
+            col.reject(file, RejectReason.WRONG_TYPE, f"resource spans: {detail}", line=line)
             continue
         for ss in scope_spans:
             try:
@@ -108,7 +109,7 @@ def read_line(col: Collector, conv: Conventions, data: bytes, file: str, line: i
                 scope = _object(ss.get("scope") or ss.get("instrumentationLibrary"), "scope")
                 spans = _items(ss.get("spans"), "spans")
             except TypeError as exc:
-                col.reject(file, "wrong_type", f"scope spans: {exc}", line=line)
+                col.reject(file, RejectReason.WRONG_TYPE, f"scope spans: {exc}", line=line)
                 continue
             for span in spans:
                 read_span(col, conv, span, resource_attrs, scope, file, line, index)
@@ -138,8 +139,8 @@ def read_span(col, conv, span, resource_attrs, scope, file, line, index) -> None
         name = span.get("name") or ""
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, got {type(name).__name__}")
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        col.reject(file, "wrong_type", f"span {index} of the line: {exc}", line=line, index=index,
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
+        col.reject(file, RejectReason.WRONG_TYPE, f"span {index} of the line: {exc}", line=line, index=index,
                    record_id=span.get("spanId") if isinstance(span, dict) else None)
         return
     emit_span(col, conv, run_id=trace_id, step_id=span_id, parent_id=parent_id, name=name,

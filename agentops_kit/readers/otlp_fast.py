@@ -17,12 +17,11 @@ from pathlib import Path
 import polars as pl
 
 from .. import conventions as cv
-from ..assemble import STEP_ROW_SCHEMA
 from ..conventions import Conventions
 from ..files import GZIP_MAGIC
-from ..model import TABLE_SCHEMAS
+from ..model import TABLE_SCHEMAS, Mode
 from . import otlp
-from .collector import Collector
+from .collector import STEP_ROW_SCHEMA, Collector
 
 try:
     from .. import _otlp_columns as native
@@ -77,7 +76,7 @@ def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
     tools = raw.filter(pl.col("kind") == "tool")["tool_name"].drop_nulls().unique().to_list()
     actions = [t for t in tools if conv.is_action(t)]
     decision = pl.col("decision_text")
-    status = pl.col("status_code").replace_strict({1: "ok", 2: "error"}, default="unset", return_dtype=pl.String)
+    status = pl.col("status_code").replace_strict(otlp.STATUS, default=otlp.STATUS[0], return_dtype=pl.String)
     message = pl.when(pl.col("status_message") != "").then(pl.col("status_message")).otherwise(pl.lit("error"))
     return raw.with_columns(status.alias("status")).select(
         pl.col("run_id", "step_id", "parent_id"),
@@ -95,8 +94,9 @@ def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
         pl.col("source_line"),
         pl.col("parent_id").is_null().alias("is_root"),
         pl.col("hint_agent", "hint_agent_version", "hint_workflow"),
-        pl.when(pl.col("mode_text").is_in(list(conv.shadow))).then(pl.lit("shadow"))
-        .when(pl.col("mode_text").is_not_null()).then(pl.lit("active")).alias("hint_mode"),
+        pl.when(pl.col("mode_text").is_in(list(conv.red_team_modes))).then(pl.lit(Mode.RED_TEAM.value))
+        .when(pl.col("mode_text").is_in(list(conv.shadow))).then(pl.lit(Mode.SHADOW.value))
+        .when(pl.col("mode_text").is_not_null()).then(pl.lit(Mode.ACTIVE.value)).alias("hint_mode"),
         pl.when(pl.col("outcome_text").is_not_null())
         .then(pl.col("outcome_text").replace_strict(conv.outcome_values, default="unknown", return_dtype=pl.String))
         .alias("hint_outcome"),

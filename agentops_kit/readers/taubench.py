@@ -10,6 +10,7 @@ import re
 import orjson
 
 from ..conventions import Conventions
+from ..model import RejectReason
 from .collector import Collector
 from .spans import emit_span
 
@@ -20,10 +21,10 @@ def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
     try:
         records = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        col.reject(file, "malformed_json", f"not valid JSON: {exc}", line=getattr(exc, "lineno", None))
+        col.reject(file, RejectReason.MALFORMED_JSON, f"not valid JSON: {exc}", line=getattr(exc, "lineno", None))
         return
     if not isinstance(records, list):
-        col.reject(file, "not_tau_bench", "expected a list of trajectories", line=1)
+        col.reject(file, RejectReason.NOT_TAU_BENCH, "expected a list of trajectories", line=1)
         return
     from pathlib import Path
 
@@ -35,22 +36,37 @@ def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:
 
 def read_record(col, conv, rec, file, index, model, env) -> None:
     if not isinstance(rec, dict) or "task_id" not in rec or not isinstance(rec.get("traj"), list):
-        col.reject(file, "missing_id", "trajectory without 'task_id' or 'traj' list", index=index)
+        col.reject(file, RejectReason.MISSING_ID, "trajectory without 'task_id' or 'traj' list", index=index)
         return
     run_id = f"tau-{env}-task{rec['task_id']}-trial{rec.get('trial', 0)}"
     root = f"{run_id}/root"
     first_user = next((m.get("content") for m in rec["traj"] if isinstance(m, dict) and m.get("role") == "user"), None)
     attrs = {"gen_ai.agent.name": f"tau-bench-{env}", "tau.task_id": rec["task_id"],
              "tau.trial": rec.get("trial"), "tau.reward": rec.get("reward")}
+    try:
+        pending = _steps(rec["traj"], run_id, model, first_user)
+    except (TypeError, ValueError, AttributeError) as exc:
+        col.reject(file, RejectReason.WRONG_TYPE, f"trajectory {run_id}: {exc}", index=index, record_id=run_id)
+        return
     emit_span(col, conv, run_id=run_id, step_id=root, parent_id=None, name=f"{env} support conversation",
               start_ns=None, end_ns=None, status="unset", status_message=None, attrs=attrs, file=file,
               line=None, index=index, kind="agent", overrides={"input": first_user})
     col.label(run_id, "reward", rec.get("reward"), "tau-bench")
+    for step_id, kind, name, _tool, step_attrs, inp, out, status in pending:
+        step_attrs = {k: v for k, v in step_attrs.items() if v is not None}
+        emit_span(col, conv, run_id=run_id, step_id=step_id, parent_id=root, name=name, start_ns=None,
+                  end_ns=None, status=status, status_message=out if status == "error" else None,
+                  attrs=step_attrs, file=file, line=None, index=index, kind=kind,
+                  overrides={"input": inp, "output": out})
+
+
+def _steps(traj: list, run_id: str, model: str | None, first_user) -> list[list]:
+    """An llm step per assistant turn and a tool step per call, each call's result joined from its tool message."""
     seq = 0
     open_calls: dict[str, list[int]] = {}  # tool_call_id -> positions of steps awaiting a result
     pending: list[list] = []
     last_input = first_user
-    for msg in rec["traj"]:
+    for msg in traj:
         if not isinstance(msg, dict):
             continue
         role = msg.get("role")
@@ -79,9 +95,4 @@ def read_record(col, conv, rec, file, index, model, env) -> None:
             last_input = msg.get("content")
         elif role == "user":
             last_input = msg.get("content")
-    for step_id, kind, name, _tool, step_attrs, inp, out, status in pending:
-        step_attrs = {k: v for k, v in step_attrs.items() if v is not None}
-        emit_span(col, conv, run_id=run_id, step_id=step_id, parent_id=root, name=name, start_ns=None,
-                  end_ns=None, status=status, status_message=out if status == "error" else None,
-                  attrs=step_attrs, file=file, line=None, index=index, kind=kind,
-                  overrides={"input": inp, "output": out})
+    return pending

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -20,15 +21,16 @@ class ReportError(AgentOpsError):
 
 
 def execute(notebook: Path, output: Path, parameters: dict, kernel_name: str | None = None,
-            cell_timeout: int = 1800) -> Path:
-    """Run the notebook; a cell that errors, or runs longer than ``cell_timeout`` seconds, fails the run."""
+            cell_timeout: int = 1800, cwd: Path | None = None) -> Path:
+    """Run the notebook (in ``cwd``, default: the notebook's folder); a cell that errors, or runs longer than
+    ``cell_timeout`` seconds, fails the run."""
     import papermill as pm
     from papermill.exceptions import PapermillExecutionError
 
     from .kernel import SlicedPollKernelManager
 
     try:
-        pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(notebook.parent),
+        pm.execute_notebook(str(notebook), str(output), parameters=parameters, cwd=str(cwd or notebook.parent),
                             kernel_name=kernel_name, progress_bar=False, log_output=False,
                             execution_timeout=cell_timeout, kernel_manager_class=SlicedPollKernelManager)
     except TimeoutError as exc:
@@ -66,22 +68,62 @@ def to_html(notebook: Path, output: Path) -> Path:
     return output
 
 
-def weekly_report(out_dir: str | Path, week: str, traces: list, notebook: str | Path | None = None,
+PATH_OPTIONS = ("mapping", "pricing", "labels", "policies", "readiness_file", "error_budget_file", "baselines",
+                "policy_tests", "quality_file")
+OTHER_OPTIONS = ("agents", "weeks_back", "approvals_db")
+
+
+def absolute(value):
+    """A path or glob as given on a command line, made absolute from the caller's working directory (glob
+    characters kept), so that the notebook, which runs elsewhere, reads the same files."""
+    if isinstance(value, (list, tuple)):
+        return [absolute(v) for v in value]
+    return os.path.abspath(os.path.expanduser(os.fspath(value)))
+
+
+def absolute_sqlite(url: str) -> str:
+    """A store URL with a relative SQLite path made absolute from the caller's working directory (other URLs
+    as given), so that the notebook opens, and the Inputs section names, the database the caller meant."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != prefix + ":memory:":
+        return prefix + absolute(url[len(prefix):])
+    return url
+
+
+def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook: str | Path | None = None,
                   kernel_name: str | None = None, **options) -> dict[str, Path]:
-    """Execute ``weekly_review.ipynb`` for ``week`` and write ``weekly-<week>.{ipynb,html,md,png}`` into out_dir.
+    """Execute ``weekly_review.ipynb`` for ``week`` (default: last week) on exactly these inputs and write
+    ``weekly-<week>.{ipynb,html,md,png}`` into out_dir.
 
     options: mapping, pricing, labels, policies, readiness_file, error_budget_file, baselines, policy_tests,
-    agents, weeks_back — as the notebook's parameters. Paths are made absolute.
+    quality_file, agents, weeks_back, approvals_db — as the notebook's parameters; an option not given is absent from the review. Paths
+    and globs resolve from the current directory. Before the notebook starts, the traces are loaded and
+    checked: no runs, a week without runs or an unknown agent raise NothingToShow naming what they hold.
     """
-    out = Path(out_dir).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    from ..analytics.names import require_config_names
+    from ..load import load_traces
+    from ..weeks import last_week
+    from .review import check_scope, check_weeks_back
+
+    unknown = set(options) - set(PATH_OPTIONS) - set(OTHER_OPTIONS)
+    if unknown:
+        raise TypeError(f"weekly_report: unknown options {', '.join(sorted(unknown))}")
+    week = week or last_week()
+    params = {k: (absolute(v) if k in PATH_OPTIONS else v) for k, v in options.items() if v is not None}
+    if "approvals_db" in params:
+        params["approvals_db"] = absolute_sqlite(str(params["approvals_db"]))
+    traces = absolute([traces] if isinstance(traces, (str, os.PathLike)) else list(traces))
+    check_weeks_back(params.get("weeks_back", 8))
     nb = Path(notebook) if notebook else resources.notebook("weekly_review.ipynb")
     if not nb.is_file():
         raise ReportError(f"{nb}: notebook not found (pass --notebook)")
-    absolute = lambda v: str(Path(v).resolve()) if isinstance(v, (str, Path)) and Path(v).exists() else v
-    params = {k: ([absolute(x) for x in v] if isinstance(v, (list, tuple)) else absolute(v))
-              for k, v in options.items() if v is not None}
-    params.update(traces=[absolute(t) for t in traces], week=week, out_dir=str(out))
-    executed = execute(nb, out / f"weekly-{week}.ipynb", params, kernel_name)
+    ts = load_traces(traces, mapping=params.get("mapping"), pricing=params.get("pricing"), labels=params.get("labels"))
+    check_scope(ts, week, params.get("agents"))  # before a kernel starts: one line, nothing written
+    require_config_names(ts, params.get("policies"), params.get("error_budget_file"), params.get("baselines"))
+    del ts
+    out = Path(out_dir).resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    params.update(sample=False, traces=traces, week=week, out_dir=str(out))
+    executed = execute(nb, out / f"weekly-{week}.ipynb", params, kernel_name, cwd=Path.cwd())
     html = to_html(executed, out / f"weekly-{week}.html")
     return {"notebook": executed, "html": html, "digest": out / f"weekly-{week}.md", "png": out / f"weekly-{week}.png"}

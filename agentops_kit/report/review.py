@@ -1,40 +1,86 @@
-"""WeeklyReview: everything the weekly report shows, computed once from the traces and the config files,
-rendered as HTML sections (for the notebook and its HTML export), a markdown digest and a PNG chart."""
+"""WeeklyReview: everything the weekly report shows, computed once from a TraceSet and the config files.
+
+It renders itself (``_repr_html_``: the whole review, with its CSS, in JupyterLab or the papermill report),
+and gives its numbers as data (``to_polars``, ``to_dict``), its trend chart (``figure``), a self-contained
+offline HTML file (``write_html``, no papermill), a markdown digest and a PNG headline chart.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
-import re
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 
+from ..analytics.definitions import PRODUCTION
 from ..analytics.error_budget import error_budget
 from ..analytics.impact import customer_impact_errors
 from ..analytics.metrics import weekly_metrics
 from ..analytics.policy_check import SEVERITY_ORDER, check_policy
 from ..analytics.readiness import readiness
-from ..load import load_traces
-from ..rendering import esc, money, pct, signed, table
+from ..errors import UsageError
+from ..rendering import TABLE_CSS, esc, figure_html, money, pct, signed, table
+from ..results import PAGE_CSS, PAGE_POLICY, Result, records
+from ..scope import require_runs
 from ..traceset import TraceSet
-from ..weeks import iso_week, week_bounds
+from ..weeks import iso_week, parse_week, week_bounds
+from .inputs import NOT_RECORDED, ReviewInputs
+from .markdown import code, md
+from .practices import Practices
+
+# The review's own styles; tables bring theirs (TABLE_CSS). Shipped with every rendering, so that a breached
+# budget shows red in JupyterLab as in the report.
+REVIEW_CSS = """<style>
+.agentops-review .agentops-kpis { display: flex; flex-wrap: wrap; gap: 12px; margin: 8px 0 16px; }
+.agentops-review .agentops-kpi { border: 1px solid #ddd; border-radius: 8px; padding: 10px 14px; min-width: 170px; }
+.agentops-review .agentops-kpi.agentops-breach { border-color: #b2182b; box-shadow: inset 4px 0 0 #b2182b; }
+.agentops-review .agentops-kpi .v { font-size: 1.5em; font-weight: 600; }
+.agentops-review .agentops-kpi .d { color: #666; font-size: 0.85em; }
+.agentops-review .agentops-bad { color: #b2182b; font-weight: 600; }
+.agentops-review .agentops-good { color: #1b7837; font-weight: 600; }
+.agentops-review .agentops-absent { color: #666; font-style: italic; }
+.agentops-review pre.agentops-summary { font-size: 0.85em; white-space: pre-wrap; }
+</style>"""
+TREND_METRICS = ("completion_rate", "escalation_rate", "cost_per_successful_run")
+PNG_TRIES = 3  # writing the headline PNG: kaleido's first page load can fail under load (write_headline_png)
 
 
-@dataclass
-class WeeklyReview:
-    """Everything the weekly report shows, computed once: HTML sections, a markdown digest, the headline chart.
+def check_scope(ts: TraceSet, week: str | None, agents=None) -> None:
+    """NothingToShow, naming the weeks and agents the traces hold, unless they have runs of ``agents`` in
+    ``week`` (``None``: any week). A week that is not an ISO week is a UsageError."""
+    if week is not None:
+        parse_week(week)
+    require_runs(ts, agents=agents)
+    if agents:
+        mine = ts.filter_runs(pl.col("agent").is_in(list(agents)))
+        require_runs(mine, week=week, what=f"agent{'s' if len(agents) > 1 else ''} {', '.join(agents)}")
+    else:
+        require_runs(ts, week=week)
+
+
+def check_weeks_back(weeks_back) -> None:
+    if isinstance(weeks_back, bool) or not isinstance(weeks_back, int) or weeks_back < 1:
+        raise UsageError(f"weeks back {weeks_back!r}: expected a whole number of weeks, 1 or more")
+
+
+@dataclass(repr=False)
+class WeeklyReview(Result):
+    """The face of every result (``to_polars``, ``to_dict``, ``_repr_html_``, ``figure``, ``write_html``), for
+    the whole review; plus ``digest()`` and the PNG headline chart.
 
     Example (in a folder made by ``agentops-kit init``)::
 
-        >>> wr = ak.WeeklyReview.build("data/sample/traces.otlp.jsonl.gz", week="2026-W47",
-        ...                            mapping="templates/mapping.yaml", labels="data/sample/labels.csv")
+        >>> wr = ak.WeeklyReview.from_files("data/sample/traces.otlp.jsonl.gz", week="2026-W47",
+        ...                                 mapping="templates/mapping.yaml", labels="data/sample/labels.csv")
         >>> print(wr.digest().splitlines()[0])
         # Weekly agent review — 2026-W47
     """
 
     ts: TraceSet
     week: str
+    inputs: ReviewInputs
     metrics: pl.DataFrame  # agent × week over the trend window
     headline: pl.DataFrame  # agent rows of the week
     budgets: pl.DataFrame | None
@@ -46,28 +92,50 @@ class WeeklyReview:
     readiness: pl.DataFrame | None
     readiness_changes: pl.DataFrame | None
     rejected: pl.DataFrame
+    agents: list[str] | None = None
     summary: dict = field(default_factory=dict)
+    practices: Practices | None = None  # quality floors, red team, approval gates, provenance (practices.py)
+
+    def __repr__(self) -> str:
+        agents = ", ".join(self.headline["agent"].to_list())
+        return f"WeeklyReview(week={self.week!r}, agents=[{agents}], trend weeks={self.metrics['week'].n_unique()})"
 
     # ---- building ----------------------------------------------------------------------------------
     @classmethod
-    def build(cls, traces, week: str | None = None, mapping=None, pricing=None, labels=None, policies=None,
-              readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None, agents=None,
-              weeks_back: int = 8) -> WeeklyReview:
-        ts = load_traces(traces, mapping=mapping, pricing=pricing, labels=labels)
+    def from_traceset(cls, ts: TraceSet, week: str | None = None, *, mapping=None, policies=None,
+                      readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
+                      quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8,
+                      inputs: ReviewInputs | None = None) -> WeeklyReview:
+        """The review of ``week`` (default: the last week with runs) over the weeks_back weeks that end with it.
+
+        Each config argument that is ``None`` leaves its part out ("no policy given", ...). ``mapping`` is the
+        one the traces were loaded with (readiness reads its escalation tools). ``inputs`` records what the
+        traces were loaded from; without it the trace files are taken from ``ts.inputs`` and the mapping,
+        pricing and labels of the load are reported as not recorded. ``quality_file`` adds the quality metrics
+        with their floors; ``approvals_db`` (a store URL or an ApprovalQueue) is the evidence for removing
+        approval gates. Red-team runs stay out of every production number and are scored in their own section.
+        Raises NothingToShow (naming the weeks and agents the traces hold) when there is nothing to review.
+        """
+        check_weeks_back(weeks_back)
+        agents = list(agents) if agents else None
+        check_scope(ts, week, agents)
+        if inputs is None:
+            inputs = ReviewInputs.of(ts.inputs, mapping=mapping if mapping is not None else NOT_RECORDED,
+                                     pricing=NOT_RECORDED, labels=NOT_RECORDED, policies=policies,
+                                     error_budget_file=error_budget_file, baselines=baselines,
+                                     readiness_file=readiness_file, policy_tests=policy_tests,
+                                     quality_file=quality_file, approvals_db=approvals_db)
         if agents:
-            ts = ts.filter_runs(pl.col("agent").is_in(list(agents)))
+            ts = ts.filter_runs(pl.col("agent").is_in(agents))
         if week is None:
             week = ts.runs.select(iso_week().max()).collect().item()
-            if week is None:
-                raise ValueError("no run has a start time: pass the week to report on")
         start, end = week_bounds(week)
-        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines)
-        first = week_bounds(week)[0] - dt.timedelta(weeks=weeks_back - 1)
+        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines, quality=quality_file)
+        first = start - dt.timedelta(weeks=weeks_back - 1)
         window = [w for w in metrics["week"].unique().to_list() if first <= week_bounds(w)[0] <= start]
         metrics = metrics.filter(pl.col("week").is_in(window)).sort("agent", "week")
         headline = metrics.filter(pl.col("week") == week)
-        in_week = (pl.col("started_at") >= start) & (pl.col("started_at") < end)
-        week_ts = ts.filter_runs(in_week)
+        week_ts = ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end) & PRODUCTION)
         as_of = end - dt.timedelta(microseconds=1)
         budgets = error_budget(ts, error_budget_file, as_of=as_of) if error_budget_file else None
         violations = check_policy(week_ts, policies, as_of=as_of).violations if policies else None
@@ -75,39 +143,129 @@ class WeeklyReview:
         cols = ["run_id", "agent", "started_at", "outcome", "duration_s", "cost_usd", "tool_calls"]
         ready = changes = None
         if readiness_file:
-            kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping)
+            kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping,
+                      quality=quality_file)
             now = readiness(ts, readiness_file, as_of=as_of, **kw)
             before = readiness(ts, readiness_file, as_of=as_of - dt.timedelta(weeks=1), **kw)
             ready = now.lines
             changes = now.verdicts().join(before.verdicts().select("agent", verdict_last_week="verdict"),
                                           on="agent", how="left").select("agent", "verdict", "verdict_last_week", "open_items")
-        steps = week_ts.steps.filter(pl.col("cost_usd").is_not_null() & (pl.col("cost_source") != "none"))
-        breakdown = pl.concat([
-            steps.filter(pl.col("kind") == "llm").group_by(pl.col("model").alias("item"))
-            .agg(pl.col("cost_usd").sum(), pl.len().alias("calls")).with_columns(pl.lit("model").alias("by")),
-            steps.filter(pl.col("kind").is_in(["tool", "action"])).group_by(pl.col("tool_name").alias("item"))
-            .agg(pl.col("cost_usd").sum(), pl.len().alias("calls")).with_columns(pl.lit("tool").alias("by")),
-        ]).select("by", "item", "calls", "cost_usd").sort("cost_usd", descending=True).collect()
         return cls(
-            ts=ts, week=week, metrics=metrics, headline=headline, budgets=budgets, violations=violations,
-            impact=customer_impact_errors(week_ts),
+            ts=ts, week=week, inputs=inputs, metrics=metrics, headline=headline, budgets=budgets,
+            violations=violations, impact=customer_impact_errors(week_ts),
             slowest=runs.sort("duration_s", descending=True, nulls_last=True).head(10).select(cols),
             most_expensive=runs.sort("cost_usd", descending=True, nulls_last=True).head(10).select(cols),
-            cost_breakdown=breakdown, readiness=ready, readiness_changes=changes,
-            rejected=ts.rejected.collect(), summary=ts.summary(),
+            cost_breakdown=_cost_breakdown(week_ts), readiness=ready, readiness_changes=changes,
+            rejected=ts.rejected.collect(), agents=agents, summary=ts.summary(),
+            practices=Practices.build(ts, week, policies=policies, quality=quality_file, readiness_file=readiness_file,
+                                      approvals=approvals_db, weeks_back=weeks_back, metrics=metrics),
         )
 
-    # ---- HTML sections -----------------------------------------------------------------------------
+    @classmethod
+    def from_files(cls, traces, week: str | None = None, *, mapping=None, pricing=None, labels=None,
+                   policies=None, readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
+                   quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8, format: str | None = None,
+                   progress: bool = False) -> WeeklyReview:
+        """Load ``traces`` (files, folders, globs, or a Parquet folder from ``ingest``) with the mapping, pricing
+        and labels given — only those — and review them; the Inputs section lists every file read."""
+        from ..load import load_traces
+
+        traces = [traces] if isinstance(traces, (str, Path)) else list(traces)
+        labels = [labels] if isinstance(labels, (str, Path)) else labels
+        ts = load_traces(traces, mapping=mapping, pricing=pricing, labels=labels, format=format, progress=progress)
+        inputs = ReviewInputs.of(ts.inputs, mapping=mapping, pricing=pricing, labels=labels, policies=policies,
+                                 error_budget_file=error_budget_file, baselines=baselines,
+                                 readiness_file=readiness_file, policy_tests=policy_tests,
+                                 quality_file=quality_file, approvals_db=approvals_db)
+        return cls.from_traceset(ts, week, mapping=mapping, policies=policies, readiness_file=readiness_file,
+                                 error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
+                                 quality_file=quality_file, approvals_db=approvals_db, agents=agents,
+                                 weeks_back=weeks_back, inputs=inputs)
+
+    # ---- data --------------------------------------------------------------------------------------
+    def to_polars(self) -> pl.DataFrame:
+        """The headline metrics of the week, one row per agent, exactly as ``weekly_metrics`` computes them."""
+        return self.headline
+
+    def to_dict(self) -> dict:
+        """Everything the review shows, as JSON-ready values (times as ISO 8601 text)."""
+        def rows(frame):
+            return None if frame is None else records(frame)
+
+        return {
+            "title": self.title, "week": self.week, "agents": self.agents, "inputs": self.inputs.to_dict(),
+            "headline": rows(self.headline), "trend": rows(self.metrics), "error_budgets": rows(self.budgets),
+            "policy_violations": rows(self.violations), "customer_impact_errors": rows(self.impact),
+            "slowest_runs": rows(self.slowest), "most_expensive_runs": rows(self.most_expensive),
+            "cost_breakdown": rows(self.cost_breakdown), "readiness": rows(self.readiness),
+            "readiness_changes": rows(self.readiness_changes), "rejected_records": self.rejected.height,
+            "load_summary": json.loads(json.dumps(self.summary, default=str)),
+            "practices": None if self.practices is None else self.practices.to_dict(),
+        }
+
+    # ---- HTML --------------------------------------------------------------------------------------
+    def sections(self, figure=figure_html) -> list[tuple[str, str]]:
+        """(heading, HTML) in the order shown; ``figure`` turns a plotly figure into HTML."""
+        cost = self.cost_figure()
+        return [
+            ("Headline numbers per agent",
+             "<p>Week-over-week changes are in percentage points. Cost per successful run divides <i>all</i> cost "
+             "(failed and escalated runs included) by successful runs, and is unknown when any run's cost is "
+             "unknown.</p>" + self.headline_html() + self.section("headline_table")),
+            ("Trends", figure(self.figure())),
+            ("Customer-impact errors and error budget", self.section("error_budget") + self.section("impact")),
+            ("Cost by model and tool", (figure(cost) if cost is not None else "") + self.section("cost_breakdown")),
+            ("Policy violations", self.section("violations")),
+            ("Slowest and most expensive runs", self.section("slowest") + self.section("expensive")),
+            ("Go / no-go", self.section("readiness_changes") + self.section("readiness")),
+            *([] if self.practices is None else self.practices.sections()),
+            ("Rejected input records",
+             f"<pre class='agentops-summary'>{esc(self.ts.summary_text())}</pre>" + self.section("rejected")),
+            ("Inputs", self.inputs_html()),
+        ]
+
+    @property
+    def title(self) -> str:  # type: ignore[override]  # Result's class-level title: here it names the week
+        return f"Weekly agent review — {self.week}"
+
+    def html(self, figure=figure_html) -> str:
+        """The whole review, with its CSS (the review's and the tables', once)."""
+        body = "".join(f"<h2>{esc(title)}</h2>{part}" for title, part in self.sections(figure))
+        scope = f" · agents: {esc(', '.join(self.agents))}" if self.agents else ""
+        return (f"{REVIEW_CSS}{TABLE_CSS}<div class='agentops-review'>"
+                f"<p><b>{esc(self.title)}</b>{scope}</p>{body.replace(TABLE_CSS, '')}</div>")
+
+    def _repr_html_(self) -> str:
+        return self.html()
+
+    def page(self) -> str:
+        """The self-contained offline page ``write_html`` writes: plotly.js inlined with the first chart."""
+        included: list[bool] = []
+
+        def figure(fig) -> str:
+            part = fig.to_html(full_html=False, include_plotlyjs=not included, include_mathjax=False,
+                               config={"displaylogo": False, "responsive": True})
+            included.append(True)
+            return part
+
+        return ("<!DOCTYPE html>\n<html lang='en'><head><meta charset='utf-8'>"
+                f"<meta http-equiv='Content-Security-Policy' content=\"{PAGE_POLICY}\">"
+                "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+                f"<title>{esc(self.title)}</title><style>{PAGE_CSS}</style></head>"
+                f"<body><h1>{esc(self.title)}</h1>{self.html(figure)}</body></html>\n")
+
     def headline_html(self) -> str:
         cards = []
-        budget = {} if self.budgets is None else {r["target"].removeprefix("agent "): r for r in self.budgets.iter_rows(named=True)}
+        budget = self._budget_by_agent()
         for r in self.headline.iter_rows(named=True):
             b = budget.get(r["agent"])
-            budget_text = "no budget set" if b is None else (
-                f"<span class='{'agentops-bad' if b['breached'] else 'agentops-good'}'>{pct(b['consumed'])} of the {b['window_days']}-day error budget</span>")
+            budget_text = "no error budget given" if b is None else (
+                f"<span class='{'agentops-bad' if b['breached'] else 'agentops-good'}'>{pct(b['consumed'])} of the "
+                f"{b['window_days']}-day error budget{' — breached' if b['breached'] else ''}</span>")
             cps = r["cost_per_successful_run"]
+            breach = " agentops-breach" if b is not None and b["breached"] else ""
             cards.append(
-                f"<div class='agentops-kpi'><div><b>{esc(r['agent'])}</b> — {r['runs']} runs</div>"
+                f"<div class='agentops-kpi{breach}'><div><b>{esc(r['agent'])}</b> — {r['runs']} runs</div>"
                 f"<div class='v'>{pct(r['completion_rate'])}</div><div class='d'>completion "
                 f"{signed(r.get('completion_rate_wow'))} w/w</div>"
                 f"<div>escalation {pct(r['escalation_rate'])} <span class='d'>{signed(r.get('escalation_rate_wow'))}</span></div>"
@@ -122,40 +280,55 @@ class WeeklyReview:
             "headline_table": (self.headline.select(
                 "agent", "runs", "completion_rate", "completion_rate_wow", "escalation_rate", "escalation_rate_wow",
                 "customer_impact_errors", "time_saved_hours", "cost_usd", "cost_unknown_runs",
-                "cost_per_successful_run", "cost_per_successful_run_wow", "time_saved_formula"), "Headline numbers per agent"),
+                "cost_per_successful_run", "cost_per_successful_run_wow", "time_saved_formula"),
+                "Headline numbers per agent", None),
             "error_budget": (None if self.budgets is None else self.budgets.drop("window_start", "as_of"),
-                             f"Error budgets over the window that ends with {self.week}"),
-            "violations": (None if self.violations is None else self.violations, "Policy violations this week"),
-            "impact": (self.impact, "Customer-impact errors this week"),
-            "slowest": (self.slowest, "Slowest runs"),
-            "expensive": (self.most_expensive, "Most expensive runs"),
-            "cost_breakdown": (self.cost_breakdown, "Cost by model and tool"),
-            "readiness": (None if self.readiness is None else self.readiness.drop("definition"), "Go / no-go checklist"),
-            "readiness_changes": (self.readiness_changes, "Go / no-go against last week"),
-            "rejected": (self.rejected, "Rejected input records"),
+                             f"Error budgets over the window that ends with {self.week}", "no error budget given"),
+            "violations": (self.violations, "Policy violations this week", "no policy given"),
+            "impact": (self.impact, "Customer-impact errors this week", None),
+            "slowest": (self.slowest, "Slowest runs", None),
+            "expensive": (self.most_expensive, "Most expensive runs", None),
+            "cost_breakdown": (self.cost_breakdown, "Cost by model and tool", None),
+            "readiness": (None if self.readiness is None else self.readiness.drop("definition"),
+                          "Go / no-go checklist", "no readiness checklist given"),
+            "readiness_changes": (self.readiness_changes, "Go / no-go against last week", None),
+            "rejected": (self.rejected, "Rejected input records", None),
         }
-        frame, caption = frames[name]
+        frame, caption, absent = frames[name]
         if frame is None:
-            return f"<p><i>{esc(caption)}: not configured</i></p>"
+            return f"<p class='agentops-absent'>{esc(caption)}: {esc(absent)}</p>" if absent else ""
         return table(frame, caption=caption)
 
+    def inputs_html(self) -> str:
+        files = pl.DataFrame([{"read as": role, "path": f.path, "bytes": f.bytes, "sha256": f.sha256}
+                              for role, f in self.inputs.files()],
+                             schema={"read as": pl.String, "path": pl.String, "bytes": pl.Int64, "sha256": pl.String})
+        settings = "".join(f"<li><b>{esc(title)}</b>: {esc(text)}</li>" for title, text in self.inputs.described())
+        return f"<ul>{settings}</ul>" + table(files, max_rows=500, caption="Files read, with their size and SHA-256")
+
     # ---- figures -----------------------------------------------------------------------------------
-    def trend_figure(self):
+    def figure(self):
+        """The trend chart: completion, escalation and cost per successful run per agent over the window."""
         import plotly.graph_objects as go
         from plotly.subplots import make_subplots
 
         fig = make_subplots(rows=1, cols=3, subplot_titles=("completion rate", "escalation rate", "cost per successful run (USD)"))
         for i, agent in enumerate(self.metrics["agent"].unique(maintain_order=True).to_list()):
             part = self.metrics.filter(pl.col("agent") == agent)
-            for col, y in enumerate(("completion_rate", "escalation_rate", "cost_per_successful_run"), start=1):
+            for col, y in enumerate(TREND_METRICS, start=1):
                 fig.add_trace(go.Scatter(x=part["week"].to_list(), y=part[y].to_list(), name=agent, legendgroup=agent,
                                          showlegend=col == 1, mode="lines+markers", line={"color": _colour(i)}), row=1, col=col)
-        fig.update_layout(title=f"Trends over the last {self.metrics['week'].n_unique()} weeks", template="plotly_white", height=380)
+        weeks = self.metrics["week"].n_unique()
+        title = f"Trends over the last {weeks} weeks" if weeks > 1 else f"{self.week}: the only week with runs in the window"
+        fig.update_layout(title=title, template="plotly_white", height=380)
         fig.update_yaxes(tickformat=".0%", row=1, col=1)
         fig.update_yaxes(tickformat=".0%", row=1, col=2)
         return fig
 
     def cost_figure(self):
+        """Cost of the week by model and tool; ``None`` when no step of the week has a known cost."""
+        if not self.cost_breakdown.height:
+            return None
         import plotly.graph_objects as go
 
         fig = go.Figure()
@@ -180,8 +353,9 @@ class WeeklyReview:
 
     # ---- things to send ----------------------------------------------------------------------------
     def digest(self) -> str:
-        lines = [f"# Weekly agent review — {self.week}", ""]
-        budgets = {} if self.budgets is None else {r["target"].removeprefix("agent "): r for r in self.budgets.iter_rows(named=True)}
+        """Markdown to paste into chat or e-mail. Every name from the traces or the config is escaped."""
+        lines = [f"# Weekly agent review — {md(self.week)}", ""]
+        budgets = self._budget_by_agent()
         for r in self.headline.iter_rows(named=True):
             cps = r["cost_per_successful_run"]
             b = budgets.get(r["agent"])
@@ -191,60 +365,100 @@ class WeeklyReview:
                      + ("" if b is None else f" ({pct(b['consumed'])} of the {b['window_days']}-day budget)"),
                      "time saved " + ("n/a" if r["time_saved_hours"] is None else f"{r['time_saved_hours']:.1f} h"),
                      "cost/success " + ("unknown" if cps is None else money(cps)) + unknown_note(r["cost_unknown_runs"])]
-            lines.append(f"- **{r['agent']}** ({r['runs']} runs): " + "; ".join(parts))
+            lines.append(f"- **{md(r['agent'])}** ({r['runs']} runs): " + "; ".join(parts))
         if self.summary.get("priced_by"):
-            unpriced = ", ".join(_md(m) for m in self.summary.get("unpriced_models", []))
-            lines += ["", f"Prices: {_md(self.summary['priced_by'])}" + (f"; no price for {unpriced}" if unpriced else "")]
+            unpriced = ", ".join(md(m) for m in self.summary.get("unpriced_models", []))
+            lines += ["", f"Prices: {md(self.summary['priced_by'])}" + (f"; no price for {unpriced}" if unpriced else "")]
         lines += ["", "## Breaches"]
-        breaches = []
-        if self.budgets is not None:
-            breaches += [f"- error budget breached: {r['target']} ({r['customer_impact_errors']} errors, "
-                         f"{r['allowed_errors']:.1f} allowed in {r['window_days']} days)" for r in self.budgets.filter(pl.col("breached")).iter_rows(named=True)]
-        if self.violations is not None and self.violations.height:
+        breaches, absent = [], []
+        if self.budgets is None:
+            absent.append("- error budgets: none given")
+        else:
+            breaches += [f"- error budget breached: {md(r['target'])} ({r['customer_impact_errors']} errors, "
+                         f"{r['allowed_errors']:.1f} allowed in {r['window_days']} days)"
+                         for r in self.budgets.filter(pl.col("breached")).iter_rows(named=True)]
+        if self.violations is None:
+            absent.append("- policies: none given")
+        elif self.violations.height:
             breaches += [f"- {line}" for line in violation_lines(self.violations)]
-        lines += breaches or ["- none"]
+        lines += (breaches or ["- none"]) + absent
         lines += ["", "## Go / no-go"]
         if self.readiness_changes is None or self.readiness is None:
-            lines.append("- readiness not configured")
+            lines.append("- readiness: none given")
         else:
             open_checks = self.readiness.filter(pl.col("verdict") != "go").group_by("agent").agg(
                 pl.format("{} ({})", "check", "verdict").alias("open"))
             open_by_agent = {r["agent"]: r["open"] for r in open_checks.iter_rows(named=True)}
             for r in self.readiness_changes.iter_rows(named=True):
-                change = "" if r["verdict_last_week"] in (None, r["verdict"]) else f" (was {r['verdict_last_week']})"
+                change = "" if r["verdict_last_week"] in (None, r["verdict"]) else f" (was {md(r['verdict_last_week'])})"
                 still_open = open_by_agent.get(r["agent"])
-                why = f" — open: {', '.join(still_open)}" if still_open else ""
-                lines.append(f"- {r['agent']}: {r['verdict']}{change}{why}")
+                why = f" — open: {', '.join(md(x) for x in still_open)}" if still_open else ""
+                lines.append(f"- {md(r['agent'])}: {md(r['verdict'])}{change}{why}")
+        if self.practices is not None:
+            lines += self.practices.digest_lines()
         if self.summary.get("rejected"):
             lines += ["", f"{self.summary['rejected']} input records were rejected; see the report."]
+        lines += ["", "## Inputs"]
+        files: dict[str, list] = {}
+        for role, f in self.inputs.files():
+            files.setdefault(role, []).append(f)
+        for title, text in self.inputs.described():
+            if title == "traces" and title in files:
+                lines += [f"- traces: {code(f.path)} ({f.bytes} bytes, sha256 {f.sha256})" for f in files[title]]
+            elif title in files:
+                lines += [f"- {title}: {code(f.path)} (sha256 {f.sha256})" for f in files[title]]
+            else:
+                lines.append(f"- {title}: {md(text)}")
         return "\n".join(lines) + "\n"
 
     def write_digest(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(self.digest())
+        path.write_text(self.digest(), encoding="utf-8")
         return path
 
     def write_headline_png(self, path: str | Path) -> Path:
+        from kaleido.errors import JavascriptError
+
         path = Path(path)
-        self.headline_figure().write_image(path, format="png", scale=1)
+        figure = self.headline_figure()
+        # kaleido's headless Chromium, started on a busy machine, can run the figure before its page script has
+        # loaded ("ReferenceError: kaleido_scopes is not defined"); a fresh try loads the page again
+        for attempt in range(1, PNG_TRIES + 1):
+            try:
+                figure.write_image(path, format="png", scale=1)
+                break
+            except JavascriptError:
+                if attempt == PNG_TRIES:
+                    raise
         return path
+
+    def _budget_by_agent(self) -> dict:
+        if self.budgets is None:
+            return {}
+        return {r["target"].removeprefix("agent "): r for r in self.budgets.iter_rows(named=True)
+                if r["target"].startswith("agent ")}
+
+
+def _cost_breakdown(week_ts: TraceSet) -> pl.DataFrame:
+    steps = week_ts.steps.filter(pl.col("cost_usd").is_not_null() & (pl.col("cost_source") != "none"))
+    return pl.concat([
+        steps.filter(pl.col("kind") == "llm").group_by(pl.col("model").alias("item"))
+        .agg(pl.col("cost_usd").sum(), pl.len().alias("calls")).with_columns(pl.lit("model").alias("by")),
+        steps.filter(pl.col("kind").is_in(["tool", "action"])).group_by(pl.col("tool_name").alias("item"))
+        .agg(pl.col("cost_usd").sum(), pl.len().alias("calls")).with_columns(pl.lit("tool").alias("by")),
+    ]).select("by", "item", "calls", "cost_usd").sort("cost_usd", descending=True).collect()
 
 
 def violation_lines(violations: pl.DataFrame) -> list[str]:
-    """One line per agent: how many policy violations, by severity, most severe first."""
+    """One markdown line per agent: how many policy violations, by severity, most severe first."""
     counts = violations.group_by("agent", "severity").len()
     lines = []
     for agent in sorted(counts["agent"].unique().to_list()):
         mine = dict(counts.filter(pl.col("agent") == agent).select("severity", "len").iter_rows())
         parts = [f"{mine[s]} {s}" for s in SEVERITY_ORDER if s in mine]  # check_policy uses no other severity
         total = sum(mine.values())
-        lines.append(f"{agent}: {total} policy violation{'s' if total != 1 else ''} ({', '.join(parts)})")
+        lines.append(f"{md(agent)}: {total} policy violation{'s' if total != 1 else ''} ({', '.join(parts)})")
     return lines
-
-
-def _md(text: str) -> str:
-    """Markdown-inert text: characters that would format or link are backslash-escaped."""
-    return re.sub(r"([\\`*_\[\]<>|#])", r"\\\1", text)
 
 
 def hours(value) -> str:

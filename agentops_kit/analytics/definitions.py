@@ -1,0 +1,99 @@
+"""One definition of each metric the kit reports, as polars expressions over the runs table.
+
+A metric is a count, aggregated over the runs of a group, or a rate of counts. Every analytic that reports
+one (weekly metrics, readiness, error budgets, the inventory's measured facts, shadow agreement) takes it
+from here. Where an analytic measures over fewer runs it filters the runs first, in sight, and then applies
+the same definition: readiness's ``completion_rate`` is the completion rate of the *active* runs
+(``runs.filter(ACTIVE)``), because a shadow run's outcome is the agent's recommendation, not work done;
+the inventory's measured rates are those of active runs too.
+
+Rates are null where there is nothing to divide (a week without runs, an agent without successes):
+undefined, never 0 and never NaN.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from ..model import Mode, Outcome
+from .common import truthy_label
+
+DIMENSIONS = ("agent", "workflow", "mode", "week", "day", "model")  # what the metrics can be grouped by
+CUSTOMER_IMPACT = "customer_impact"  # the label naming a run that hurt a customer (from incident reviews)
+ACTIVE = pl.col("mode") == Mode.ACTIVE  # the runs whose outcome is work done (shadow runs only recommend)
+# the runs the production numbers count: every run but the red-team exercises (scored apart, in redteam.py)
+PRODUCTION = pl.col("mode").ne_missing(Mode.RED_TEAM)
+
+
+def outcome_is(outcome: Outcome) -> pl.Expr:
+    return pl.col("outcome") == outcome
+
+
+# Counts over the runs of a group. customer_impact_errors reads the per-run flag `_impact` (see impacted_runs).
+COUNTS: dict[str, pl.Expr] = {
+    "runs": pl.len(),
+    "successes": outcome_is(Outcome.SUCCESS).sum(),
+    "escalations": outcome_is(Outcome.ESCALATED).sum(),
+    "failures": outcome_is(Outcome.FAILURE).sum(),
+    "unknown": outcome_is(Outcome.UNKNOWN).sum(),
+    "cost_usd": pl.col("cost_usd").sum(),  # the costs that are known
+    "cost_unknown_runs": pl.col("cost_usd").is_null().sum(),
+    "customer_impact_errors": pl.col("_impact").sum(),
+}
+
+
+def share(part: str, whole: str = "runs") -> pl.Expr:
+    """part / whole, null when whole is 0."""
+    return pl.when(pl.col(whole) > 0).then(pl.col(part) / pl.col(whole))
+
+
+# Rates over the counts above.
+RATES: dict[str, pl.Expr] = {
+    "completion_rate": share("successes"),
+    "escalation_rate": share("escalations"),
+    "customer_impact_rate": share("customer_impact_errors"),
+    # *all* cost (failed and escalated runs included) / successes; unknown when any run's cost is unknown
+    "cost_per_successful_run": pl.when((pl.col("successes") > 0) & (pl.col("cost_unknown_runs") == 0))
+    .then(pl.col("cost_usd") / pl.col("successes")),
+    # the same over the known costs only: a lower bound
+    "cost_known_per_successful_run": pl.when((pl.col("successes") > 0) & (pl.col("cost_unknown_runs") < pl.col("runs")))
+    .then(pl.col("cost_usd") / pl.col("successes")),
+    # all cost / the successful runs that met every quality floor of their scope (``quality_successes``,
+    # counted by quality.py from the quality labels); unknown when any run's cost is unknown
+    "cost_per_quality_success": pl.when((pl.col("quality_successes") > 0) & (pl.col("cost_unknown_runs") == 0))
+    .then(pl.col("cost_usd") / pl.col("quality_successes")),
+}
+
+
+def counts(*names: str) -> list[pl.Expr]:
+    """Aggregations of the named counts (inside a ``group_by(...).agg`` or a ``select``)."""
+    return [COUNTS[n].alias(n) for n in names]
+
+
+def rates(*names: str) -> list[pl.Expr]:
+    """The named rates, over columns holding the counts they divide."""
+    return [RATES[n].alias(n) for n in names]
+
+
+def measure(runs: pl.DataFrame | pl.LazyFrame, *names: str) -> dict:
+    """The named counts and rates over all of ``runs`` (one group), as Python values."""
+    needed = {n for n in names if n in COUNTS} | {c for n in names if n in RATES for c in _inputs(n)}
+    row = (runs.lazy().select(counts(*[n for n in COUNTS if n in needed]))
+           .with_columns(rates(*[n for n in names if n in RATES])).collect().row(0, named=True))
+    return {n: row[n] for n in names}
+
+
+def _inputs(rate: str) -> set[str]:
+    return set(RATES[rate].meta.root_names()) & set(COUNTS)
+
+
+def impacted_runs(labels: pl.LazyFrame) -> pl.LazyFrame:
+    """run_id of every run labelled customer_impact = true by the true/false rule of ``labels.py`` (a run labelled
+    both ways counts as true, and is listed in ``ts.label_problems``)."""
+    return truthy_label(labels, CUSTOMER_IMPACT)
+
+
+def agreement() -> pl.Expr:
+    """Shadow agreement: the share of compared shadow runs where the agent's recommendation equals the human
+    decision (over a column ``agree``; null when nothing was compared)."""
+    return pl.col("agree").mean()
