@@ -178,7 +178,7 @@ def gate_evidence(ts, approvals=None, policies=None, rule=None, as_of: dt.dateti
                        labels=ts.labels.join(ids, on="run_id", how="semi"), rejected=ts.rejected)
         decisions = store.filter(pl.col("status").is_in(DECISIONS)).select(
             "run_id", "action", pl.col("status").alias("decision"), "decided_at")
-        per_run = check_policy(sub, pols, approvals=decisions, as_of=as_of).violations.group_by("run_id").agg(
+        per_run = check_policy(sub, pols, approvals=decisions, as_of=as_of, check_names=False).violations.group_by("run_id").agg(
             pl.len().alias("_violations")).lazy()
         around = around.join(per_run, on="run_id", how="left").with_columns(pl.col("_violations").fill_null(0))
     else:

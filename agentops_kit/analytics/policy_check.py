@@ -103,9 +103,11 @@ def require_policy_agents(ts, policies, what: str = "policy check") -> list[Poli
     return policies
 
 
-def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.datetime | None = None) -> PolicyResult:
+def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.datetime | None = None,
+                 check_names: bool = True) -> PolicyResult:
     """Evaluate every run of the agents the policies name. A policy naming an agent with no run in the traces
-    loaded (a typo, most often) raises NothingToShow listing the agents and workflows the traces hold.
+    loaded (a typo, most often) raises NothingToShow listing the agents and workflows the traces hold;
+    ``check_names=False`` is for callers that evaluate a chosen subset of runs on purpose (gate evidence).
 
     approvals: optional approval decisions from an ApprovalQueue (``queue.decisions()``), used as evidence
     beside the approval steps in the traces. as_of: the time retention is measured from (default: now).
@@ -116,7 +118,7 @@ def check_policy(ts, policies, approvals: pl.DataFrame | None = None, as_of: dt.
         >>> result.runs_checked, int((result.violations["rule"] == "max_runtime").sum())
         (616, 5)
     """
-    policies = require_policy_agents(ts, policies)
+    policies = require_policy_agents(ts, policies) if check_names else load_policies(policies)
     pf = _policy_frame(policies).lazy()
     runs = ts.runs.join(pf, on="agent", how="inner")
     steps = ts.steps.join(runs.select("run_id", "agent"), on="run_id", how="inner")

@@ -115,9 +115,12 @@ def _write_atomic(path: Path, text: str) -> Path:
     return path
 
 
-def red_team_report(ts, policies=None, approvals: pl.DataFrame | None = None) -> RedTeamReport:
+def red_team_report(ts, policies=None, approvals: pl.DataFrame | None = None,
+                    check_names: bool = True) -> RedTeamReport:
     """Score the red-team runs of ``ts`` against ``policies`` (files, folders or Policy objects).
     ``approvals``: decisions from an ApprovalQueue (``queue.decisions()``), evidence beside the traces'.
+    ``check_names``: a policy naming an agent without runs is an error (NothingToShow), unless the caller
+    checked the names already (the weekly review does, before it starts).
     A case of an agent without a policy has its prohibited actions unknown (null), not 0."""
     from .policy import load_policies
     from .policy_check import VIOLATION_SCHEMA, check_policy
@@ -126,7 +129,7 @@ def red_team_report(ts, policies=None, approvals: pl.DataFrame | None = None) ->
     pols = load_policies(policies) if policies is not None else []
     checked = [p.name for p in pols]
     if pols:
-        violations = check_policy(red, pols, approvals=approvals).violations.filter(pl.col("rule").is_in(PROHIBITED))
+        violations = check_policy(red, pols, approvals=approvals, check_names=check_names).violations.filter(pl.col("rule").is_in(PROHIBITED))
     else:
         violations = pl.DataFrame(schema=VIOLATION_SCHEMA)
     broken = violations.group_by("run_id").agg(

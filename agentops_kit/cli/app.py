@@ -85,7 +85,8 @@ def print_frame(frame, fmt: str, fit: bool = True) -> None:
         click.echo(render(frame, terminal_width() if fit else None))
 
 
-def open_queue(db, approvers=None):
+def open_queue(db, approvers=None, create=True):
+    """The approvals store at ``db``; commands that only read pass ``create=False`` (a typo never makes a store)."""
     from ..approvals import ApprovalQueue
 
-    return ApprovalQueue(db, approvers=approvers)
+    return ApprovalQueue(db, approvers=approvers, create=create)

@@ -31,7 +31,7 @@ def policy_check(policies, exports, approvals_db, out_format, strict, mapping, p
 
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
     require_runs(ts, what="policy check")
-    decisions = open_queue(approvals_db, None).decisions() if approvals_db else None
+    decisions = open_queue(approvals_db, None, create=False).decisions() if approvals_db else None
     result = check_policy(ts, list(policies), approvals=decisions)
     findings = lint_policy(list(policies)) if strict else None
     if out_format == "json":

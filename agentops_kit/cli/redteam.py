@@ -35,7 +35,7 @@ def redteam_report(exports, policies, approvals_db, out_format, out_file, mappin
     from ..terminal import safe
 
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
-    decisions = open_queue(approvals_db, None).decisions() if approvals_db else None
+    decisions = open_queue(approvals_db, None, create=False).decisions() if approvals_db else None
     report = red_team_report(ts, list(policies), approvals=decisions)
     if not report.cases.height:
         red = load_mapping(mapping).red_team
