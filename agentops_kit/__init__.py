@@ -25,8 +25,8 @@ set of traces holds; ``NothingToShow``). Every other module is internal: it may 
 
 from __future__ import annotations
 
-# The one place the version is written: pyproject.toml reads it from here (dynamic = ["version"]).
-__version__ = "0.1.0"
+# written once, in version.py (the CLI, below the front door, reads it there too)
+from .version import __version__ as __version__
 
 # name -> module: imported on first use, so that `import agentops_kit` stays quick (a load of traces
 # need not pay for SQLAlchemy, plotly or the widgets)

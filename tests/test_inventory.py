@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import agentops_kit as ak
 from agentops_kit.charts import inventory_contributions, inventory_matrix
 from agentops_kit.cli import main
+from agentops_kit.inventory_store import InventoryStoreError
 
 from .conftest import ROOT
 
@@ -148,7 +149,7 @@ def test_failed_save_writes_nothing(tmp_path):
     broken = pl.concat([scored, scored.head(1)])  # a duplicate workflow violates the primary key mid-insert
     import sqlalchemy as sa
 
-    with pytest.raises(sa.exc.IntegrityError):
+    with pytest.raises(InventoryStoreError, match="UNIQUE constraint failed"):
         ak.save_scoring(broken, url)
     assert ak.scoring_history(url).height == 0
 

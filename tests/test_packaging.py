@@ -60,7 +60,7 @@ def test_the_version_is_written_once():
 
     pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
     assert "version" not in pyproject["project"] and "version" in pyproject["project"]["dynamic"]
-    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "agentops_kit.__version__"}
+    assert pyproject["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "agentops_kit.version.__version__"}
     assert re.fullmatch(r"\d+\.\d+\.\d+", ak.__version__)
     assert CliRunner().invoke(main, ["--version"]).output == f"agentops-kit, version {ak.__version__}\n"
 

@@ -79,10 +79,12 @@ def test_the_wheel_runs_the_main_job_outside_the_checkout(tmp_path):
 
     out = run(bin_dir / "agentops-kit", "demo", "--out", "out/demo", cwd=work)
     demo = work / "out" / "demo"
-    for name in ("tables/runs.parquet", "tables/steps.parquet", "agentops.db", "reports/weekly-2026-W47.html",
+    for name in ("tables/manifest.json", "agentops.db", "reports/weekly-2026-W47.html",
                  "reports/weekly-2026-W47.ipynb", "reports/weekly-2026-W47.md", "reports/weekly-2026-W47.png"):
         assert (demo / name).stat().st_size > 0, name
     assert "runs: 616" in out and "3 pending requests" in out
+    read_back = "import agentops_kit as ak; print(ak.TraceSet.read_parquet('out/demo/tables').runs.collect().height)"
+    assert run(bin_dir / "python", "-c", read_back, cwd=work).strip() == "616"  # the table set, read by the wheel
     assert re.search(r"completion \d+\.\d%", (demo / "reports" / "weekly-2026-W47.md").read_text())
 
     run(bin_dir / "agentops-kit", "init", "proj", cwd=work)

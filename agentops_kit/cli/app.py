@@ -7,9 +7,9 @@ import sys
 
 import click
 
-from .. import __version__
 from ..errors import AgentOpsError
 from ..readers import registry
+from ..version import __version__
 
 
 def fail(exc: Exception | str, code: int = 2) -> None:
