@@ -37,7 +37,7 @@ def test_selecting_a_request_shows_one_row_per_changed_field_and_the_claim_apart
         {"path": "amount", "change": "changed", "before": "10", "after": "50"},
         {"path": "customer.tier", "change": "changed", "before": "silver", "after": "gold"}]
     shown = widget.detail.value
-    will_run, claim = shown.split("The agent&#x27;s claim (its own before → after; not checked against what will run)")
+    will_run, claim = shown.split("<b>The agent's claim</b> (its own before → after; not checked against what will run)")
     assert "What will run" in will_run and "<td>customer.tier</td>" in will_run and "<td>99</td>" in will_run
     assert "<td>50</td>" not in will_run and "<td>50</td>" in claim
     assert "The agent's claim disagrees with the parameters" in will_run  # amount: 50 claimed, 99 will run

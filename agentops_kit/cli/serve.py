@@ -7,6 +7,7 @@ token acts as the serving user, through ApprovalQueue: the same audited decision
 
 from __future__ import annotations
 
+import html
 import ipaddress
 import os
 import secrets
@@ -52,7 +53,7 @@ def check_port(host: str, port: int) -> None:
             raise UsageError(f"cannot listen on {host}:{port} ({exc.strerror or exc}): choose another --port") from None
 
 
-def served_notebook(folder: Path, db: str, user: str) -> Path:
+def served_notebook(folder: Path, db: str, shown: str, user: str) -> Path:
     """The packaged approvals notebook with the store and the user filled in (papermill's parameters cell)."""
     import nbformat
     from papermill.iorw import load_notebook_node
@@ -62,6 +63,12 @@ def served_notebook(folder: Path, db: str, user: str) -> Path:
 
     nb = load_notebook_node(str(notebook("approvals.ipynb")))
     nb = parameterize_notebook(nb, {"sample": False, "db_url": db, "user": user})
+    # the notebook's own introduction speaks of its parameters: the page says what it serves instead
+    nb.cells = [c for c in nb.cells if c.cell_type == "code"]
+    nb.cells.insert(0, nbformat.v4.new_markdown_cell(
+        f"# Approvals\n\nRequests waiting for a human in <code>{html.escape(shown)}</code>. Pick one, read what will run (one row per "
+        "field its parameters set or change; the agent's own claim is shown apart and is not trusted), then Approve "
+        "or Reject (a reason is required). Every decision is recorded in the store's audit log under your name."))
     path = folder / "approvals.ipynb"
     nbformat.write(nb, path)
     return path
@@ -80,6 +87,7 @@ def approvals_serve(db, key_file, host, port, token_file, user):
     """Serve the approvals page as a web app: approve and reject in a browser, as one user, audited."""
     from ..approvals import ApprovalQueue
     from ..approvals.identity import check_identity
+    from ..approvals.store import parse_url, shown_url
     from ..widgets.approvals_widget import current_user
 
     if not is_loopback(host) and token_file is None:
@@ -93,7 +101,7 @@ def approvals_serve(db, key_file, host, port, token_file, user):
         os.environ["AGENTOPS_AUDIT_KEY_FILE"] = str(Path(key_file).resolve())  # read by the page's kernel
     folder = Path(tempfile.mkdtemp(prefix="agentops-approvals-serve-"))
     try:
-        notebook = served_notebook(folder, db, user)
+        notebook = served_notebook(folder, db, shown_url(parse_url(db)), user)
         shown_host = f"[{host}]" if ":" in host else host
         url = f"http://{shown_host}:{port}/"
         echo(f"approvals page for {user}: {url}?token={token}" if token_file is None

@@ -33,12 +33,11 @@ def request_html(req, steps: pl.DataFrame | None = None) -> str:
     audit = (f"<p style='color:#b2182b'><b>Audit mismatch — do not approve:</b> {esc(req.audit_problem)}</p>"
              if req.audit_problem else "")
     against = ", against the before state the agent gave" if req.before is not None else ""
-    will_run = table(diff_frame(req.diff), max_rows=10_000, height=320,
-                     caption=f"What will run (computed from the parameters{against})")
-    claim = (table(diff_frame(req.claimed_diff), max_rows=10_000, height=320,
-                   caption="The agent's claim (its own before → after; not checked against what will run)")
-             if req.claimed_diff else
-             "<p><b>The agent's claim</b> (its own before → after; not checked against what will run): none given</p>")
+    will_run = (f"<p><b>What will run</b> (computed from the parameters{against}):</p>"
+                + table(diff_frame(req.diff), max_rows=10_000, height=320))
+    claim = ("<p><b>The agent's claim</b> (its own before → after; not checked against what will run):"
+             + ("</p>" + table(diff_frame(req.claimed_diff), max_rows=10_000, height=320) if req.claimed_diff
+                else " none given</p>"))
     conflicts = "".join(f"<li><code>{esc(c['path'])}</code>: the agent says {esc(_text(c['claimed']))}, the "
                         f"parameters say {esc(_text(c['params']))}</li>" for c in req.claim_conflicts)
     conflicts = (f"<p style='color:#b2182b'><b>The agent's claim disagrees with the parameters:</b></p>"
