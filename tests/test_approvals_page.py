@@ -143,3 +143,17 @@ def test_serve_refuses_a_non_loopback_host_without_a_token_file_and_a_short_toke
     missing = agentops("approvals", "serve", "--db", f"sqlite:///{tmp_path / 'none.db'}")
     assert missing.returncode == 2 and missing.stderr.startswith("error: no approvals store at")
     assert not (tmp_path / "none.db").exists()
+
+
+def test_serve_says_in_one_line_that_its_port_is_taken(tmp_path):
+    import socket
+
+    q = store(tmp_path)
+    q.close()
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        busy = agentops("approvals", "serve", "--db", q.url, "--port", str(port), "--as", "alice")
+    assert busy.returncode == 2 and len(busy.stderr.splitlines()) == 1
+    assert busy.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port} (") and "choose another --port" in busy.stderr
