@@ -533,9 +533,10 @@ class ApprovalQueue:
 
     # ---- reports -----------------------------------------------------------------------------------
     def requests(self) -> pl.DataFrame:
-        """Every request (no parameters, only their hash), for reports."""
+        """Every request (no parameters, only their hash; the decider's note), for reports."""
         cols = [REQUESTS.c[n] for n in ("id", "agent", "run_id", "action", "requested_by", "requested_at",
-                                        "expires_at", "status", "decided_by", "decided_at", "executed_at", "params_hash")]
+                                        "expires_at", "status", "decided_by", "decided_at", "executed_at", "params_hash",
+                                        "decision_note")]
 
         def work(conn):
             result = conn.execute(sa.select(*cols).order_by(REQUESTS.c.requested_at))
@@ -543,7 +544,7 @@ class ApprovalQueue:
                 "id": pl.String, "agent": pl.String, "run_id": pl.String, "action": pl.String, "requested_by": pl.String,
                 "requested_at": pl.Datetime("us"), "expires_at": pl.Datetime("us"), "status": pl.String,
                 "decided_by": pl.String, "decided_at": pl.Datetime("us"), "executed_at": pl.Datetime("us"),
-                "params_hash": pl.String}, orient="row")
+                "params_hash": pl.String, "decision_note": pl.String}, orient="row")
 
         frame = self._read(work)
         return frame.with_columns(pl.col(c).dt.replace_time_zone("UTC") for c in

@@ -5,7 +5,17 @@ One module per command family; importing them registers their commands on ``main
 
 from __future__ import annotations
 
-from . import approvals, init, inventory, policy, project, redteam, report, traces  # noqa: F401  (registers the commands)
+from . import (  # noqa: F401  (importing registers the commands)
+    approvals,
+    init,
+    inventory,
+    policy,
+    project,
+    redteam,
+    report,
+    serve,
+    traces,
+)
 from .app import main
 
 __all__ = ["main"]
