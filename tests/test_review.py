@@ -138,3 +138,17 @@ def test_a_traceset_built_by_hand_says_its_inputs_are_not_recorded(review):
     assert "- traces: not recorded: the TraceSet names no file" in digest
     assert "- labels: not recorded: the TraceSet was loaded by the caller" in digest
     assert "- policies: none given" in digest
+
+
+def test_label_problems_are_shown_in_the_review_and_named_in_the_digest(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("run_id,name,value\nno-such-run-0001,customer_impact,true\n")
+    ts = ak.load_traces(SAMPLE / "traces.otlp.jsonl.gz", mapping=TEMPLATES / "mapping.yaml",
+                        pricing=TEMPLATES / "pricing.yaml", labels=[SAMPLE / "labels.csv", labels])
+    review = WeeklyReview.from_traceset(ts, "2026-W47")
+    page = review._repr_html_()
+    assert "Label problems" in page and "no-such-run-0001" in page and "no_such_run" in page
+    assert "Label problems: no_such_run 1; see the report." in review.digest()
+    clean = WeeklyReview.from_traceset(ak.load_traces(SAMPLE / "traces.otlp.jsonl.gz", labels=SAMPLE / "labels.csv"),
+                                       "2026-W47")
+    assert "Label problems:" not in clean.digest()

@@ -220,7 +220,8 @@ class WeeklyReview(Result):
             ("Go / no-go", self.section("readiness_changes") + self.section("readiness")),
             *([] if self.practices is None else self.practices.sections()),
             ("Rejected input records",
-             f"<pre class='agentops-summary'>{esc(self.ts.summary_text())}</pre>" + self.section("rejected")),
+             f"<pre class='agentops-summary'>{esc(self.ts.summary_text())}</pre>" + self.section("rejected")
+             + self.section("label_problems")),
             ("Inputs", self.inputs_html()),
         ]
 
@@ -293,8 +294,12 @@ class WeeklyReview(Result):
                           "Go / no-go checklist", "no readiness checklist given"),
             "readiness_changes": (self.readiness_changes, "Go / no-go against last week", None),
             "rejected": (self.rejected, "Rejected input records", None),
+            "label_problems": (self.ts.label_problems, "Label problems (labels naming no run, runs "
+                               "labelled both ways, values neither true nor false)", None),
         }
         frame, caption, absent = frames[name]
+        if isinstance(frame, pl.LazyFrame):  # collected only for the section asked for
+            frame = frame.collect()
         if frame is None:
             return f"<p class='agentops-absent'>{esc(caption)}: {esc(absent)}</p>" if absent else ""
         return table(frame, caption=caption)
@@ -398,6 +403,9 @@ class WeeklyReview(Result):
             lines += self.practices.digest_lines()
         if self.summary.get("rejected"):
             lines += ["", f"{self.summary['rejected']} input records were rejected; see the report."]
+        if self.summary.get("label_problems"):
+            lines += ["", "Label problems: " + ", ".join(f"{md(k)} {v}" for k, v in self.summary["label_problems"].items())
+                      + "; see the report."]
         lines += ["", "## Inputs"]
         files: dict[str, list] = {}
         for role, f in self.inputs.files():
