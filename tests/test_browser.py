@@ -3,35 +3,18 @@ run it, click Approve on a pending request, and check the database. A screenshot
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
-
 import pytest
 
 import agentops_kit as ak
 
 from .conftest import ROOT
+from .lab_server import CHROMIUM, CHROMIUM_ARGS, jupyter_lab
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = ROOT / "test-artifacts"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
 def lab(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's Chromium is needed at /usr/bin/chromium (apt-get install chromium); .ci/run installs it")
     root = tmp_path / "lab"
     (root / "notebooks").mkdir(parents=True)
     db = tmp_path / "approvals.db"
@@ -40,35 +23,8 @@ def lab(tmp_path):
     assert '"db_url = None  #' in notebook
     (root / "notebooks" / "approvals.ipynb").write_text(
         notebook.replace('"db_url = None  #', f'"db_url = \\"sqlite:///{db}\\"  #', 1))
-    port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTERHUB_USER": "browser-alice",
-           "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
-           "IPYTHONDIR": str(tmp_path / "ipy")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
-         "--LabApp.news_url=", "--LabServerApp.open_browser=False"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("jupyter lab exited: " + proc.stdout.read()[-2000:])
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("jupyter lab did not start within 90 s")
-    yield {"base": base, "token": token, "db": db}
-    try:
-        req = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
-        urllib.request.urlopen(req, timeout=5)
-        proc.wait(timeout=20)
-    except Exception:
-        proc.kill()
+    with jupyter_lab(root, tmp_path, env={"JUPYTERHUB_USER": "browser-alice"}) as (base, token):
+        yield {"base": base, "token": token, "db": db}
 
 
 def test_click_approve_in_jupyterlab(lab):
@@ -76,9 +32,7 @@ def test_click_approve_in_jupyterlab(lab):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.goto(f"{lab['base']}/lab/tree/notebooks/approvals.ipynb?token={lab['token']}")

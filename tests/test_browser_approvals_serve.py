@@ -18,7 +18,8 @@ import pytest
 
 import agentops_kit as ak
 
-from .test_browser import ARTIFACTS, CHROMIUM, free_port
+from .lab_server import CHROMIUM, free_port
+from .test_browser import ARTIFACTS
 
 SERVED_USER = "served-carol"
 

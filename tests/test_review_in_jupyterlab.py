@@ -3,56 +3,22 @@ sample's review, with the KPI card of the agent over its error budget in red (th
 
 from __future__ import annotations
 
-import os
-import secrets
 import shutil
-import subprocess
-import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
 from .conftest import ROOT
-from .test_browser import ARTIFACTS, CHROMIUM, free_port
+from .lab_server import CHROMIUM, CHROMIUM_ARGS, jupyter_lab
+from .test_browser import ARTIFACTS
 
 
 @pytest.fixture
 def weekly_lab(tmp_path):
-    if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's Chromium is needed at /usr/bin/chromium (apt-get install chromium); .ci/run installs it")
     root = tmp_path / "lab"
     root.mkdir()
     shutil.copy(ROOT / "agentops_kit" / "notebooks" / "weekly_review.ipynb", root)
-    port, token = free_port(), secrets.token_hex(16)
-    env = {**os.environ, "JUPYTER_CONFIG_DIR": str(tmp_path / "cfg"), "JUPYTER_RUNTIME_DIR": str(tmp_path / "rt"),
-           "IPYTHONDIR": str(tmp_path / "ipy")}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "jupyterlab", "--no-browser", "--allow-root", f"--port={port}", "--ip=127.0.0.1",
-         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={root}", "--ServerApp.open_browser=False",
-         "--LabApp.news_url=", "--LabServerApp.open_browser=False"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=2)
-            break
-        except OSError:
-            if proc.poll() is not None:
-                pytest.fail("jupyter lab exited: " + proc.stdout.read()[-2000:])
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("jupyter lab did not start within 90 s")
-    yield f"{base}/lab/tree/weekly_review.ipynb?token={token}"
-    try:
-        req = urllib.request.Request(f"{base}/api/shutdown?token={token}", method="POST")
-        urllib.request.urlopen(req, timeout=5)
-        proc.wait(timeout=20)
-    except Exception:
-        proc.kill()
+    with jupyter_lab(root, tmp_path) as (base, token):
+        yield f"{base}/lab/tree/weekly_review.ipynb?token={token}"
 
 
 def test_the_review_shows_a_breached_budget_in_red_in_jupyterlab(weekly_lab):
@@ -60,9 +26,7 @@ def test_the_review_shows_a_breached_budget_in_red_in_jupyterlab(weekly_lab):
 
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[
-            "--no-sandbox", "--headless", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic"])
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         try:
             page.goto(weekly_lab)
