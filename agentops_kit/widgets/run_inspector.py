@@ -256,9 +256,10 @@ class RunInspector(w.VBox):
         elif self.current is None:
             self._clear_run(query)
         counts = esc(result.summary())
-        if self.current is not None and self.current not in result.rows["run_id"].to_list():
-            at = self.search.position(query, self.current)
-            counts += f" · the run on display is number {at + 1:,}, on page {at // result.size + 1}"  # type: ignore[operator]
+        at = (self.search.position(query, self.current)
+              if self.current is not None and self.current not in result.rows["run_id"].to_list() else None)
+        if at is not None:  # the run on display matches the filters (checked above), on another page
+            counts += f" · the run on display is number {at + 1:,}, on page {at // result.size + 1}"
         self.counts.value = no_math(f"<b>{counts}</b>")
         self.table.fill(result.rows, self.current)
 
