@@ -31,6 +31,14 @@ def _shown(value: str, limit: int = 40) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
+def required_name(value, what: str, limit: int = MAX_NAME) -> str:
+    """``check_name`` for a name that must be given."""
+    name = check_name(value, what, limit)
+    if name is None:  # not reached: a required name is checked above; this tells the type checker
+        raise InvalidRequest(f"{what} is required")
+    return name
+
+
 def check_name(value, what: str, limit: int = MAX_NAME, required: bool = True) -> str | None:
     """``value`` stripped of surrounding whitespace, or InvalidRequest saying what is wrong with it."""
     if value is None and not required:
@@ -61,7 +69,7 @@ def normalise(name: str) -> str:
 
 def check_identity(value, what: str) -> str:
     """A person's name as given (trimmed), after checking it can be compared safely."""
-    text = check_name(value, what, limit=MAX_IDENTITY)
+    text = required_name(value, what, limit=MAX_IDENTITY)
     if len(normalise(text)) > MAX_IDENTITY:
         raise InvalidRequest(f"{what} '{_shown(text)}' is longer than {MAX_IDENTITY} characters once normalised")
     return text

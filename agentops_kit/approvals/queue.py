@@ -40,7 +40,7 @@ from .errors import (
     UnknownAction,
 )
 from .hashes import content_hash, params_hash, params_hash_of_text, to_json
-from .identity import check_identity, check_name, same_person
+from .identity import check_identity, check_name, required_name, same_person
 from .keys import AuditKey, resolve_key
 from .replay import difference, replay
 from .request import ApprovalRequest, Outcome
@@ -102,8 +102,9 @@ class ApprovalQueue:
             else self._write(lambda conn: open_store(conn, self._url, create=True))
         if version < SCHEMA_VERSION:
             self._migrate(create if migrate is None else migrate)
-        if approvers is not None:
-            self._adopt(load_approvers(approvers))
+        policy = load_approvers(approvers) if approvers is not None else None
+        if policy is not None:
+            self._adopt(policy)
 
     def close(self) -> None:
         """Close the store's pooled connections (a later call on this queue opens a new one)."""
@@ -263,8 +264,7 @@ class ApprovalQueue:
         ``params`` are the arguments the action will run with (its hash is what an approval covers);
         ``before`` is the current state of what they change, keyed like ``params``, when known; ``after`` is the
         agent's own description of the result — shown to the approver as the agent's claim, never trusted."""
-        agent = check_name(agent, "agent")
-        action = check_name(action, "action")
+        agent, action = required_name(agent, "agent"), required_name(action, "action")
         run_id = check_name(run_id, "run_id", required=False)
         requested_by = check_identity(requested_by, "requested_by")
         if not isinstance(params, dict):
@@ -277,10 +277,11 @@ class ApprovalQueue:
         if idempotency_key is not None and (not isinstance(idempotency_key, str) or not idempotency_key
                                             or len(idempotency_key) > MAX_IDEMPOTENCY_KEY):
             raise InvalidRequest(f"idempotency_key must be text of 1 to {MAX_IDEMPOTENCY_KEY} characters")
-        texts = {"params": to_json(params, "params"), "before": None if before is None else to_json(before, "before"),
-                 "after": None if after is None else to_json(after, "after"), "sources": to_json(sources or [], "sources")}
-        p_hash = params_hash_of_text(texts["params"])
-        c_hash = content_hash(texts["before"], texts["after"], texts["sources"], uncertainty)
+        params_text, sources_text = to_json(params, "params"), to_json(sources or [], "sources")
+        texts = {"params": params_text, "before": None if before is None else to_json(before, "before"),
+                 "after": None if after is None else to_json(after, "after"), "sources": sources_text}
+        p_hash = params_hash_of_text(params_text)
+        c_hash = content_hash(texts["before"], texts["after"], sources_text, uncertainty)
         key = idempotency_key or f"{run_id}:{action}:{p_hash}:{c_hash}"
         now = _now()
         expires_at = now + expires_in
@@ -470,7 +471,8 @@ class ApprovalQueue:
         """Start keying a log written without a key: verify it as it is (against ``checkpoint`` when given —
         without one, a log rewritten before today cannot be told from a genuine one), then append a
         ``key_adopted`` row MACed with the key. From then on every row carries the key's MAC."""
-        if self.key is None:
+        key = self.key
+        if key is None:
             raise InvalidRequest("no audit key to adopt: give one with key_file= / --key-file or $AGENTOPS_AUDIT_KEY")
         by = check_identity(by or _os_user(), "the name of who adopts the key")
         head = self._read(lambda conn: audit.read_head(conn, self.store_id, self.key))
@@ -487,7 +489,7 @@ class ApprovalQueue:
             if current.key_id:
                 return current
             return audit.append(conn, current, self.key, "", "key_adopted", by,
-                                {"key_id": self.key.key_id, "unkeyed_rows": current.seq}, now)
+                                {"key_id": key.key_id, "unkeyed_rows": current.seq}, now)
 
         return self._write(work)
 
