@@ -66,6 +66,16 @@ def test_report_files_and_sections(weekly, store_url):
     # the quality file and the approvals store are inputs like the others: named in the report and the digest
     assert f"- quality metrics: `{TEMPLATES / 'quality.yaml'}` (sha256 " in digest
     assert f"- approvals store: {store_url}" in digest.replace("\\", "")
+    # with the head of its audit log as the review saw it, for a later `approvals verify --checkpoint`
+    from agentops_kit.approvals import ApprovalQueue
+
+    queue = ApprovalQueue(store_url, create=False)
+    try:
+        head = queue.head()
+    finally:
+        queue.close()
+    assert head.seq > 0 and f"audit log head: row {head.seq}, MAC {head.mac[:16]}" in digest.replace("\\", "")
+    assert f"audit log head: row {head.seq}" in html
     assert esc(store_url) in html
 
 

@@ -29,6 +29,7 @@ class Practices:
     gates: GateEvidence | None  # as of the end of the week
     provenance: pl.DataFrame | None  # provenance violations of the week's runs
     superseded: pl.DataFrame | None  # the week's actions on versions a later run shows were superseded
+    audit_head: str | None = None  # the approvals log's head as the review saw it (row, MAC, time), for auditors
 
     @classmethod
     def build(cls, ts, week: str, policies=None, quality=None, readiness_file=None, approvals=None,
@@ -43,7 +44,7 @@ class Practices:
         as_of = end - dt.timedelta(microseconds=1)
         in_week = (pl.col("started_at") >= start) & (pl.col("started_at") < end)
         pols = load_policies(policies) if policies is not None else None
-        requests, decisions = _store(approvals)
+        requests, decisions, head = _store(approvals)
         q = cost = None
         if quality is not None:
             first = start - dt.timedelta(weeks=weeks_back - 1)
@@ -67,7 +68,7 @@ class Practices:
             superseded = superseded_actions(ts, pols, URL_HOST, EMAIL_HOST).filter(
                 (pl.col("acted_at") >= start) & (pl.col("acted_at") < end)).join(
                 week_runs.runs.select("run_id").collect(), on="run_id", how="semi")
-        return cls(week, q, cost, red, gates, provenance, superseded)
+        return cls(week, q, cost, red, gates, provenance, superseded, head)
 
     # ---- data --------------------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -177,15 +178,16 @@ def _absent(what: str, why: str) -> str:
     return f"<p class='agentops-absent'>{esc(what)}: {esc(why)}</p>"
 
 
-def _store(approvals) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:
-    """(requests, decisions) of an ApprovalQueue or a store URL (opened and closed here), or (None, None)."""
+def _store(approvals) -> tuple[pl.DataFrame | None, pl.DataFrame | None, str | None]:
+    """(requests, decisions, the audit log's head) of an ApprovalQueue or a store URL (opened and closed
+    here), or (None, None, None)."""
     if approvals is None:
-        return None, None
+        return None, None, None
     from ..approvals import ApprovalQueue
 
     queue = ApprovalQueue(approvals) if isinstance(approvals, str) else approvals
     try:
-        return queue.requests(), queue.decisions()
+        return queue.requests(), queue.decisions(), str(queue.head())
     finally:
         if queue is not approvals:
             queue.close()

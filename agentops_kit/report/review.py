@@ -304,11 +304,18 @@ class WeeklyReview(Result):
             return f"<p class='agentops-absent'>{esc(caption)}: {esc(absent)}</p>" if absent else ""
         return table(frame, caption=caption)
 
+    def _described(self) -> list[tuple[str, str]]:
+        """The inputs as described, the approvals store with the head of its audit log as this review saw it
+        (a later ``approvals verify --checkpoint`` can hold the log to it)."""
+        head = None if self.practices is None else self.practices.audit_head
+        return [(t, f"{text} — audit log {head}" if t == "approvals store" and head else text)
+                for t, text in self.inputs.described()]
+
     def inputs_html(self) -> str:
         files = pl.DataFrame([{"read as": role, "path": f.path, "bytes": f.bytes, "sha256": f.sha256}
                               for role, f in self.inputs.files()],
                              schema={"read as": pl.String, "path": pl.String, "bytes": pl.Int64, "sha256": pl.String})
-        settings = "".join(f"<li><b>{esc(title)}</b>: {esc(text)}</li>" for title, text in self.inputs.described())
+        settings = "".join(f"<li><b>{esc(title)}</b>: {esc(text)}</li>" for title, text in self._described())
         return f"<ul>{settings}</ul>" + table(files, max_rows=500, caption="Files read, with their size and SHA-256")
 
     # ---- figures -----------------------------------------------------------------------------------
@@ -410,7 +417,7 @@ class WeeklyReview(Result):
         files: dict[str, list] = {}
         for role, f in self.inputs.files():
             files.setdefault(role, []).append(f)
-        for title, text in self.inputs.described():
+        for title, text in self._described():
             if title == "traces" and title in files:
                 lines += [f"- traces: {code(f.path)} ({f.bytes} bytes, sha256 {f.sha256})" for f in files[title]]
             elif title in files:
