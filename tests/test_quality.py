@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -164,3 +165,36 @@ def test_metrics_cli_and_the_bundled_sample(tmp_path):
     bad.write_text("metrics: []\n")
     failed = CliRunner().invoke(main, ["metrics", str(SAMPLE / "traces.otlp.jsonl.gz"), "--quality", str(bad)])
     assert failed.exit_code == 2 and "q.yaml" in failed.output and "Traceback" not in failed.output
+
+
+def test_a_metric_naming_an_agent_without_runs_is_refused_everywhere(tmp_path):
+    typo = tmp_path / "q.yaml"
+    typo.write_text("metrics:\n  - name: csat\n    kind: mean\n    label: csat\n    agent: SupportRefundAgnt\n    floor: 4\n")
+    traces = str(SAMPLE / "traces.otlp.jsonl.gz")
+    said = r"quality metrics: agent 'SupportRefundAgnt' \(in metric csat\) has no run in the traces loaded"
+    for args in (["metrics", traces, "--quality", str(typo)],
+                 ["report", "weekly", "--traces", traces, "--week", "2026-W47", "--quality", str(typo),
+                  "--out", str(tmp_path / "r")]):
+        result = CliRunner().invoke(main, args)
+        assert result.exit_code == 2 and re.search(said, result.output), result.output
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())  # refused before papermill
+    ts = ak.load_traces(traces)
+    with pytest.raises(ak.AgentOpsError, match=said):
+        quality_metrics(ts, typo)
+    with pytest.raises(ak.AgentOpsError, match=said):
+        ak.weekly_metrics(ts, quality=typo)
+
+
+def test_rates_and_shares_state_their_bounds_as_percentages():
+    config = load_quality(TEMPLATES / "quality.yaml")
+    bounds = {m.kind: m.bound for m in config.metrics}
+    assert bounds["mean"] == ">= 4" and bounds["rate"].endswith("%") and bounds["share"].endswith("%")
+
+
+def test_the_table_view_leads_with_the_quality_metrics_asked_for():
+    result = CliRunner().invoke(main, ["metrics", str(SAMPLE / "traces.otlp.jsonl.gz"), "--by", "agent",
+                                       "--labels", str(SAMPLE / "quality_labels.csv"),
+                                       "--quality", str(TEMPLATES / "quality.yaml")])
+    assert result.exit_code == 0, result.output
+    for name in [m.name for m in load_quality(TEMPLATES / "quality.yaml").metrics] + ["cost_per_quality_success"]:
+        assert name in result.output

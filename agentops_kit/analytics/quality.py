@@ -30,6 +30,7 @@ from ..labels import truth
 from ..model import Outcome, Verdict
 from ..rendering import table
 from ..results import Result, records
+from ..scope import require_named
 from ..weeks import week_number, week_text
 from .common import primary_model
 from .definitions import DIMENSIONS, PRODUCTION, outcome_is, rates
@@ -78,7 +79,9 @@ class QualityMetric(Strict):
 
     @property
     def bound(self) -> str:
-        return f">= {self.floor:g}" if self.floor is not None else f"<= {self.ceiling:g}"
+        """``>= 4`` for a mean; ``>= 95%`` for a rate or share, in the unit its value is shown in."""
+        limit, sign = (self.floor, ">=") if self.floor is not None else (self.ceiling or 0.0, "<=")  # one is set
+        return f"{sign} {limit * 100:g}%" if self.kind in ("rate", "share") else f"{sign} {limit:g}"
 
     @property
     def target(self) -> str:
@@ -114,6 +117,15 @@ def load_quality(source) -> QualityConfig:
     if isinstance(source, dict):
         return QualityConfig.model_validate(source)
     return load_model(Path(source), QualityConfig)
+
+
+def require_quality_names(ts, config) -> QualityConfig:
+    """The quality metrics, once every agent and workflow they name has runs in the traces loaded: a name
+    without runs is most often a typo, and its metric would read "every floor held" (NothingToShow)."""
+    config = load_quality(config)
+    require_named(ts, "quality metrics", agents={m.agent: f"metric {m.name}" for m in config.metrics if m.agent},
+                  workflows={m.workflow: f"metric {m.name}" for m in config.metrics if m.workflow})
+    return config
 
 
 def _with_dimensions(runs: pl.LazyFrame, steps: pl.LazyFrame, by: list[str]) -> pl.LazyFrame:
@@ -196,10 +208,11 @@ class QualityResult(Result):
         return table(self.frame.drop("floor", "ceiling"), max_rows=200)
 
 
-def quality_metrics(ts, config, by=("agent", "week")) -> QualityResult:
+def quality_metrics(ts, config, by=("agent", "week"), check_names: bool = True) -> QualityResult:
     """Each quality metric of ``config`` (a quality YAML file, a dict or a QualityConfig) per group of
-    ``by`` (agent, workflow, mode, week, day, model), over the production runs in its scope."""
-    config = load_quality(config)
+    ``by`` (agent, workflow, mode, week, day, model), over the production runs in its scope. A metric naming
+    an agent or workflow without runs raises NothingToShow (``check_names=False``: the caller checked)."""
+    config = require_quality_names(ts, config) if check_names else load_quality(config)
     by = [by] if isinstance(by, str) else list(by)
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
@@ -220,7 +233,7 @@ def quality_metrics(ts, config, by=("agent", "week")) -> QualityResult:
 def with_quality(out: pl.DataFrame, ts, config, by: list[str]) -> tuple[pl.DataFrame, list[str]]:
     """``weekly_metrics`` rows with, per quality metric, ``<name>``, ``<name>_labelled`` and ``<name>_unknown``,
     and the cost per successful run that met the quality bar; also the names to give a week-over-week change."""
-    config = load_quality(config)
+    config = require_quality_names(ts, config)
     runs = _with_dimensions(ts.runs.filter(PRODUCTION), ts.steps, by)
     rows = per_run(ts, config).join(runs.select("run_id", *[d for d in by if d not in ("agent", "workflow")]),
                                     on="run_id", how="left")
@@ -255,7 +268,7 @@ def readiness_lines(ts, window_runs: pl.DataFrame, config) -> list[dict]:
     sub = type(ts)(runs=ts.runs.join(ids, on="run_id", how="semi"), steps=ts.steps.join(ids, on="run_id", how="semi"),
                    sources=ts.sources.join(ids, on="run_id", how="semi"), labels=ts.labels.join(ids, on="run_id", how="semi"),
                    rejected=ts.rejected)
-    result = quality_metrics(sub, config, by=("agent",)).frame
+    result = quality_metrics(sub, config, by=("agent",), check_names=False).frame
     owners = {m.name: m.owner for m in config.metrics}
     rows = []
     for r in result.iter_rows(named=True):

@@ -206,9 +206,9 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
                          "threshold": f">= {check.min:g}" if check.min is not None else f"<= {check.max:g}",
                          "evidence": evidence, "owner": check.owner, "definition": DESCRIPTION[check.metric]})
     if quality is not None:
-        from .quality import readiness_lines
+        from .quality import readiness_lines, require_quality_names
 
-        rows += readiness_lines(ts, runs, quality)
+        rows += readiness_lines(ts, runs, require_quality_names(ts, quality))
     return Readiness(pl.DataFrame(rows, schema={"agent": pl.String, "area": pl.String, "check": pl.String,
                                                 "verdict": pl.String, "measured": pl.Float64, "threshold": pl.String,
                                                 "evidence": pl.String, "owner": pl.String, "definition": pl.String}))

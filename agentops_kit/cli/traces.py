@@ -61,7 +61,12 @@ def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, p
     if out_format != "table" or all_columns:
         print_frame(frame, out_format, fit=not all_columns)
         return
-    print_frame(frame.select(*groups, *HEADLINE), "table")
+    quality_columns = []
+    if quality is not None:  # asked for: the quality metrics lead too (their labelled/unknown counts: --all)
+        from ..analytics.quality import load_quality
+
+        quality_columns = [*(m.name for m in load_quality(quality).metrics), "cost_per_quality_success"]
+    print_frame(frame.select(*groups, *HEADLINE, *quality_columns), "table")
     unknown = frame.filter(pl.col("cost_per_successful_run").is_null() & (pl.col("runs") > 0))
     if unknown.height:  # say why a number is missing, with how often
         no_success = unknown.filter(pl.col("successes") == 0).height

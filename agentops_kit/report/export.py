@@ -119,7 +119,8 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook:
         raise ReportError(f"{nb}: notebook not found (pass --notebook)")
     ts = load_traces(traces, mapping=params.get("mapping"), pricing=params.get("pricing"), labels=params.get("labels"))
     check_scope(ts, week, params.get("agents"))  # before a kernel starts: one line, nothing written
-    require_config_names(ts, params.get("policies"), params.get("error_budget_file"), params.get("baselines"))
+    require_config_names(ts, params.get("policies"), params.get("error_budget_file"), params.get("baselines"),
+                         params.get("quality_file"))
     del ts
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
