@@ -69,7 +69,11 @@ class TraceSet:
 
     def filter_runs(self, predicate: pl.Expr) -> TraceSet:
         """The runs matching ``predicate`` (an expression on the runs table), with their steps, sources and labels."""
-        ids = self.runs.filter(predicate).select("run_id")
+        return self.only_runs(self.runs.filter(predicate).select("run_id"))
+
+    def only_runs(self, ids: pl.LazyFrame) -> TraceSet:
+        """The runs whose ``run_id`` is in ``ids`` (a lazy frame with that column), with their steps, sources and
+        labels; configuration names are still checked against the whole set loaded (``whole``)."""
         return TraceSet(runs=self.runs.join(ids, on="run_id", how="semi"),
                         steps=self.steps.join(ids, on="run_id", how="semi"),
                         sources=self.sources.join(ids, on="run_id", how="semi"),

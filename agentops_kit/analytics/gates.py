@@ -173,9 +173,7 @@ def gate_evidence(ts, approvals=None, policies=None, rule=None, as_of: dt.dateti
     around = around.join(impact, on="run_id", how="left")
     if pols is not None:
         ids = around.select("run_id").unique()
-        sub = type(ts)(runs=ts.runs.join(ids, on="run_id", how="semi"), steps=ts.steps.join(ids, on="run_id", how="semi"),
-                       sources=ts.sources.join(ids, on="run_id", how="semi"),
-                       labels=ts.labels.join(ids, on="run_id", how="semi"), rejected=ts.rejected)
+        sub = ts.only_runs(ids)
         decisions = store.filter(pl.col("status").is_in(DECISIONS)).select(
             "run_id", "action", pl.col("status").alias("decision"), "decided_at")
         per_run = check_policy(sub, pols, approvals=decisions, as_of=as_of, check_names=False).violations.group_by("run_id").agg(

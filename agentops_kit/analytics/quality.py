@@ -265,9 +265,7 @@ def readiness_lines(ts, window_runs: pl.DataFrame, config) -> list[dict]:
     a floor or ceiling breached is no-go, no labelled run is unknown."""
     config = load_quality(config)
     ids = window_runs.select("run_id").lazy()
-    sub = type(ts)(runs=ts.runs.join(ids, on="run_id", how="semi"), steps=ts.steps.join(ids, on="run_id", how="semi"),
-                   sources=ts.sources.join(ids, on="run_id", how="semi"), labels=ts.labels.join(ids, on="run_id", how="semi"),
-                   rejected=ts.rejected)
+    sub = ts.only_runs(ids)
     result = quality_metrics(sub, config, by=("agent",), check_names=False).frame
     owners = {m.name: m.owner for m in config.metrics}
     rows = []

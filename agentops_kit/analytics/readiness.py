@@ -119,9 +119,7 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
     mine = [p for p in (policies or []) if p.name == agent]
     if mine:
         ids = agent_runs.select("run_id").lazy()
-        sub = type(ts)(runs=ts.runs.join(ids, on="run_id"), steps=ts.steps.join(ids, on="run_id"),
-                       sources=ts.sources.join(ids, on="run_id"), labels=ts.labels.join(ids, on="run_id"),
-                       rejected=ts.rejected)
+        sub = ts.only_runs(ids)
         result = check_policy(sub, mine, approvals=approvals)
         bad = result.violations.filter(pl.col("rule") == "unapproved_action").height
         gated = sub.steps.filter(pl.col("tool_name").is_in(mine[0].actions_require_approval)
