@@ -14,7 +14,6 @@ from pathlib import Path
 from ..files import expand_paths
 from ..pricing import pricing_source
 
-BUNDLED_PRICES = pricing_source(None)  # "bundled list of YYYY-MM-DD; pass --pricing to use yours"
 # (parameter, what the report calls it), in the order they are listed
 SETTINGS = (
     ("mapping", "mapping"),
@@ -30,7 +29,7 @@ SETTINGS = (
 # What the kit does when a setting is absent, where that is more than "nothing"
 WHEN_ABSENT = {
     "mapping": "none given: the GenAI / OpenInference conventions",
-    "pricing": "none given: " + BUNDLED_PRICES,  # load_traces prices with the bundled list
+    "pricing": "none given: {bundled}",  # load_traces prices with the bundled list (named when described)
 }
 NOT_RECORDED = "not recorded: the TraceSet was loaded by the caller"
 _CHUNK = 1 << 20
@@ -107,7 +106,7 @@ class ReviewInputs:
         for name, title in SETTINGS:
             value = self.settings.get(name)
             if value is None:
-                out.append((title, WHEN_ABSENT.get(name, "none given")))
+                out.append((title, WHEN_ABSENT.get(name, "none given").format(bundled=pricing_source(None))))
             elif isinstance(value, str):
                 out.append((title, value))
             else:
