@@ -77,17 +77,22 @@ def cell(column: str, value) -> tuple[str, str]:
     return esc(value), ""
 
 
-def table(frame: pl.DataFrame, max_rows: int = 50, caption: str | None = None, height: int | None = None) -> str:
+def table(frame: pl.DataFrame, max_rows: int = 50, caption: str | None = None, height: int | None = None,
+          links: dict[tuple[int, str], str] | None = None) -> str:
     """An escaped HTML table of at most ``max_rows`` rows (and says how many more there are), each value
     formatted by its column: shares as percentages, changes of shares in points, costs in dollars.
-    ``height`` (px) makes a long table scroll inside that height."""
+    ``height`` (px) makes a long table scroll inside that height. ``links`` maps (row index, column) to the
+    id of an element of the page the cell links to (the runs behind a count: ``runs_behind.Counted.links``)."""
     if not frame.height:
         return f"<p><i>{esc(caption) + ': ' if caption else ''}none</i></p>"
     shown = frame.head(max_rows)
     head = "".join(f"<th>{esc(c)}</th>" for c in shown.columns)
     rows = []
-    for row in shown.iter_rows():
-        cells = (cell(c, v) for c, v in zip(shown.columns, row, strict=True))
+    for i, row in enumerate(shown.iter_rows()):
+        cells = [cell(c, v) for c, v in zip(shown.columns, row, strict=True)]
+        if links:
+            cells = [(f"<a class='agentops-count' href='#{html.escape(links[i, c])}'>{text}</a>", css)
+                     if (i, c) in links else (text, css) for c, (text, css) in zip(shown.columns, cells, strict=True)]
         rows.append("<tr>" + "".join(f"<td class='{cls}'>{text}</td>" if cls else f"<td>{text}</td>"
                                      for text, cls in cells) + "</tr>")
     more = f"<p>… and {frame.height - max_rows} more rows</p>" if frame.height > max_rows else ""
@@ -106,8 +111,9 @@ def figure_html(fig) -> str:
                        config={"displaylogo": False, "responsive": True})
 
 
-def show(fig) -> None:
-    """Display a plotly figure in a notebook so that it survives HTML export, offline.
+def show(fig, caption: str | None = None, height: int = 420) -> None:
+    """Display a plotly figure in a notebook so that it survives HTML export, offline; or a polars DataFrame as
+    a formatted table holding every row, scrolling inside ``height`` px when long (never a raw frame dump).
 
     Example (in a folder made by ``agentops-kit init``)::
 
@@ -117,6 +123,9 @@ def show(fig) -> None:
     """
     from IPython.display import HTML, display
 
+    if isinstance(fig, pl.DataFrame):
+        display(HTML(table(fig, max_rows=max(fig.height, 1), caption=caption, height=height if fig.height > 12 else None)))
+        return
     display(HTML(figure_html(fig)))
 
 

@@ -19,7 +19,7 @@ PACKAGE = "agentops_kit"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("foundation", ("errors", "model", "weeks", "config", "resources", "terminal", "schema_json", "version")),
     # draw frames they are given and know nothing of traces: every result renders itself with them
-    ("presentation", ("rendering", "charts", "results")),
+    ("presentation", ("rendering", "charts", "results", "runs_behind")),
     ("inputs", ("files", "tableset", "mapping", "conventions", "pricing", "labels", "scope", "sample")),
     ("readers", ("readers", "_otlp_columns")),  # _otlp_columns: the compiled decoder (absent without a C compiler)
     ("canonical tables", ("assemble", "red_team_marks", "traceset", "load")),

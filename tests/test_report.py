@@ -50,10 +50,11 @@ def weekly(tmp_path_factory, store_url):
 def test_report_files_and_sections(weekly, store_url):
     html = (weekly / "weekly-2026-W47.html").read_text()
     for heading in ("Headline numbers per agent", "Trends", "Customer-impact errors and error budget",
-                    "Cost by model and tool", "Policy violations", "Slowest and most expensive runs", "Go / no-go",
+                    "Cost by agent, model and tool", "How long runs take", "Policy violations", "Slowest and most expensive runs", "Go / no-go",
                     "Rejected input records", "Error budgets", "Most expensive runs", "Quality floors",
                     "Red-team exercises", "Approval gates: can one be relaxed?", "Provenance",
-                    "Cost per successful run that met every quality floor", "keep the gate", "Inputs"):
+                    "Cost per successful run that met every quality floor", "keep the gate", "Inputs",
+                    "Runs behind the numbers"):
         assert heading in html, heading
     assert hashlib.sha256((SAMPLE / "traces.otlp.jsonl.gz").read_bytes()).hexdigest() in html
     assert "none given" not in html  # every option was given

@@ -24,8 +24,9 @@ from .conftest import SAMPLE, TEMPLATES, otlp_line, otlp_span, write_lines
 CONFIG = dict(policies=TEMPLATES / "policies", error_budget_file=TEMPLATES / "error_budget.yaml",
               readiness_file=TEMPLATES / "readiness.yaml", baselines=TEMPLATES / "baselines.yaml",
               policy_tests=TEMPLATES / "policy_tests", mapping=TEMPLATES / "mapping.yaml")
-HEADINGS = ("Headline numbers per agent", "Trends", "Customer-impact errors and error budget", "Cost by model and tool",
-            "Policy violations", "Slowest and most expensive runs", "Go / no-go", "Rejected input records", "Inputs")
+HEADINGS = ("Headline numbers per agent", "Trends", "Customer-impact errors and error budget",
+            "Cost by agent, model and tool", "How long runs take", "Policy violations", "Slowest and most expensive runs",
+            "Go / no-go", "Rejected input records", "Inputs", "Runs behind the numbers")
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_write_html_is_self_contained_and_reads_offline_in_chromium(review, tmp_
     path = review.write_html(tmp_path / "review.html")
     html = path.read_text()
     assert isinstance(review, Result)  # the face every analytics result shows
-    assert html.startswith("<!DOCTYPE html>") and html.count("plotly.js v") == 1 and html.count("Plotly.newPlot(") == 2
+    assert html.startswith("<!DOCTYPE html>") and html.count("plotly.js v") == 1 and html.count("Plotly.newPlot(") == 3
     assert "Content-Security-Policy" in html and "<title>Weekly agent review — 2026-W47</title>" in html
     assert not re.search(r"<script[^>]+src=", html, re.I)
     from playwright.sync_api import sync_playwright
@@ -82,7 +83,7 @@ def test_write_html_is_self_contained_and_reads_offline_in_chromium(review, tmp_
         red = page.locator(".agentops-kpi.agentops-breach .agentops-bad").evaluate("e => getComputedStyle(e).color")
         border = page.locator(".agentops-kpi.agentops-breach").evaluate("e => getComputedStyle(e).borderTopColor")
         browser.close()
-    assert plots == 2 and red == "rgb(178, 24, 43)" and border == "rgb(178, 24, 43)"
+    assert plots == 3 and red == "rgb(178, 24, 43)" and border == "rgb(178, 24, 43)"
     assert all(url.startswith("file://") for url in requests), requests  # nothing fetched from the network
 
 

@@ -42,6 +42,20 @@ COUNTS: dict[str, pl.Expr] = {
 }
 
 
+# The runs each count above counts, as a predicate over the same runs (None: all of them); the runs behind a
+# count in the report and the notebooks are these (runs_behind.py). COUNTS[n] equals RUNS_COUNTED[n].sum()
+# (pl.len() for None) over any group: tests/test_runs_behind.py holds them to it.
+RUNS_COUNTED: dict[str, pl.Expr | None] = {
+    "runs": None,
+    "successes": outcome_is(Outcome.SUCCESS),
+    "escalations": outcome_is(Outcome.ESCALATED),
+    "failures": outcome_is(Outcome.FAILURE),
+    "unknown": outcome_is(Outcome.UNKNOWN),
+    "cost_unknown_runs": pl.col("cost_usd").is_null(),
+    "customer_impact_errors": pl.col("_impact"),
+}
+
+
 def share(part: str, whole: str = "runs") -> pl.Expr:
     """part / whole, null when whole is 0."""
     return pl.when(pl.col(whole) > 0).then(pl.col(part) / pl.col(whole))

@@ -13,6 +13,7 @@ from ..labels import true_runs
 from ..model import TOOL_CALL_KINDS
 from ..rendering import table
 from ..results import Result
+from ..runs_behind import Counted, RunsBehind
 from .definitions import CUSTOMER_IMPACT, PRODUCTION
 
 
@@ -29,6 +30,11 @@ def customer_impact_errors(ts) -> pl.DataFrame:
             .sort("when", descending=True).collect())
 
 
+def counted_impact(impact: pl.DataFrame, section: str = "Customer-impact errors") -> Counted:
+    """The runs of ``customer_impact_errors`` counted per agent."""
+    return Counted(section, impact.lazy(), ("agent",), {"customer_impact_errors": None})
+
+
 @dataclass
 class ImpactList(Result):
     """The runs of ``customer_impact_errors``, with the face of every result (no chart: the list is the point)."""
@@ -42,6 +48,11 @@ class ImpactList(Result):
 
     def to_polars(self) -> pl.DataFrame:
         return self.frame
+
+    def runs_behind(self) -> list[RunsBehind]:
+        """The count per agent with the runs it counts (``runs_behind.py``)."""
+        counted = counted_impact(self.frame)
+        return counted.all_behind(counted.totals())
 
     def html(self) -> str:
         return f"<p class='agentops-lead'>{self.frame.height} runs hurt a customer</p>" + table(self.frame, max_rows=500)

@@ -13,6 +13,7 @@ from ..charts import violations_by_rule
 from ..model import TOOL_CALL_KINDS, ApprovalDecision, Severity, StepKind
 from ..rendering import table
 from ..results import Result, records
+from ..runs_behind import Counted, RunsBehind
 from ..scope import require_named
 from .policy import Policy, load_policies
 
@@ -44,6 +45,14 @@ class PolicyResult(Result):
         return self.violations.group_by("agent", "rule", "severity").agg(
             pl.len().alias("violations"), pl.col("run_id").n_unique().alias("runs")).sort("agent", "rule")
 
+    def counted(self) -> Counted:
+        """The runs behind each count of ``summary()`` (violations, and the distinct runs among them)."""
+        return counted_violations(self.violations)
+
+    def runs_behind(self) -> list[RunsBehind]:
+        """Every count of ``summary()`` with the runs it counts (``runs_behind.py``)."""
+        return self.counted().all_behind(self.summary())
+
     def to_polars(self) -> pl.DataFrame:
         return self.violations
 
@@ -72,6 +81,12 @@ class PolicyResult(Result):
 
     def figure(self):
         return violations_by_rule(self.violations)
+
+
+def counted_violations(violations: pl.DataFrame, section: str = "Policy violations") -> Counted:
+    """Violations counted per agent, rule and severity (``violations``), with the distinct runs among them (``runs``)."""
+    return Counted(section, violations.lazy(), ("agent", "rule", "severity"), {"violations": None, "runs": None},
+                   distinct=("runs",))
 
 
 def _policy_frame(policies: list[Policy]) -> pl.DataFrame:

@@ -16,6 +16,7 @@ from ..charts import shadow_confusion
 from ..model import Mode
 from ..rendering import pct, table
 from ..results import Result, records
+from ..runs_behind import Counted, RunsBehind
 from .definitions import agreement
 
 
@@ -51,6 +52,20 @@ class ShadowReport(Result):
 
     def disagreements(self) -> pl.DataFrame:
         return self.pairs.filter(~pl.col("agree"))
+
+    def counted(self) -> dict[str, Counted]:
+        """Where the counts of shadow mode come from: disagreements in all, compared and disagreements per agent,
+        runs per cell of the confusion table."""
+        pairs, disagree = self.pairs.lazy(), ~pl.col("agree")
+        return {"all": Counted("Shadow mode", pairs, (), {"disagreements": disagree}),
+                "by_agent": Counted("Shadow mode, per agent", pairs, ("agent",),
+                                    {"compared": None, "disagreements": disagree}),
+                "confusion": Counted("Shadow mode: agent recommendation against human decision", pairs,
+                                     ("recommendation", "human_decision"), {"runs": None})}
+
+    def runs_behind(self) -> list[RunsBehind]:
+        """Every count shadow mode shows with the runs it counts (``runs_behind.py``)."""
+        return [s for c in self.counted().values() for s in c.all_behind(c.totals())]
 
     def export_regression_set(self, path: str | Path, ts=None) -> Path:
         """The disagreements as JSONL eval cases: the run's input, the agent's answer, the expected (human) answer."""

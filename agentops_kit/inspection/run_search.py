@@ -17,7 +17,7 @@ MIN_ID_PREFIX = 8
 SORTABLE = {
     "started_at": "started", "duration_s": "duration", "cost_usd": "cost", "tokens": "tokens",
     "agent": "agent", "workflow": "workflow", "outcome": "outcome", "llm_calls": "LLM calls",
-    "tool_calls": "tool calls", "run_id": "run id",
+    "tool_calls": "tool calls", "run_id": "run id", "mode": "mode", "error_type": "error type",
 }
 PAGE_COLUMNS = ("run_id", "started_at", "agent", "workflow", "mode", "outcome", "error_type", "duration_s",
                 "cost_usd", "cost_source", "tokens", "llm_calls", "tool_calls")
@@ -42,6 +42,8 @@ class RunQuery:
     id_prefix: str | None = None
     violations_only: bool = False
     impact_only: bool = False
+    run_ids: frozenset[str] | None = None  # exactly these runs (the runs behind a number), named by run_ids_label
+    run_ids_label: str | None = None
     sort_by: str = "started_at"
     descending: bool = True
 
@@ -64,6 +66,8 @@ class RunQuery:
             words.append("policy violation")
         if self.impact_only:
             words.append("customer impact")
+        if self.run_ids is not None:
+            words.append(f"the {len(self.run_ids):,} runs behind {self.run_ids_label or 'a number'}")
         return words
 
 
@@ -181,6 +185,8 @@ class RunSearch:
     def matching(self, q: RunQuery, skip_cost: bool = False) -> pl.LazyFrame:
         """The runs matching ``q`` (lazily, unsorted)."""
         runs = self.runs
+        if q.run_ids is not None:
+            runs = runs.filter(pl.col("run_id").is_in(sorted(q.run_ids)))
         for column in ("agent", "workflow", "outcome", "mode"):
             value = getattr(q, column)
             if value is not None:

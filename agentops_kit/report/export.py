@@ -12,6 +12,10 @@ from ..rendering import TABLE_CSS
 from ..resources import report_template_dir
 
 EXTERNAL_SCRIPT = re.compile(r"<script[^>]+src=[\"']?(https?:)?//", re.I)
+# cells of a notebook that only work with a kernel (buttons opening the run inspector): left out of the HTML,
+# where the same numbers link to the appendix instead; so is any other widget output (a page has no kernel)
+INTERACTIVE_ONLY = "interactive-only"
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 class ReportError(AgentOpsError):
@@ -60,7 +64,12 @@ def to_html(notebook: Path, output: Path) -> Path:
     exporter.exclude_input = True
     exporter.exclude_input_prompt = True
     exporter.exclude_output_prompt = True
-    body, _ = exporter.from_notebook_node(nbformat.read(str(notebook), as_version=4))
+    nb = nbformat.read(str(notebook), as_version=4)
+    nb.cells = [c for c in nb.cells if INTERACTIVE_ONLY not in c.metadata.get("tags", [])]
+    for c in nb.cells:
+        if c.cell_type == "code":
+            c.outputs = [o for o in c.outputs if WIDGET_VIEW not in o.get("data", {})]
+    body, _ = exporter.from_notebook_node(nb)
     body = _table_css_once(body)
     if EXTERNAL_SCRIPT.search(body):
         raise ReportError(f"{output}: the HTML would load a script from the network; refusing to write it")

@@ -10,25 +10,30 @@ from __future__ import annotations
 import datetime as dt
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import polars as pl
 
+from ..analytics.cost_breakdown import cost_breakdown
 from ..analytics.definitions import PRODUCTION
 from ..analytics.error_budget import error_budget
 from ..analytics.impact import customer_impact_errors
+from ..analytics.latency import latency_by_agent
 from ..analytics.metrics import weekly_metrics
 from ..analytics.policy_check import SEVERITY_ORDER, check_policy
 from ..analytics.readiness import readiness
 from ..errors import UsageError
 from ..rendering import TABLE_CSS, esc, figure_html, money, pct, signed, table
 from ..results import PAGE_CSS, PAGE_POLICY, Result, records
+from ..runs_behind import Counted, RunsBehind, appendix_html, count_link, unique_sets
 from ..scope import require_runs
 from ..traceset import TraceSet
 from ..weeks import iso_week, parse_week, week_bounds
 from .inputs import NOT_RECORDED, ReviewInputs
 from .markdown import code, md
 from .practices import Practices
+from .review_counts import review_counted
 
 # The review's own styles; tables bring theirs (TABLE_CSS). Shipped with every rendering, so that a breached
 # budget shows red in JupyterLab as in the report.
@@ -88,7 +93,8 @@ class WeeklyReview(Result):
     impact: pl.DataFrame
     slowest: pl.DataFrame
     most_expensive: pl.DataFrame
-    cost_breakdown: pl.DataFrame
+    cost_breakdown: pl.DataFrame  # week × agent × kind × item over the trend window, unknown cost counted
+    latency: pl.DataFrame  # run duration quantiles per agent, in the week
     readiness: pl.DataFrame | None
     readiness_changes: pl.DataFrame | None
     rejected: pl.DataFrame
@@ -136,6 +142,7 @@ class WeeklyReview(Result):
         metrics = metrics.filter(pl.col("week").is_in(window)).sort("agent", "week")
         headline = metrics.filter(pl.col("week") == week)
         week_ts = ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end) & PRODUCTION)
+        window_ts = ts.filter_runs((pl.col("started_at") >= first) & (pl.col("started_at") < end) & PRODUCTION)
         as_of = end - dt.timedelta(microseconds=1)
         budgets = error_budget(ts, error_budget_file, as_of=as_of) if error_budget_file else None
         violations = check_policy(week_ts, policies, as_of=as_of).violations if policies else None
@@ -155,7 +162,7 @@ class WeeklyReview(Result):
             violations=violations, impact=customer_impact_errors(week_ts),
             slowest=runs.sort("duration_s", descending=True, nulls_last=True).head(10).select(cols),
             most_expensive=runs.sort("cost_usd", descending=True, nulls_last=True).head(10).select(cols),
-            cost_breakdown=_cost_breakdown(week_ts), readiness=ready, readiness_changes=changes,
+            cost_breakdown=cost_breakdown(window_ts), latency=latency_by_agent(week_ts), readiness=ready, readiness_changes=changes,
             rejected=ts.rejected.collect(), agents=agents, summary=ts.summary(),
             practices=Practices.build(ts, week, policies=policies, quality=quality_file, readiness_file=readiness_file,
                                       approvals=approvals_db, weeks_back=weeks_back, metrics=metrics),
@@ -197,7 +204,7 @@ class WeeklyReview(Result):
             "headline": rows(self.headline), "trend": rows(self.metrics), "error_budgets": rows(self.budgets),
             "policy_violations": rows(self.violations), "customer_impact_errors": rows(self.impact),
             "slowest_runs": rows(self.slowest), "most_expensive_runs": rows(self.most_expensive),
-            "cost_breakdown": rows(self.cost_breakdown), "readiness": rows(self.readiness),
+            "cost_breakdown": rows(self.cost_breakdown), "latency": rows(self.latency), "readiness": rows(self.readiness),
             "readiness_changes": rows(self.readiness_changes), "rejected_records": self.rejected.height,
             "load_summary": json.loads(json.dumps(self.summary, default=str)),
             "practices": None if self.practices is None else self.practices.to_dict(),
@@ -206,16 +213,20 @@ class WeeklyReview(Result):
     # ---- HTML --------------------------------------------------------------------------------------
     def sections(self, figure=figure_html) -> list[tuple[str, str]]:
         """(heading, HTML) in the order shown; ``figure`` turns a plotly figure into HTML."""
-        cost = self.cost_figure()
+        cost, latency = self.cost_figure(), self.latency_figure()
         return [
             ("Headline numbers per agent",
              "<p>Week-over-week changes are in percentage points. Cost per successful run divides <i>all</i> cost "
              "(failed and escalated runs included) by successful runs, and is unknown when any run's cost is "
              "unknown.</p>" + self.headline_html() + self.section("headline_table")),
             ("Trends", figure(self.figure())),
-            ("Customer-impact errors and error budget", self.section("error_budget") + self.section("impact")),
-            ("Cost by model and tool", (figure(cost) if cost is not None else "") + self.section("cost_breakdown")),
-            ("Policy violations", self.section("violations")),
+            ("Customer-impact errors and error budget",
+             self.section("error_budget") + self.section("impact_by_agent") + self.section("impact")),
+            ("Cost by agent, model and tool",
+             "<p>Known cost per week; calls whose cost is unknown (no price for their model) are their own bars and "
+             "counts, never left out.</p>" + (figure(cost) if cost is not None else "") + self.section("cost_week")),
+            ("How long runs take", figure(latency) + self.section("latency")),
+            ("Policy violations", self.section("violations_summary") + self.section("violations")),
             ("Slowest and most expensive runs", self.section("slowest") + self.section("expensive")),
             ("Go / no-go", self.section("readiness_changes") + self.section("readiness")),
             *([] if self.practices is None else self.practices.sections()),
@@ -223,6 +234,9 @@ class WeeklyReview(Result):
              f"<pre class='agentops-summary'>{esc(self.ts.summary_text())}</pre>" + self.section("rejected")
              + self.section("label_problems")),
             ("Inputs", self.inputs_html()),
+            ("Runs behind the numbers",
+             "<p>Each linked count above opens here as the list of the runs it counts.</p>"
+             + appendix_html(self.runs_behind(), self.ts.runs)),
         ]
 
     @property
@@ -264,16 +278,18 @@ class WeeklyReview(Result):
                 f"<span class='{'agentops-bad' if b['breached'] else 'agentops-good'}'>{pct(b['consumed'])} of the "
                 f"{b['window_days']}-day error budget{' — breached' if b['breached'] else ''}</span>")
             cps = r["cost_per_successful_run"]
+            runs, impact, unknown = (count_link(r[c], self.counted["headline"].behind(r, c))
+                                     for c in ("runs", "customer_impact_errors", "cost_unknown_runs"))
             breach = " agentops-breach" if b is not None and b["breached"] else ""
             cards.append(
-                f"<div class='agentops-kpi{breach}'><div><b>{esc(r['agent'])}</b> — {r['runs']} runs</div>"
+                f"<div class='agentops-kpi{breach}'><div><b>{esc(r['agent'])}</b> — {runs} runs</div>"
                 f"<div class='v'>{pct(r['completion_rate'])}</div><div class='d'>completion "
                 f"{signed(r.get('completion_rate_wow'))} w/w</div>"
                 f"<div>escalation {pct(r['escalation_rate'])} <span class='d'>{signed(r.get('escalation_rate_wow'))}</span></div>"
-                f"<div>customer-impact errors {r['customer_impact_errors']} · {budget_text}</div>"
+                f"<div>customer-impact errors {impact} · {budget_text}</div>"
                 f"<div>time saved {hours(r['time_saved_hours'])}</div>"
                 f"<div>cost / successful run {'unknown' if cps is None else money(cps)}"
-                f"{unknown_note(r['cost_unknown_runs'])}</div></div>")
+                f"{unknown_note(r['cost_unknown_runs'], unknown)}</div></div>")
         return f"<h3>Week {esc(self.week)}</h3><div class='agentops-kpis'>{''.join(cards)}</div>"
 
     def section(self, name: str) -> str:
@@ -287,9 +303,15 @@ class WeeklyReview(Result):
                              f"Error budgets over the window that ends with {self.week}", "no error budget given"),
             "violations": (self.violations, "Policy violations this week", "no policy given"),
             "impact": (self.impact, "Customer-impact errors this week", None),
+            "impact_by_agent": (self.counted["impact"].totals() if self.impact.height else None,
+                                "Customer-impact errors this week, per agent", None),
+            "violations_summary": (None if self.violations is None else self.counted["violations"].totals(),
+                                   "Policy violations this week, per agent and rule", "no policy given"),
+            "cost_week": (self.cost_breakdown.filter(pl.col("week") == self.week).drop("week"),
+                          f"Cost in {self.week} by agent, model and tool (steps of unknown cost counted)", None),
+            "latency": (self.latency, f"Run duration in {self.week}, seconds", None),
             "slowest": (self.slowest, "Slowest runs", None),
             "expensive": (self.most_expensive, "Most expensive runs", None),
-            "cost_breakdown": (self.cost_breakdown, "Cost by model and tool", None),
             "readiness": (None if self.readiness is None else self.readiness.drop("definition"),
                           "Go / no-go checklist", "no readiness checklist given"),
             "readiness_changes": (self.readiness_changes, "Go / no-go against last week", None),
@@ -302,7 +324,30 @@ class WeeklyReview(Result):
             frame = frame.collect()
         if frame is None:
             return f"<p class='agentops-absent'>{esc(caption)}: {esc(absent)}</p>" if absent else ""
-        return table(frame, caption=caption)
+        source = LINKED.get(name)
+        links = self.counted[source].links(frame) if source in self.counted else None
+        return table(frame, caption=caption, links=links, max_rows=5_000, height=420 if frame.height > 12 else None)
+
+    # ---- the runs behind the numbers ---------------------------------------------------------------
+    @cached_property
+    def counted(self) -> dict[str, Counted]:
+        """Where each table of counts comes from (``review_counts.py``): the runs behind any of its cells."""
+        return review_counted(self.ts, self.week, self.impact, self.violations)
+
+    def count_tables(self) -> dict[str, pl.DataFrame]:
+        """The tables of counts the review shows, by the name of their source in ``counted``."""
+        tables = {"headline": self.headline.select("agent", "runs", "customer_impact_errors", "cost_unknown_runs"),
+                  "latency": self.latency,
+                  "cost": self.cost_breakdown.filter(pl.col("week") == self.week)}
+        if self.impact.height:
+            tables["impact"] = self.counted["impact"].totals()
+        if self.violations is not None:
+            tables["violations"] = self.counted["violations"].totals()
+        return tables
+
+    def runs_behind(self) -> list[RunsBehind]:
+        """Every non-zero count the review shows with the runs it counts, once each, in the order shown."""
+        return unique_sets(s for name, frame in self.count_tables().items() for s in self.counted[name].all_behind(frame))
 
     def _described(self) -> list[tuple[str, str]]:
         """The inputs as described, the approvals store with the head of its audit log as this review saw it
@@ -338,17 +383,17 @@ class WeeklyReview(Result):
         return fig
 
     def cost_figure(self):
-        """Cost of the week by model and tool; ``None`` when no step of the week has a known cost."""
-        if not self.cost_breakdown.height:
-            return None
-        import plotly.graph_objects as go
+        """Cost by agent × model × tool over the weeks of the window, with the calls of unknown cost as their own
+        bars; ``None`` when no step of the window incurs cost."""
+        from ..charts import cost_by_week
 
-        fig = go.Figure()
-        for by in ("model", "tool"):
-            part = self.cost_breakdown.filter(pl.col("by") == by)
-            fig.add_trace(go.Bar(x=part["item"].to_list(), y=part["cost_usd"].to_list(), name=f"by {by}"))
-        fig.update_layout(title=f"Cost in {self.week} by model and tool (USD)", template="plotly_white", height=360)
-        return fig
+        return cost_by_week(self.cost_breakdown) if self.cost_breakdown.height else None
+
+    def latency_figure(self):
+        """Run duration per agent in the week, as boxes."""
+        from ..charts import latency_distribution
+
+        return latency_distribution(self.latency)
 
     def headline_figure(self):
         import plotly.graph_objects as go
@@ -454,14 +499,9 @@ class WeeklyReview(Result):
                 if r["target"].startswith("agent ")}
 
 
-def _cost_breakdown(week_ts: TraceSet) -> pl.DataFrame:
-    steps = week_ts.steps.filter(pl.col("cost_usd").is_not_null() & (pl.col("cost_source") != "none"))
-    return pl.concat([
-        steps.filter(pl.col("kind") == "llm").group_by(pl.col("model").alias("item"))
-        .agg(pl.col("cost_usd").sum(), pl.len().alias("calls")).with_columns(pl.lit("model").alias("by")),
-        steps.filter(pl.col("kind").is_in(["tool", "action"])).group_by(pl.col("tool_name").alias("item"))
-        .agg(pl.col("cost_usd").sum(), pl.len().alias("calls")).with_columns(pl.lit("tool").alias("by")),
-    ]).select("by", "item", "calls", "cost_usd").sort("cost_usd", descending=True).collect()
+# table of the review (section name) -> the source of its counts (``counted``)
+LINKED = {"headline_table": "headline", "impact_by_agent": "impact", "violations_summary": "violations",
+          "cost_week": "cost", "latency": "latency"}
 
 
 def violation_lines(violations: pl.DataFrame) -> list[str]:
@@ -480,8 +520,9 @@ def hours(value) -> str:
     return "–" if value is None else f"{value:.1f} h"
 
 
-def unknown_note(count: int) -> str:
-    return f" ({count} runs of unknown cost)" if count else ""
+def unknown_note(count: int, shown: str | None = None) -> str:
+    """``shown``: the count as the page shows it (a link to its runs); the digest has plain text."""
+    return f" ({count if shown is None else shown} runs of unknown cost)" if count else ""
 
 
 def _colour(i: int) -> str:

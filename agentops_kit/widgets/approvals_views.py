@@ -8,6 +8,7 @@ import json
 import polars as pl
 
 from ..rendering import esc, no_math, table
+from ..runs_behind import Counted
 
 DIFF_COLUMNS = ("path", "change", "before", "after")
 HISTORY_STATES = ("approved", "rejected", "expired")
@@ -87,6 +88,13 @@ def metrics_frame(metrics: pl.DataFrame) -> pl.DataFrame:
         "approved_rate", "rejected_rate", "expired_rate",
         _duration("p50_time_to_decision_s").alias("time to decision p50"),
         _duration("p95_time_to_decision_s").alias("time to decision p95"))
+
+
+def counted_requests(requests: pl.DataFrame) -> Counted:
+    """The requests behind each count of ``metrics_frame`` (per action), with the runs that made them."""
+    status = pl.col("status")
+    return Counted("Approval queue, per action", requests.lazy(), ("action",),
+                   {"requests": None, **{s: status == s for s in ("pending", *HISTORY_STATES)}})
 
 
 def summary_html(requests: pl.DataFrame) -> str:

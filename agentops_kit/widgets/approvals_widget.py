@@ -11,7 +11,7 @@ import polars as pl
 
 from ..approvals import ApprovalError, ApprovalQueue
 from ..rendering import esc, table
-from .approvals_views import diff_frame, history_frame, metrics_frame, request_html, summary_html
+from .approvals_views import counted_requests, diff_frame, history_frame, metrics_frame, request_html, summary_html
 
 
 def current_user() -> str:
@@ -40,6 +40,8 @@ class ApprovalsWidget(w.VBox):
         self.summary = w.HTML()
         self.history = w.HTML()
         self.metrics = w.HTML()
+        self.run_links = w.Box()  # with a traceset: each count of the queue's numbers opens its runs
+        self._inspector = None
         self.approve_button.on_click(lambda _: self._decide("approve"))
         self.reject_button.on_click(lambda _: self._decide("reject"))
         self.refresh_button.on_click(lambda _: self.refresh())
@@ -50,7 +52,7 @@ class ApprovalsWidget(w.VBox):
         super().__init__([header, self.summary, w.HBox([self.agent, self.action, self.refresh_button]), self.requests,
                           self.detail, w.HBox([self.approve_button, self.reject_button, self.reason]), self.status,
                           w.HTML("<h4>History of decided requests</h4>"), self.history,
-                          w.HTML("<h4>The queue's numbers</h4>"), self.metrics])
+                          w.HTML("<h4>The queue's numbers</h4>"), self.metrics, self.run_links])
         self.refresh()
 
     def refresh(self) -> None:
@@ -95,6 +97,16 @@ class ApprovalsWidget(w.VBox):
         self.history.value = table(self.history_rows, max_rows=10_000, height=360,
                                    caption=f"Decided requests ({self.history_rows.height}), latest first")
         self.metrics.value = table(self.metrics_rows, max_rows=10_000, caption="Per action (rates of all requests)")
+        if self.traceset is not None:
+            from .runs_behind_links import RunsBehindLinks
+
+            links = RunsBehindLinks(counted_requests(requests).all_behind(self.metrics_rows), self.traceset,
+                                    inspector=self._inspector)
+            links.on_open = self._keep_inspector
+            self.run_links.children = (links,)
+
+    def _keep_inspector(self, inspector) -> None:
+        self._inspector = inspector  # one inspector across refreshes, made on the first click
 
     def _decide(self, what: str) -> None:
         request_id = self.requests.value

@@ -48,6 +48,10 @@ def _text(description: str, placeholder: str, width: str = "170px") -> w.Text:
 
 COLUMNS = (("started (UTC)", 122), ("run id", 272), ("agent", 150), ("workflow", 150), ("outcome", 72),
            ("mode", 54), ("duration", 66), ("cost", 80), ("tokens", 60), ("error", 130))
+# the run-table column each header sorts by; a first click sorts numbers and times high to low, names A to Z
+SORT_COLUMNS = ("started_at", "run_id", "agent", "workflow", "outcome", "mode", "duration_s", "cost_usd", "tokens",
+                "error_type")
+FIRST_DESCENDING = {"started_at", "duration_s", "cost_usd", "tokens"}
 TABLE_CSS = """<style>
 .aok-runrow { display: flex; align-items: center; font-size: 0.88em; border-bottom: 1px solid #eee; }
 .aok-runrow > span { padding: 2px 6px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; flex: none; }
@@ -83,15 +87,34 @@ class RunTable(w.VBox):
     """One page of runs, one row each with an Open button; the run on display is highlighted, and a click
     on an id selects all of it for copying. ``options`` lists the page as (label, run_id) pairs."""
 
-    def __init__(self, on_open):
+    def __init__(self, on_open, on_sort=None):
         self._on_open = on_open
+        self._on_sort = on_sort
         self._rows: list[tuple[w.HBox, w.Button, w.HTML]] = []
         self._page: list[dict] = []
         self.options: list[tuple[str, str]] = []
         self.value: str | None = None
-        head = "".join(f"<span style='width:{wd}px'>{esc(name)}</span>" for name, wd in COLUMNS)
-        self.header = w.HTML(no_math(TABLE_CSS + f"<div class='aok-runrow aok-head'>{head}</div>"))
+        # a header per column: click to sort by it, click again to turn the order round
+        self.sort_buttons = {column: w.Button(description=name, tooltip=f"sort by {name}",
+                                              layout=w.Layout(width=f"{wd}px", min_width=f"{wd}px", height="26px",
+                                                              margin="0", padding="0 4px"),
+                                              style={"font_weight": "bold"})
+                             for column, (name, wd) in zip(SORT_COLUMNS, COLUMNS, strict=True)}
+        for column, button in self.sort_buttons.items():
+            button.on_click(lambda _, c=column: self.sort_clicked(c))
+        self.header = w.HBox([w.HTML(no_math(TABLE_CSS), layout=w.Layout(width="68px", min_width="68px")),
+                              *self.sort_buttons.values()], layout=w.Layout(min_width="1260px"))
         super().__init__([self.header], layout=w.Layout(overflow="auto", width="100%"))
+
+    def sort_clicked(self, column: str) -> None:
+        if self._on_sort is not None:
+            self._on_sort(column)
+
+    def mark_sort(self, column: str, descending: bool) -> None:
+        """Name the sorted column in its header, with the order (▼ high to low / Z to A, ▲ the other way)."""
+        for (name, _), (c, button) in zip(COLUMNS, self.sort_buttons.items(), strict=True):
+            button.description = f"{name} {'▼' if descending else '▲'}" if c == column else name
+            button.button_style = "info" if c == column else ""
 
     def _row(self, i: int):
         while len(self._rows) <= i:  # widgets are made once and reused from page to page
@@ -171,7 +194,9 @@ class RunInspector(w.VBox):
                                     layout=w.Layout(width="160px"))
         self.prev_button = w.Button(description="◀ previous", layout=w.Layout(width="110px"))
         self.next_button = w.Button(description="next ▶", layout=w.Layout(width="110px"))
-        self.table = RunTable(self.show)
+        self.table = RunTable(self.show, on_sort=self.sort_by_column)
+        self.run_set_note = w.HTML()
+        self._run_set: tuple[frozenset[str], str] | None = None
         self.picker = self.table  # the name the notebook (and earlier code) uses for the run list
 
         self.header = w.HTML()
@@ -200,7 +225,7 @@ class RunInspector(w.VBox):
             w.HBox([self.text, self.run_id, self.clear_button]),
         ])
         paging = w.HBox([self.sort_by, self.order, self.page_size, self.prev_button, self.next_button])
-        super().__init__([filters, self.message, self.counts, paging, self.table, self.header, self.chart,
+        super().__init__([filters, self.run_set_note, self.message, self.counts, paging, self.table, self.header, self.chart,
                           self.steps, self.step_view, self.story])
         self.refresh()
 
@@ -232,6 +257,8 @@ class RunInspector(w.VBox):
                         duration_min=dur_min, duration_max=dur_max, text=self.text.value.strip() or None,
                         id_prefix=prefix if prefix and len(prefix) >= MIN_ID_PREFIX else None,
                         violations_only=self.only_violations.value, impact_only=self.only_impact.value,
+                        run_ids=self._run_set[0] if self._run_set else None,
+                        run_ids_label=self._run_set[1] if self._run_set else None,
                         sort_by=self.sort_by.value, descending=self.order.value)
 
     def refresh(self, page: int = 1) -> None:
@@ -261,6 +288,7 @@ class RunInspector(w.VBox):
         if at is not None:  # the run on display matches the filters (checked above), on another page
             counts += f" · the run on display is number {at + 1:,}, on page {at // result.size + 1}"
         self.counts.value = no_math(f"<b>{counts}</b>")
+        self.table.mark_sort(query.sort_by, query.descending)
         self.table.fill(result.rows, self.current)
 
     def _reset_controls(self) -> None:
@@ -271,6 +299,30 @@ class RunInspector(w.VBox):
                 box.value = ""
             self.started_from.value = self.started_to.value = None
             self.only_violations.value = self.only_impact.value = False
+        self._run_set = None
+        self.run_set_note.value = ""
+
+    def sort_by_column(self, column: str) -> None:
+        """A click on a column header: sort by it, or, when it is already the sort, turn the order round."""
+        with self._batch():
+            if self.sort_by.value == column:
+                self.order.value = not self.order.value
+            else:
+                self.sort_by.value = column
+                self.order.value = column in FIRST_DESCENDING
+        self.refresh()
+
+    def show_runs(self, run_ids, label: str) -> None:
+        """Show exactly the runs ``run_ids`` (the runs behind a number, named by ``label``): every other filter
+        is cleared, the first of them opens. "clear filters" shows all runs again."""
+        ids = frozenset(run_ids)
+        self._reset_controls()
+        self._run_set = (ids, label)
+        self.run_set_note.value = no_math(
+            f"<p style='background:#eef6fc;padding:4px 8px'>Showing the <b>{len(ids):,} runs behind</b> "
+            f"{esc(label)} — “clear filters” shows every run.</p>")
+        self.current = None
+        self.refresh()
 
     def clear_filters(self) -> None:
         self._reset_controls()

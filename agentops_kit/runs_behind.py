@@ -1,0 +1,165 @@
+"""The runs behind a number: every count a result shows can be opened as the list of the runs it counts.
+
+``Counted`` says where the counts of one table come from: the rows counted (one per run, or per violation,
+request, step ...; each with a ``run_id``), the table's key columns, and for each count column the predicate
+that picks the rows it counts. The runs behind any cell are then the same filter that made the number, found
+lazily when asked for, and never copied per table. ``RunsBehind`` is one such set of runs. For the HTML report
+``links`` turns a table's counts into anchors and ``appendix_html`` lists each set with its runs' key facts;
+in a notebook ``widgets.RunsBehindLinks`` opens a set in the run inspector.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from .rendering import esc, no_math, table
+
+# the key facts of a run the appendix lists (cost_source says why a cost is missing: unknown is a value)
+FACTS = ("run_id", "agent", "workflow", "outcome", "started_at", "cost_usd", "cost_source", "error_type")
+APPENDIX_ROWS = 500  # per set: a count over more runs says how many more, and the inspector opens them all
+
+
+@dataclass(frozen=True)
+class RunsBehind:
+    """The runs counted by one number. ``count`` is the number as shown (violations, requests or runs);
+    ``rows`` are the rows it counted, lazily; ``run_ids()`` the distinct runs among them."""
+
+    section: str
+    label: str
+    count: int
+    rows: pl.LazyFrame = field(repr=False, compare=False)
+
+    @property
+    def anchor(self) -> str:
+        """A stable HTML id: letters, digits and dashes only, whatever the names hold."""
+        words = re.sub(r"[^a-z0-9]+", "-", f"{self.section} {self.label}".lower()).strip("-")[:60]
+        digest = hashlib.sha1(f"{self.section}\x00{self.label}".encode()).hexdigest()[:8]
+        return f"runs-{words}-{digest}"
+
+    @property
+    def title(self) -> str:
+        return f"{self.section}: {self.label}"
+
+    def runs(self) -> pl.LazyFrame:
+        """run_id of each distinct run behind the number (rows without a run, such as a request made outside
+        any run, are left out here and counted by ``without_run``)."""
+        return self.rows.filter(pl.col("run_id").is_not_null()).select("run_id").unique()
+
+    def run_ids(self) -> list[str]:
+        return self.runs().sort("run_id").collect()["run_id"].to_list()
+
+    def without_run(self) -> int:
+        return self.rows.filter(pl.col("run_id").is_null()).select(pl.len()).collect().item()
+
+
+def _matches(keys: Iterable[str], row: Mapping) -> pl.Expr:
+    parts = [pl.col(k).eq_missing(row[k]) for k in keys]
+    return pl.all_horizontal(parts) if parts else pl.lit(True)
+
+
+@dataclass(frozen=True)
+class Counted:
+    """Where one table's counts come from. ``counts`` maps a count column to the predicate over ``rows`` that
+    picks what it counts (``None``: every row of the group). A table made by grouping ``rows`` by ``keys`` and
+    counting each predicate then has, in every cell, exactly ``behind(row, column).count`` rows behind it."""
+
+    section: str
+    rows: pl.LazyFrame = field(repr=False)
+    keys: tuple[str, ...]
+    counts: Mapping[str, pl.Expr | None]
+    distinct: tuple[str, ...] = ()  # count columns that count distinct runs among their rows, not rows
+
+    def behind(self, row: Mapping, column: str) -> RunsBehind:
+        """The rows behind one cell of the table (``row``: its values by column, keys included)."""
+        predicate = self.counts[column]
+        chosen = self.rows.filter(_matches(self.keys, row))
+        if predicate is not None:
+            chosen = chosen.filter(predicate)
+        where = " · ".join("–" if row[k] is None else str(row[k]) for k in self.keys)
+        label = f"{where} · {column.replace('_', ' ')}" if where else column.replace("_", " ")
+        return RunsBehind(self.section, label, int(row[column] or 0), chosen)
+
+    def all_behind(self, frame: pl.DataFrame) -> list[RunsBehind]:
+        """A set for every non-zero count of ``frame`` (a table of this source), row by row."""
+        columns = [c for c in self.counts if c in frame.columns]
+        return [self.behind(row, c) for row in frame.iter_rows(named=True) for c in columns if row[c]]
+
+    def links(self, frame: pl.DataFrame) -> dict[tuple[int, str], str]:
+        """(row index, column) -> anchor of the set behind it, for ``rendering.table(links=...)``."""
+        columns = [c for c in self.counts if c in frame.columns]
+        return {(i, c): self.behind(row, c).anchor for i, row in enumerate(frame.iter_rows(named=True))
+                for c in columns if row[c]}
+
+    def totals(self) -> pl.DataFrame:
+        """The table this source counts (one row per key, a column per count), for checks and simple tables."""
+        def agg(column: str, predicate: pl.Expr | None) -> pl.Expr:
+            if column in self.distinct:
+                ids = pl.col("run_id") if predicate is None else pl.col("run_id").filter(predicate)
+                return ids.drop_nulls().n_unique()
+            return pl.len() if predicate is None else predicate.sum()
+
+        aggs = [agg(c, p).alias(c) for c, p in self.counts.items()]
+        if not self.keys:
+            return self.rows.select(aggs).collect()
+        return self.rows.group_by(list(self.keys)).agg(aggs).sort(list(self.keys), nulls_last=True).collect()
+
+
+def count_link(count: int | None, sets: RunsBehind | None) -> str:
+    """A count as an anchor to the appendix entry listing its runs (plain text when it counts nothing)."""
+    text = "–" if count is None else f"{count:,}"
+    if sets is None or not count:
+        return text
+    return f"<a class='agentops-count' href='#{esc(sets.anchor)}'>{text}</a>"
+
+
+APPENDIX_CSS = """<style>
+.agentops-appendix section { border-top: 1px solid #ddd; margin-top: 12px; padding-top: 4px; }
+.agentops-appendix section:target { background: #fffbe6; }
+a.agentops-count { font-weight: 600; text-decoration: underline dotted; }
+</style>"""
+
+
+def unique_sets(sets: Iterable[RunsBehind]) -> list[RunsBehind]:
+    """The sets in order, once each (a number shown twice, as a card and in a table, has one entry)."""
+    seen: dict[str, RunsBehind] = {}
+    for s in sets:
+        seen.setdefault(s.anchor, s)
+    return list(seen.values())
+
+
+def appendix_frames(sets: list[RunsBehind], runs: pl.LazyFrame) -> dict[str, tuple[pl.DataFrame, int]]:
+    """anchor -> (the key facts of the runs behind that set, latest first; its rows without a run), all sets
+    in one query."""
+    if not sets:
+        return {}
+    wanted = pl.concat([s.rows.select("run_id").with_columns(pl.lit(i, pl.Int32).alias("_set"))
+                        for i, s in enumerate(sets)])
+    facts = runs.select([c for c in FACTS if c in runs.collect_schema().names()])
+    listed = (wanted.filter(pl.col("run_id").is_not_null()).unique().join(facts, on="run_id", how="left")
+              .sort(["_set", "started_at", "run_id"], descending=[False, True, False], nulls_last=True))
+    missing = wanted.filter(pl.col("run_id").is_null()).group_by("_set").len()
+    found, gaps = pl.collect_all([listed, missing])
+    parts = {key[0]: part.drop("_set") for key, part in found.partition_by("_set", as_dict=True).items()}
+    empty, without = found.clear().drop("_set"), dict(gaps.iter_rows())
+    return {s.anchor: (parts.get(i, empty), without.get(i, 0)) for i, s in enumerate(sets)}
+
+
+def appendix_html(sets: Iterable[RunsBehind], runs: pl.LazyFrame, max_rows: int = APPENDIX_ROWS) -> str:
+    """One section per set (its id is the set's anchor): what the number counts, and its runs' key facts."""
+    sets = unique_sets(sets)
+    if not sets:
+        return "<p><i>No number here counts any run.</i></p>"
+    frames = appendix_frames(sets, runs)
+    parts = []
+    for s in sets:
+        frame, missing = frames[s.anchor]
+        note = f" ({missing} without a run)" if missing else ""
+        parts.append(f"<section id='{esc(s.anchor)}'><h3>{esc(s.title)} = {s.count:,}</h3>"
+                     f"<p>{frame.height:,} run{'s' if frame.height != 1 else ''}{esc(note)}</p>"
+                     + table(frame, max_rows=max_rows, height=320) + "</section>")
+    return no_math(f"{APPENDIX_CSS}<div class='agentops-appendix'>{''.join(parts)}</div>")
