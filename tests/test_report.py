@@ -13,6 +13,7 @@ from click.testing import CliRunner
 import agentops_kit as ak
 from agentops_kit.cli import main
 from agentops_kit.rendering import esc
+from agentops_kit.weeks import week_bounds
 
 from .conftest import SAMPLE, TEMPLATES, otlp_line, otlp_span, write_lines
 
@@ -89,10 +90,15 @@ def test_report_is_offline_with_plotly_once_and_code_hidden(weekly):
     assert len(tables) >= 5 and html.count("div.agentops-table {") == 1  # the tables' CSS only once
     assert html.count("Plotly.newPlot(") >= 2
     assert "WeeklyReview.from_files(" not in html  # code cells hidden
+    # the notebook's buttons to the run inspector need a kernel: left out, the counts link to the appendix
+    assert "RunsBehindLinks" not in html and "From a number to its runs" not in html
+    assert "Runs behind the numbers" in html and "widget-view" not in html
 
 
 def test_report_numbers_equal_weekly_metrics(weekly):
-    html = (weekly / "weekly-2026-W47.html").read_text()
+    # the counts link to the runs behind them (test_runs_behind.py); here only the numbers matter
+    html = re.sub(r'<a class="agentops-count" href="#[^"]+">([^<]*)</a>', r"\1",
+                  (weekly / "weekly-2026-W47.html").read_text())
     ts = ak.load_traces(SAMPLE / "traces.otlp.jsonl.gz", mapping=TEMPLATES / "mapping.yaml",
                         pricing=TEMPLATES / "pricing.yaml", labels=SAMPLE / "labels.csv")
     m = ak.weekly_metrics(ts, by=("agent", "week"), baselines=TEMPLATES / "baselines.yaml").filter(pl.col("week") == "2026-W47")
@@ -148,3 +154,46 @@ def test_tables_format_values_by_column_and_escape_text():
                      "no-go", "3.2 h", "-$0.000120", "–"]
     assert "<td class='v-no-go'>no-go</td>" in html
     assert "<script>alert" not in html
+
+
+def test_a_count_in_the_report_opens_the_list_of_its_runs_in_chromium(weekly):
+    """Click the customer-impact count of an agent's card: the page lands on its appendix entry, which lists
+    exactly the runs a polars recount from the labels file finds."""
+    from playwright.sync_api import sync_playwright
+
+    from .conftest import ROOT
+    from .lab_server import CHROMIUM, CHROMIUM_ARGS
+
+    ARTIFACTS = ROOT / "test-artifacts"
+
+    start, end = week_bounds("2026-W47")
+    impacted = pl.read_csv(SAMPLE / "labels.csv").filter(pl.col("name") == "customer_impact")["run_id"].to_list()
+    ts = ak.load_traces(SAMPLE / "traces.otlp.jsonl.gz", mapping=TEMPLATES / "mapping.yaml")
+    expected = sorted(ts.runs.filter((pl.col("agent") == "SupportRefundAgent") & pl.col("run_id").is_in(impacted)
+                                     & (pl.col("started_at") >= start) & (pl.col("started_at") < end)
+                                     & (pl.col("mode") != "red_team")).collect()["run_id"])
+    assert expected
+    path = weekly / "weekly-2026-W47.html"
+    ARTIFACTS.mkdir(exist_ok=True)
+    requests: list[str] = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.on("request", lambda r: requests.append(r.url))
+        try:
+            page.goto(path.as_uri())
+            link = page.locator(".agentops-kpi a.agentops-count[href*='supportrefundagent-customer-impact-errors']")
+            assert link.count() == 1 and link.inner_text() == str(len(expected))
+            href = link.get_attribute("href")
+            link.click()
+            page.wait_for_function(f"location.hash === {href!r}")
+            landed = page.evaluate("""() => { const t = document.querySelector(':target');
+                const r = t.getBoundingClientRect();
+                return {id: t.id, top: r.top, height: innerHeight,
+                        ids: [...t.querySelectorAll('tr td:first-child')].map(td => td.textContent)}; }""")
+            page.screenshot(path=str(ARTIFACTS / "report-count-to-runs.png"))
+        finally:
+            browser.close()
+    assert "#" + landed["id"] == href and 0 <= landed["top"] < landed["height"]  # scrolled to the entry
+    assert sorted(landed["ids"]) == expected
+    assert all(url.startswith("file://") for url in requests), requests  # offline

@@ -66,6 +66,7 @@ def to_html(notebook: Path, output: Path) -> Path:
     exporter.exclude_output_prompt = True
     nb = nbformat.read(str(notebook), as_version=4)
     nb.cells = [c for c in nb.cells if INTERACTIVE_ONLY not in c.metadata.get("tags", [])]
+    nb.metadata.pop("widgets", None)  # the saved state of those widgets: nothing on the page shows it
     for c in nb.cells:
         if c.cell_type == "code":
             c.outputs = [o for o in c.outputs if WIDGET_VIEW not in o.get("data", {})]
