@@ -21,7 +21,7 @@ from .rendering import esc, no_math, table
 
 # the key facts of a run the appendix lists (cost_source says why a cost is missing: unknown is a value)
 FACTS = ("run_id", "agent", "workflow", "outcome", "started_at", "cost_usd", "cost_source", "error_type")
-APPENDIX_ROWS = 500  # per set: a count over more runs says how many more, and the inspector opens them all
+APPENDIX_ROWS = 200  # per set: a count over more runs says how many more; the run inspector opens them all
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,9 @@ def appendix_html(sets: Iterable[RunsBehind], runs: pl.LazyFrame, max_rows: int 
     for s in sets:
         frame, missing = frames[s.anchor]
         note = f" ({missing} without a run)" if missing else ""
+        if frame.height > max_rows:
+            note += (f"; the {max_rows:,} latest are listed — the run inspector opens all of them "
+                     "(in the notebook, the count's button)")
         parts.append(f"<section id='{esc(s.anchor)}'><h3>{esc(s.title)} = {s.count:,}</h3>"
                      f"<p>{frame.height:,} run{'s' if frame.height != 1 else ''}{esc(note)}</p>"
                      + table(frame, max_rows=max_rows, height=320) + "</section>")

@@ -269,3 +269,20 @@ def test_clicking_a_column_header_sorts_and_clicking_again_turns_the_order(ts):
     assert f"of {total:,} runs match" in inspector.counts.value and "page 1 of" in inspector.counts.value
     inspector.next_button.click()
     assert "page 2 of" in inspector.counts.value and inspector.table.sort_buttons["agent"].description == "agent ▲"
+
+
+def test_error_budget_counts_open_the_runs_of_their_window(ts, review, html):
+    listed = appendix(html)
+    for r in review.budgets.iter_rows(named=True):
+        column, _, name = r["target"].partition(" ")
+        window = ts.runs.filter((pl.col(column) == name) & (pl.col("started_at") > r["window_start"])
+                                & (pl.col("started_at") <= r["as_of"]) & (pl.col("mode") != "red_team")).collect()
+        assert window.height == r["runs"]
+        s = review.counted["budgets"].behind(r, "runs")
+        assert sorted(listed[s.anchor]) == sorted(window["run_id"])
+        impacted = pl.read_csv(SAMPLE / "labels.csv").filter(pl.col("name") == "customer_impact")["run_id"]
+        errors = window.filter(pl.col("run_id").is_in(impacted.to_list()))
+        assert errors.height == r["customer_impact_errors"]
+        if errors.height:
+            assert sorted(listed[review.counted["budgets"].behind(r, "customer_impact_errors").anchor]) == \
+                sorted(errors["run_id"])

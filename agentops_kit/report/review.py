@@ -332,15 +332,17 @@ class WeeklyReview(Result):
     @cached_property
     def counted(self) -> dict[str, Counted]:
         """Where each table of counts comes from (``review_counts.py``): the runs behind any of its cells."""
-        return review_counted(self.ts, self.week, self.impact, self.violations)
+        return review_counted(self.ts, self.week, self.impact, self.violations, self.budgets)
 
     def count_tables(self) -> dict[str, pl.DataFrame]:
         """The tables of counts the review shows, by the name of their source in ``counted``."""
-        tables = {"headline": self.headline.select("agent", "runs", "customer_impact_errors", "cost_unknown_runs"),
-                  "latency": self.latency,
-                  "cost": self.cost_breakdown.filter(pl.col("week") == self.week)}
+        tables = {"headline": self.headline.select("agent", "runs", "customer_impact_errors", "cost_unknown_runs")}
+        if self.budgets is not None:
+            tables["budgets"] = self.budgets
         if self.impact.height:
             tables["impact"] = self.counted["impact"].totals()
+        tables["cost"] = self.cost_breakdown.filter(pl.col("week") == self.week)
+        tables["latency"] = self.latency
         if self.violations is not None:
             tables["violations"] = self.counted["violations"].totals()
         return tables
@@ -500,7 +502,7 @@ class WeeklyReview(Result):
 
 
 # table of the review (section name) -> the source of its counts (``counted``)
-LINKED = {"headline_table": "headline", "impact_by_agent": "impact", "violations_summary": "violations",
+LINKED = {"headline_table": "headline", "error_budget": "budgets", "impact_by_agent": "impact", "violations_summary": "violations",
           "cost_week": "cost", "latency": "latency"}
 
 

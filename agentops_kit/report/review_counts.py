@@ -21,6 +21,7 @@ IMPACT = "Customer-impact errors"
 VIOLATIONS = "Policy violations"
 COST = "Cost by agent, model and tool"
 LATENCY = "How long runs take"
+BUDGETS = "Error budgets"
 
 
 def week_traceset(ts: TraceSet, week: str) -> TraceSet:
@@ -29,11 +30,28 @@ def week_traceset(ts: TraceSet, week: str) -> TraceSet:
     return ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end) & PRODUCTION)
 
 
-def review_counted(ts: TraceSet, week: str, impact: pl.DataFrame, violations: pl.DataFrame | None) -> dict[str, Counted]:
+def budget_rows(ts: TraceSet, budgets: pl.DataFrame) -> pl.LazyFrame:
+    """The production runs each error budget counted (``error_budget``: its agent or workflow, in its window
+    ``window_start`` < started_at <= ``as_of``), tagged with the budget's ``target``, with the ``_impact`` flag."""
+    runs = _with_impact(ts, ts.runs.filter(PRODUCTION))
+    parts = []
+    for target, start, as_of in budgets.select("target", "window_start", "as_of").iter_rows():  # one per budget
+        column, _, name = target.partition(" ")  # "agent X" / "workflow Y", as error_budget names its targets
+        parts.append(runs.filter((pl.col(column) == name) & (pl.col("started_at") > start)
+                                 & (pl.col("started_at") <= as_of)).with_columns(pl.lit(target).alias("target")))
+    return pl.concat(parts) if parts else runs.clear().with_columns(pl.lit(None, pl.String).alias("target"))
+
+
+def _with_impact(ts: TraceSet, runs: pl.LazyFrame) -> pl.LazyFrame:
+    return (runs.join(impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact")), on="run_id", how="left")
+            .with_columns(pl.col("_impact").fill_null(False)))
+
+
+def review_counted(ts: TraceSet, week: str, impact: pl.DataFrame, violations: pl.DataFrame | None,
+                   budgets: pl.DataFrame | None = None) -> dict[str, Counted]:
     """name -> the source of one table of counts of the review of ``week``."""
     week_ts = week_traceset(ts, week)
-    runs = (week_ts.runs.join(impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact")), on="run_id",
-                              how="left").with_columns(pl.col("_impact").fill_null(False)))
+    runs = _with_impact(ts, week_ts.runs)
     counted = {
         "headline": Counted(HEADLINE, runs, ("agent",), {n: RUNS_COUNTED[n] for n in HEADLINE_COUNTS}),
         "impact": counted_impact(impact, IMPACT),
@@ -44,4 +62,7 @@ def review_counted(ts: TraceSet, week: str, impact: pl.DataFrame, violations: pl
     }
     if violations is not None:
         counted["violations"] = counted_violations(violations, VIOLATIONS)
+    if budgets is not None:
+        counted["budgets"] = Counted(BUDGETS, budget_rows(ts, budgets), ("target",),
+                                     {n: RUNS_COUNTED[n] for n in ("runs", "customer_impact_errors")})
     return counted

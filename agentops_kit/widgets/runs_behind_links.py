@@ -3,7 +3,7 @@ inspector below it on exactly the runs behind that count (``runs_behind.RunsBehi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import ipywidgets as w
 
@@ -24,7 +24,7 @@ class RunsBehindLinks(w.VBox):
         self.ts, self.policy_result = ts, policy_result
         self.inspector = inspector
         self.opened: RunsBehind | None = None
-        self.on_open = None  # called with the inspector after each open (the approvals widget keeps it)
+        self.on_open: Callable[[RunInspector], None] | None = None  # called with the inspector after each open (the approvals widget keeps it)
         self.buttons: list[w.Button] = []
         groups: dict[str, list[w.Button]] = {}
         for i, s in enumerate(self.sets):
