@@ -133,3 +133,16 @@ def test_the_approvals_store_is_named_without_its_password_and_a_relative_sqlite
     assert absolute_sqlite("sqlite:///stores/approvals.db") == f"sqlite:///{tmp_path / 'stores' / 'approvals.db'}"
     for given in ("sqlite:////abs/approvals.db", "sqlite:///:memory:", "postgresql://h/db"):
         assert absolute_sqlite(given) == given
+
+
+def test_a_table_set_folder_is_fingerprinted_file_by_file(tmp_path, sample_ts):
+    from agentops_kit.report.inputs import ReviewInputs
+
+    folder = tmp_path / "tables"
+    sample_ts.write_parquet(folder)
+    files = sorted(p for p in folder.rglob("*") if p.is_file())
+    inputs = ReviewInputs.of([folder])
+    assert files and [f.path for f in inputs.traces] == [str(p) for p in files]
+    assert [f.sha256 for f in inputs.traces] == [hashlib.sha256(p.read_bytes()).hexdigest() for p in files]
+    review = WeeklyReview.from_files([folder], WEEK)  # was: IsADirectoryError on the folder itself
+    assert review.headline.height == 3

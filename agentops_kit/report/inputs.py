@@ -97,7 +97,10 @@ class ReviewInputs:
             value = settings.get(name)
             record[name] = value if value is None or value == NOT_RECORDED else tuple(_config_files(value))
         traces = list(traces)
-        return cls(tuple(InputFile.of(p) for p in expand_paths(traces)) if traces else (), record,
+        # a table-set folder (from ingest) is read as its files: each is fingerprinted
+        files = [f for p in expand_paths(traces) for f in (sorted(x for x in p.rglob("*") if x.is_file())
+                                                            if p.is_dir() else [p])] if traces else []
+        return cls(tuple(InputFile.of(f) for f in files), record,
                    store_text(approvals_db))
 
     def described(self) -> list[tuple[str, str]]:

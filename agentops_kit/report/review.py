@@ -326,7 +326,7 @@ class WeeklyReview(Result):
             return f"<p class='agentops-absent'>{esc(caption)}: {esc(absent)}</p>" if absent else ""
         source = LINKED.get(name)
         links = self.counted[source].links(frame) if source in self.counted else None
-        return table(frame, caption=caption, links=links, max_rows=5_000, height=420 if frame.height > 12 else None)
+        return table(frame, caption=caption, links=links, max_rows=500, height=420 if frame.height > 12 else None)
 
     # ---- the runs behind the numbers ---------------------------------------------------------------
     @cached_property
