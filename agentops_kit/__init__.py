@@ -76,7 +76,7 @@ PUBLIC_MODULES = (
     "agentops_kit.analytics.impact", "agentops_kit.analytics.gates", "agentops_kit.analytics.quality",
     "agentops_kit.analytics.redteam", "agentops_kit.inventory", "agentops_kit.inventory_store",
     "agentops_kit.inventory_reality", "agentops_kit.mapping", "agentops_kit.pricing", "agentops_kit.report",
-    "agentops_kit.scope",
+    "agentops_kit.scope", "agentops_kit.analytics.cost_breakdown", "agentops_kit.analytics.latency",
 )
 
 
