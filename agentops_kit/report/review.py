@@ -162,7 +162,8 @@ class WeeklyReview(Result):
             violations=violations, impact=customer_impact_errors(week_ts),
             slowest=runs.sort("duration_s", descending=True, nulls_last=True).head(10).select(cols),
             most_expensive=runs.sort("cost_usd", descending=True, nulls_last=True).head(10).select(cols),
-            cost_breakdown=cost_breakdown(window_ts), latency=latency_by_agent(week_ts), readiness=ready, readiness_changes=changes,
+            cost_breakdown=cost_breakdown(window_ts), latency=latency_by_agent(week_ts), readiness=ready,
+            readiness_changes=changes,
             rejected=ts.rejected.collect(), agents=agents, summary=ts.summary(),
             practices=Practices.build(ts, week, policies=policies, quality=quality_file, readiness_file=readiness_file,
                                       approvals=approvals_db, weeks_back=weeks_back, metrics=metrics),
@@ -502,8 +503,8 @@ class WeeklyReview(Result):
 
 
 # table of the review (section name) -> the source of its counts (``counted``)
-LINKED = {"headline_table": "headline", "error_budget": "budgets", "impact_by_agent": "impact", "violations_summary": "violations",
-          "cost_week": "cost", "latency": "latency"}
+LINKED = {"headline_table": "headline", "error_budget": "budgets", "impact_by_agent": "impact",
+          "violations_summary": "violations", "cost_week": "cost", "latency": "latency"}
 
 
 def violation_lines(violations: pl.DataFrame) -> list[str]:

@@ -56,7 +56,6 @@ TABLE_CSS = """<style>
 .aok-runrow { display: flex; align-items: center; font-size: 0.88em; border-bottom: 1px solid #eee; }
 .aok-runrow > span { padding: 2px 6px; overflow: hidden; text-overflow: ellipsis; white-space: nowrap; flex: none; }
 .aok-runrow > span.num { text-align: right; font-variant-numeric: tabular-nums; }
-.aok-runrow.aok-head { font-weight: 600; background: #f6f6f6; margin-left: 74px; }
 .aok-runrow.aok-current { background: #fff3bf; box-shadow: inset 4px 0 0 #f08c00; }
 .aok-runrow .aok-id { font-family: monospace; user-select: all; cursor: text; }
 </style>"""
