@@ -132,21 +132,25 @@ def unique_sets(sets: Iterable[RunsBehind]) -> list[RunsBehind]:
     return list(seen.values())
 
 
-def appendix_frames(sets: list[RunsBehind], runs: pl.LazyFrame) -> dict[str, tuple[pl.DataFrame, int]]:
-    """anchor -> (the key facts of the runs behind that set, latest first; its rows without a run), all sets
-    in one query."""
+def appendix_frames(sets: list[RunsBehind], runs: pl.LazyFrame,
+                    max_rows: int = APPENDIX_ROWS) -> dict[str, tuple[pl.DataFrame, int, int]]:
+    """anchor -> (the key facts of the ``max_rows`` latest runs behind that set, how many runs it has, its rows
+    without a run), all sets in one query."""
     if not sets:
         return {}
     wanted = pl.concat([s.rows.select("run_id").with_columns(pl.lit(i, pl.Int32).alias("_set"))
                         for i, s in enumerate(sets)])
+    distinct = wanted.filter(pl.col("run_id").is_not_null()).unique()
     facts = runs.select([c for c in FACTS if c in runs.collect_schema().names()])
-    listed = (wanted.filter(pl.col("run_id").is_not_null()).unique().join(facts, on="run_id", how="left")
-              .sort(["_set", "started_at", "run_id"], descending=[False, True, False], nulls_last=True))
+    listed = (distinct.join(facts, on="run_id", how="left")
+              .sort(["_set", "started_at", "run_id"], descending=[False, True, False], nulls_last=True)
+              .group_by("_set", maintain_order=True).head(max_rows))
+    sizes = distinct.group_by("_set").len()
     missing = wanted.filter(pl.col("run_id").is_null()).group_by("_set").len()
-    found, gaps = pl.collect_all([listed, missing])
+    found, counted, gaps = pl.collect_all([listed, sizes, missing])
     parts = {key[0]: part.drop("_set") for key, part in found.partition_by("_set", as_dict=True).items()}
-    empty, without = found.clear().drop("_set"), dict(gaps.iter_rows())
-    return {s.anchor: (parts.get(i, empty), without.get(i, 0)) for i, s in enumerate(sets)}
+    empty, size, without = found.clear().drop("_set"), dict(counted.iter_rows()), dict(gaps.iter_rows())
+    return {s.anchor: (parts.get(i, empty), size.get(i, 0), without.get(i, 0)) for i, s in enumerate(sets)}
 
 
 def appendix_html(sets: Iterable[RunsBehind], runs: pl.LazyFrame, max_rows: int = APPENDIX_ROWS) -> str:
@@ -154,15 +158,15 @@ def appendix_html(sets: Iterable[RunsBehind], runs: pl.LazyFrame, max_rows: int 
     sets = unique_sets(sets)
     if not sets:
         return "<p><i>No number here counts any run.</i></p>"
-    frames = appendix_frames(sets, runs)
+    frames = appendix_frames(sets, runs, max_rows)
     parts = []
     for s in sets:
-        frame, missing = frames[s.anchor]
+        frame, size, missing = frames[s.anchor]
         note = f" ({missing} without a run)" if missing else ""
-        if frame.height > max_rows:
-            note += (f"; the {max_rows:,} latest are listed — the run inspector opens all of them "
+        if size > frame.height:
+            note += (f"; the {frame.height:,} latest are listed — the run inspector opens all of them "
                      "(in the notebook, the count's button)")
         parts.append(f"<section id='{esc(s.anchor)}'><h3>{esc(s.title)} = {s.count:,}</h3>"
-                     f"<p>{frame.height:,} run{'s' if frame.height != 1 else ''}{esc(note)}</p>"
+                     f"<p>{size:,} run{'s' if size != 1 else ''}{esc(note)}</p>"
                      + table(frame, max_rows=max_rows, height=320) + "</section>")
     return no_math(f"{APPENDIX_CSS}<div class='agentops-appendix'>{''.join(parts)}</div>")

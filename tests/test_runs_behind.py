@@ -286,3 +286,15 @@ def test_error_budget_counts_open_the_runs_of_their_window(ts, review, html):
         if errors.height:
             assert sorted(listed[review.counted["budgets"].behind(r, "customer_impact_errors").anchor]) == \
                 sorted(errors["run_id"])
+
+
+def test_a_large_count_lists_its_latest_runs_and_says_how_many_there_are(review):
+    from agentops_kit.runs_behind import appendix_html
+
+    biggest = max(review.runs_behind(), key=lambda s: len(s.run_ids()))
+    n = len(biggest.run_ids())
+    html = appendix_html([biggest], review.ts.runs, max_rows=5)
+    ids = appendix(html)[biggest.anchor]
+    latest = (review.ts.runs.filter(pl.col("run_id").is_in(biggest.run_ids()))
+              .sort(["started_at", "run_id"], descending=[True, False]).head(5).collect()["run_id"].to_list())
+    assert ids == latest and f"{n:,} runs; the 5 latest are listed" in html
