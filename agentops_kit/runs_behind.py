@@ -33,6 +33,11 @@ class RunsBehind:
     label: str
     count: int
     rows: pl.LazyFrame = field(repr=False, compare=False)
+    # where it came from, when a Counted made it: the appendix then finds the runs of all of a table's cells
+    # in one pass over its rows instead of one pass per cell
+    origin: Counted | None = field(default=None, repr=False, compare=False)
+    cell: tuple = field(default=(), repr=False, compare=False)  # the cell's key values
+    column: str = field(default="", repr=False, compare=False)
 
     @property
     def anchor(self) -> str:
@@ -82,7 +87,18 @@ class Counted:
             chosen = chosen.filter(predicate)
         where = " · ".join("–" if row[k] is None else str(row[k]) for k in self.keys)
         label = f"{where} · {column.replace('_', ' ')}" if where else column.replace("_", " ")
-        return RunsBehind(self.section, label, int(row[column] or 0), chosen)
+        return RunsBehind(self.section, label, int(row[column] or 0), chosen, self, tuple(row[k] for k in self.keys),
+                          column)
+
+    def cell_runs(self, column: str, cells: pl.DataFrame) -> pl.LazyFrame:
+        """(_set, run_id) of the rows behind many cells of one count column at once; ``cells`` holds the keys
+        and ``_set``, one row per cell."""
+        predicate = self.counts[column]
+        rows = self.rows if predicate is None else self.rows.filter(predicate)
+        if not self.keys:
+            return rows.select("run_id").join(cells.lazy().select("_set"), how="cross")
+        return rows.select(*self.keys, "run_id").join(cells.lazy(), on=list(self.keys), how="inner",
+                                                     nulls_equal=True).select("_set", "run_id")
 
     def all_behind(self, frame: pl.DataFrame) -> list[RunsBehind]:
         """A set for every non-zero count of ``frame`` (a table of this source), row by row."""
@@ -132,14 +148,34 @@ def unique_sets(sets: Iterable[RunsBehind]) -> list[RunsBehind]:
     return list(seen.values())
 
 
+def _set_runs(sets: list[RunsBehind]) -> list[pl.LazyFrame]:
+    """(_set, run_id) of every set: one query per table column for the sets a Counted made, one per set else."""
+    groups: dict[tuple[int, str], list[int]] = {}
+    parts = []
+    for i, s in enumerate(sets):
+        if s.origin is None:
+            parts.append(s.rows.select(pl.lit(i, pl.Int32).alias("_set"), "run_id"))
+        else:
+            groups.setdefault((id(s.origin), s.column), []).append(i)
+    for members in groups.values():
+        first = sets[members[0]]
+        assert first.origin is not None
+        keys = first.origin.keys
+        cells = pl.DataFrame([dict(zip(keys, sets[i].cell, strict=True)) for i in members],
+                             schema=first.origin.rows.select(keys).collect_schema() if keys else None)
+        cells = cells.with_columns(pl.Series("_set", members, pl.Int32)) if keys else pl.DataFrame(
+            {"_set": pl.Series(members, dtype=pl.Int32)})
+        parts.append(first.origin.cell_runs(first.column, cells).select(pl.col("_set").cast(pl.Int32), "run_id"))
+    return parts
+
+
 def appendix_frames(sets: list[RunsBehind], runs: pl.LazyFrame,
                     max_rows: int = APPENDIX_ROWS) -> dict[str, tuple[pl.DataFrame, int, int]]:
     """anchor -> (the key facts of the ``max_rows`` latest runs behind that set, how many runs it has, its rows
     without a run), all sets in one query."""
     if not sets:
         return {}
-    wanted = pl.concat([s.rows.select("run_id").with_columns(pl.lit(i, pl.Int32).alias("_set"))
-                        for i, s in enumerate(sets)])
+    wanted = pl.concat(_set_runs(sets), how="vertical_relaxed")
     distinct = wanted.filter(pl.col("run_id").is_not_null()).unique()
     facts = runs.select([c for c in FACTS if c in runs.collect_schema().names()])
     listed = (distinct.join(facts, on="run_id", how="left")
