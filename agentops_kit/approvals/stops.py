@@ -47,7 +47,9 @@ class Stop:
         return self.resumed_by is None
 
     def __str__(self) -> str:
-        cause = f" [rule {self.rule}; runs {', '.join(self.runs) or 'none named'}]" if self.rule else ""
+        more = f" and {len(self.runs) - 5} more" if len(self.runs) > 5 else ""
+        runs = (", ".join(self.runs[:5]) + more) or "none named"
+        cause = f" [rule {self.rule}; runs {runs}]" if self.rule else ""
         text = f"{self.agent}: stopped by {self.stopped_by} at {self.stopped_at} — {self.reason}{cause}"
         return text + (f"; resumed by {self.resumed_by} at {self.resumed_at}" if not self.active else "")
 
