@@ -287,3 +287,47 @@ def test_front_door():
     assert ak.guard is guard and ak.AgentStopped is AgentStopped
     assert issubclass(StopStatusUnknown, AgentStopped) and issubclass(AgentStopped, ak.approvals.ApprovalNotGranted)
     assert not issubclass(AuditMismatch, AgentStopped)
+
+
+def test_the_stop_button(tmp_path, sample_ts):
+    from agentops_kit.widgets import ApprovalsWidget, RunInspector, StopControl
+
+    q = ApprovalQueue(f"sqlite:///{tmp_path / 'approvals.db'}")
+    req = pay(q, "run-1")
+    alice = StopControl(q, "alice", agents=[AGENT, "MailAgent"])
+    assert alice.status_rows.is_empty() and "No agent is stopped" in alice.status.value
+    alice.agent.value = AGENT
+    alice.stop_button.click()  # no reason
+    assert "Not done: a stop needs a reason" in alice.message.value and q.agent_status(AGENT) is None
+    alice.reason.value = "paid <b>twice</b>"
+    alice.stop_button.click()
+    assert "Stopped PayAgent as alice (audit row" in alice.message.value
+    assert alice.status_rows.select("agent", "stopped_by", "reason").rows() == [(AGENT, "alice", "paid <b>twice</b>")]
+    assert "paid &lt;b&gt;twice&lt;/b&gt;" in alice.status.value  # escaped where shown
+    with pytest.raises(AgentStopped):
+        guard(q, agent=AGENT).check()
+    # the approvals widget shows the same control, and refuses to approve the stopped agent's request
+    approvals = ApprovalsWidget(q, user="bob")
+    [control] = [c for c in approvals.children if isinstance(c, StopControl)]
+    assert control.user == "bob" and control.status_rows["agent"].to_list() == [AGENT]
+    approvals.requests.value = req.id
+    approvals.approve_button.click()
+    assert "Not done:" in approvals.status.value and "is stopped" in approvals.status.value
+    assert q.get(req.id).status == "pending"
+    alice.resume_button.click()  # the two-person rule
+    assert "two-person rule" in alice.message.value and q.agent_status(AGENT) is not None
+    control.agent.value = AGENT
+    control.resume_button.click()
+    assert "Resumed PayAgent as bob" in control.message.value and q.agent_status(AGENT) is None
+    control.refresh()
+    assert control.status_rows.is_empty()
+    # the run inspector shows it when given the store, offering the agents of the traces
+    inspector = RunInspector(sample_ts, approvals=q)
+    [button] = [c for c in inspector.children if isinstance(c, StopControl)]
+    assert set(button.agent.options) == set(sample_ts.runs.select("agent").unique().collect()["agent"])
+    assert not [c for c in RunInspector(sample_ts).children if isinstance(c, StopControl)]
+    # a store that cannot be read is said so, never "no agent is stopped"
+    q.close()
+    (tmp_path / "approvals.db").unlink()
+    button.refresh()
+    assert "Cannot read the stops" in button.status.value

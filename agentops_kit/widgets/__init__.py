@@ -3,5 +3,6 @@
 from .approvals_widget import ApprovalsWidget, current_user
 from .inventory_explorer import InventoryExplorer
 from .run_inspector import RunInspector
+from .stop_control import StopControl
 
-__all__ = ["ApprovalsWidget", "InventoryExplorer", "RunInspector", "current_user"]
+__all__ = ["ApprovalsWidget", "InventoryExplorer", "RunInspector", "StopControl", "current_user"]
