@@ -92,17 +92,27 @@ class StopLog:
         return None
 
 
+def _first_keyed_row(conn) -> int | None:
+    """Where the key came into use: its adoption row, else row 1 of a store keyed from the start (both found
+    by index, not by scanning the log)."""
+    adopted = conn.execute(sa.select(sa.func.min(AUDIT.c.seq)).where(
+        AUDIT.c.event.in_(audit.ADOPTIONS) & (AUDIT.c.key_id != ""))).scalar()
+    if adopted is not None:
+        return adopted
+    return 1 if conn.execute(sa.select(AUDIT.c.key_id).where(AUDIT.c.seq == 1)).scalar() else None
+
+
 def read_stops(conn, store_id: str, key: AuditKey | None, head: audit.Head | None = None) -> StopLog:
     """The stops as the log records them, every stop row checked against its MAC. AuditMismatch when the log
     cannot be trusted on them: the head does not check, rows were removed or added (the row count differs from
     the head's sequence number), a stop row was edited, or one written after the key was in use carries no MAC
     from it. KeyRequired when the log is keyed and no key is given (a stop cannot be checked without it)."""
     head = head or audit.read_head(conn, store_id, key)
-    count, first_keyed = conn.execute(sa.select(
-        sa.func.count(), sa.func.min(sa.case((AUDIT.c.key_id != "", AUDIT.c.seq))))).one()
+    count = conn.execute(sa.select(sa.func.count()).select_from(AUDIT)).scalar()
     if count != head.seq:
         raise AuditMismatch.of_store(f"the log holds {count} rows but its head is row {head.seq} (rows removed "
                                      "or inserted)")
+    first_keyed = _first_keyed_row(conn)
     log = StopLog()
     rows = conn.execute(sa.select(AUDIT).where(AUDIT.c.event.in_(STOP_EVENTS)).order_by(AUDIT.c.seq))
     for row in rows:
