@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 import sqlalchemy as sa
@@ -331,3 +332,29 @@ def test_the_stop_button(tmp_path, sample_ts):
     (tmp_path / "approvals.db").unlink()
     button.refresh()
     assert "Cannot read the stops" in button.status.value
+
+
+def test_stopped_while_the_decorator_waits(tmp_path):
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'approvals.db'}"
+    q = ApprovalQueue(url)
+    ran = []
+
+    @require_approval(q, "pay", agent=AGENT, requested_by="svc-a", timeout=3, poll=0.05)
+    def pay_invoice(invoice: str) -> str:
+        ran.append(invoice)
+        return "paid"
+
+    def owner_stops_it():
+        with ApprovalQueue(url, create=False) as owner:
+            while not owner.pending():
+                time.sleep(0.02)
+            owner.stop_agent(AGENT, reason="stop while it waits", actor="alice")
+
+    owner = threading.Thread(target=owner_stops_it)
+    owner.start()
+    with pytest.raises(AgentStopped, match="stop while it waits"):  # not "not approved yet"
+        pay_invoice("I-1", run_id="run-1")
+    owner.join()
+    assert ran == []

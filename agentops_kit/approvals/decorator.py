@@ -31,7 +31,8 @@ def require_approval(queue, action: str, *, agent: str, requested_by: str,
     ApprovalExpired, ApprovalTimeout (the request stays pending: do not act, escalate) or AuditMismatch (the
     store disagrees with its audit log). For a stopped agent (the kill switch) it raises AgentStopped before
     submitting anything, and an approval granted before the stop is not executed; when the store cannot tell
-    whether the agent is stopped, StopStatusUnknown (an AgentStopped). A retried run has a new run_id, so it never reuses an earlier decision.
+    whether the agent is stopped, StopStatusUnknown (an AgentStopped). A retried run has a new run_id, so it
+    never reuses an earlier decision.
 
     Example::
 
@@ -76,6 +77,7 @@ def require_approval(queue, action: str, *, agent: str, requested_by: str,
             if outcome.state == "expired":
                 raise ApprovalExpired(outcome)
             if outcome.state == "pending":
+                stop_check.check()  # stopped while it waited: say so rather than "not approved yet"
                 raise ApprovalTimeout(outcome)
             if queue.get(req.id).executed_at is not None:
                 raise ApprovalConsumed(Outcome(req.id, "approved", outcome.decided_by, outcome.decided_at,

@@ -144,7 +144,6 @@ class Replay:
             return None
         return f"row {seq} has an unknown event '{event}'"
 
-
     def _stopped(self, agent) -> bool:
         return isinstance(agent, str) and self.stops.stopped(agent) is not None
 
