@@ -218,7 +218,7 @@ def test_readiness(sample_ts, tmp_path):
     r = ak.readiness(sample_ts, TEMPLATES / "readiness.yaml", policies=TEMPLATES / "policies",
                      baselines=TEMPLATES / "baselines.yaml", policy_tests=TEMPLATES / "policy_tests")
     lines = r.lines
-    assert lines.height == 3 * 9 and set(lines["verdict"]) <= {"go", "no-go", "unknown"}
+    assert lines.height == 3 * 10 and set(lines["verdict"]) <= {"go", "no-go", "unknown"}
     soc_cost = lines.filter((pl.col("agent") == "SocAlertTriage") & (pl.col("check") == "cost_vs_human")).row(0, named=True)
     assert soc_cost["verdict"] == "unknown" and "unknown cost" in soc_cost["evidence"]  # never a go on no evidence
     unapproved = lines.filter(pl.col("check") == "unapproved_gated_actions")

@@ -110,7 +110,7 @@ def test_each_face_shows_the_one_computation(hostile_ts, results):
     assert set(policy.to_dict()) == {"runs_checked", "violations"} and policy.to_dict()["runs_checked"] == 12
     assert set(policy.violations["rule"]) == {"tool_not_allowed", "max_tool_calls"}
     ready = results["readiness"]
-    assert ready.to_dict()["verdicts"] == [{"agent": AGENT, "verdict": "no-go", "open_items": 2}]
+    assert ready.to_dict()["verdicts"] == [{"agent": AGENT, "verdict": "no-go", "open_items": 3}]  # 3: no rollback plan named
     shadow = results["shadow"].to_dict()
     assert shadow["compared"] == 4 and shadow["agreement_rate"] == 0.5
     assert {c for row in shadow["confusion"] for c in row} == {"recommendation", DECISION}

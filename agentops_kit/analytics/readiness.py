@@ -21,6 +21,7 @@ from ..rendering import table
 from ..results import Result, records
 from .definitions import ACTIVE, PRODUCTION, agreement, measure, outcome_is
 from .gate_rule import GateRule
+from .rollback import Rollback, rollback_lines
 
 Metric = Literal["completion_rate", "shadow_agreement", "unapproved_gated_actions", "approval_coverage",
                  "policy_tests_pass", "cost_vs_human", "fully_traced_share", "escalation_rate",
@@ -56,6 +57,7 @@ class ReadinessConfig(Strict):
     window_weeks: int = Field(4, gt=0, le=520)
     checks: list[Check] = Field(min_length=1)
     gate_removal: GateRule | None = None  # when an approval gate may be relaxed (see gate_rule.py, gates.py)
+    rollback: Rollback = Field(default_factory=dict)  # agent -> owner and plan, or "none" (rollback.py)
 
 
 @dataclass
@@ -203,6 +205,7 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
                          "measured": None if value is None else float(value),
                          "threshold": f">= {check.min:g}" if check.min is not None else f"<= {check.max:g}",
                          "evidence": evidence, "owner": check.owner, "definition": DESCRIPTION[check.metric]})
+    rows += rollback_lines(sorted(runs["agent"].unique().to_list()), cfg.rollback)
     if quality is not None:
         from .quality import readiness_lines, require_quality_names
 

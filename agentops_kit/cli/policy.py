@@ -6,7 +6,8 @@ import sys
 
 import click
 
-from .app import load_for_analytics, main, open_queue, print_frame, trace_options
+from .app import load_for_analytics, main, print_frame, trace_options
+from .approvals import KEY_FILE_HELP, echo, open_store
 
 
 @main.group()
@@ -17,27 +18,47 @@ def policy():
 @policy.command("check")
 @click.argument("policies", nargs=-1, required=True, type=click.Path())
 @click.option("--traces", "exports", multiple=True, required=True, help="trace exports or Parquet folder (repeatable)")
-@click.option("--approvals-db", default=None, help="approvals store URL: its decisions count as approval evidence")
+@click.option("--approvals-db", "--db", "approvals_db", default=None,
+              help="approvals store URL: its decisions count as approval evidence (and --stop-on writes its stops there)")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--strict", is_flag=True, help="lint findings also make the check fail")
+@click.option("--stop-on", type=click.Choice(["critical", "high", "medium", "low"]), default=None,
+              help="stop (kill switch) every agent with a violation this severe or worse; needs --db and --as "
+                   "(off by default)")
+@click.option("--as", "actor", default=None, help="who the automatic stops are recorded as (with --stop-on)")
+@click.option("--key-file", type=click.Path(), default=None, help=KEY_FILE_HELP)
 @trace_options
-def policy_check(policies, exports, approvals_db, out_format, strict, mapping, pricing, labels, fmt):
-    """Evaluate every run of the agents the POLICIES name. Exit 0 clean, 1 violations, 2 bad input."""
+def policy_check(policies, exports, approvals_db, out_format, strict, stop_on, actor, key_file, mapping, pricing,
+                 labels, fmt):
+    """Evaluate every run of the agents the POLICIES name. Exit 0 clean, 1 violations, 2 bad input.
+
+    With --stop-on SEVERITY, each agent with a violation that severe or worse is stopped in the approvals store
+    (an audit row naming the rules and runs), and the output says so."""
     import json as _json
 
     from ..analytics.policy_check import check_policy
     from ..analytics.policy_lint import lint_policy
     from ..scope import require_runs
 
+    if stop_on and (not approvals_db or not actor):
+        raise click.UsageError("--stop-on needs --db URL (the approvals store) and --as NAME (who stops)")
+    store = open_store(approvals_db, key_file) if approvals_db else None  # a bad URL fails before the traces load
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
     require_runs(ts, what="policy check")
-    decisions = open_queue(approvals_db, None, create=False).decisions() if approvals_db else None
+    decisions = store.decisions() if store is not None else None
     result = check_policy(ts, list(policies), approvals=decisions)
     findings = lint_policy(list(policies)) if strict else None
+    stops = None
+    if stop_on and store is not None:
+        from ..approvals.auto_stop import apply_stops, violation_causes
+
+        stops = apply_stops(store, violation_causes(result.violations, stop_on), actor)
     if out_format == "json":
         payload = result.to_dict()
         if findings is not None:
             payload["lint"] = findings.to_dicts()
+        if stops is not None:
+            payload["stops"] = stops.to_dicts()
         click.echo(_json.dumps(payload, default=str, indent=2))
     else:
         click.echo(f"{result.runs_checked} runs checked, {result.violations.height} violations")
@@ -46,6 +67,10 @@ def policy_check(policies, exports, approvals_db, out_format, strict, mapping, p
         if findings is not None and findings.height:
             click.echo(f"{findings.height} lint findings (--strict):")
             print_frame(findings.drop("file"), "table")
+        if stops is not None:
+            echo(f"automatic stops (--stop-on {stop_on}):" + ("" if stops.stopped else f" none (no violation at {stop_on} or above)"))
+            for line in stops.lines():
+                echo(f"  {line}")
     failed = not result.ok or (findings is not None and findings.height > 0)
     sys.exit(1 if failed else 0)
 

@@ -28,22 +28,31 @@ def report():
 @click.option("--weeks-back", default=8, show_default=True, type=click.IntRange(min=1), help="weeks of trend")
 @click.option("--notebook", type=click.Path(exists=True), default=None, help="another weekly_review.ipynb")
 @click.option("--quality", "quality_file", type=click.Path(exists=True), default=None, help="quality metrics YAML (floors)")
-@click.option("--approvals-db", default=None, help="approvals store URL: evidence for removing approval gates")
+@click.option("--approvals-db", "--db", "approvals_db", default=None,
+              help="approvals store URL: evidence for removing approval gates (and where --stop-on-breach stops)")
+@click.option("--stop-on-breach", is_flag=True, help="stop (kill switch) every agent whose error budget is breached "
+              "or that has a critical policy violation this week; needs --approvals-db and --as (off by default)")
+@click.option("--as", "stop_as", default=None, help="who the automatic stops are recorded as (with --stop-on-breach)")
 def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
-                  baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db):
+                  baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db, stop_on_breach,
+                  stop_as):
     """Execute the weekly_review notebook with papermill and write weekly-<WEEK>.html (offline, code
     hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out.
 
     Only the inputs given are used: without --labels there are no labels, without --policy no policy
     section, and so on (the report's Inputs section lists each file with its SHA-256, or "none given").
     Relative paths and globs resolve from the current directory. The traces are checked first: no runs,
-    a week without runs or an unknown --agent is one line naming the weeks and agents they hold (exit 2)."""
+    a week without runs or an unknown --agent is one line naming the weeks and agents they hold (exit 2).
+
+    With --stop-on-breach the agents in breach are stopped in the approvals store (one audit row each, naming
+    the rule and the runs) and the digest and the page list the stops. The audit key comes from
+    $AGENTOPS_AUDIT_KEY or $AGENTOPS_AUDIT_KEY_FILE."""
     from ..report.export import weekly_report
 
     paths = weekly_report(out_dir, week, list(exports), notebook=notebook, mapping=mapping, pricing=pricing,
                           labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                           agents=list(agents) or None, weeks_back=weeks_back, quality_file=quality_file,
-                          approvals_db=approvals_db)
+                          approvals_db=approvals_db, stop_on_breach=stop_on_breach or None, stop_as=stop_as)
     for name, path in paths.items():
         click.echo(f"{name}: {path}")

@@ -80,7 +80,7 @@ def to_html(notebook: Path, output: Path) -> Path:
 
 PATH_OPTIONS = ("mapping", "pricing", "labels", "policies", "readiness_file", "error_budget_file", "baselines",
                 "policy_tests", "quality_file")
-OTHER_OPTIONS = ("agents", "weeks_back", "approvals_db")
+OTHER_OPTIONS = ("agents", "weeks_back", "approvals_db", "stop_on_breach", "stop_as")
 
 
 def absolute(value):
@@ -100,13 +100,27 @@ def absolute_sqlite(url: str) -> str:
     return url
 
 
+def check_stop_options(approvals_db, stop_as) -> None:
+    """--stop-on-breach needs a store that exists and a name to record the stops as; checked before a kernel
+    starts, so a typo fails in one line with nothing written."""
+    from ..approvals import ApprovalQueue
+    from ..approvals.identity import check_identity
+    from ..errors import UsageError
+
+    if not approvals_db or not stop_as:
+        raise UsageError("--stop-on-breach needs --approvals-db URL (the approvals store) and --as NAME (who stops)")
+    check_identity(stop_as, "--as")
+    ApprovalQueue(str(approvals_db), create=False).close()
+
+
 def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook: str | Path | None = None,
                   kernel_name: str | None = None, **options) -> dict[str, Path]:
     """Execute ``weekly_review.ipynb`` for ``week`` (default: last week) on exactly these inputs and write
     ``weekly-<week>.{ipynb,html,md,png}`` into out_dir.
 
     options: mapping, pricing, labels, policies, readiness_file, error_budget_file, baselines, policy_tests,
-    quality_file, agents, weeks_back, approvals_db — as the notebook's parameters; an option not given is absent from the review. Paths
+    quality_file, agents, weeks_back, approvals_db — as the notebook's parameters; an option not given is absent from the review.
+    stop_on_breach (opt-in) with stop_as (who) stops the agents in breach in the approvals_db store. Paths
     and globs resolve from the current directory. Before the notebook starts, the traces are loaded and
     checked: no runs, a week without runs or an unknown agent raise NothingToShow naming what they hold.
     """
@@ -124,6 +138,8 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook:
         params["approvals_db"] = absolute_sqlite(str(params["approvals_db"]))
     traces = absolute([traces] if isinstance(traces, (str, os.PathLike)) else list(traces))
     check_weeks_back(params.get("weeks_back", 8))
+    if params.get("stop_on_breach"):
+        check_stop_options(params.get("approvals_db"), params.get("stop_as"))
     nb = Path(notebook) if notebook else resources.notebook("weekly_review.ipynb")
     if not nb.is_file():
         raise ReportError(f"{nb}: notebook not found (pass --notebook)")

@@ -12,6 +12,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -22,7 +23,8 @@ from ..analytics.impact import customer_impact_errors
 from ..analytics.latency import latency_by_agent
 from ..analytics.metrics import weekly_metrics
 from ..analytics.policy_check import SEVERITY_ORDER, check_policy
-from ..analytics.readiness import readiness
+from ..analytics.readiness import load_readiness, readiness
+from ..analytics.rollback import Rollback, describe
 from ..errors import UsageError
 from ..rendering import TABLE_CSS, esc, figure_html, money, pct, signed, table
 from ..results import PAGE_CSS, PAGE_POLICY, Result, records
@@ -35,6 +37,9 @@ from .markdown import code, md
 from .practices import Practices
 from .review_counts import review_counted
 
+if TYPE_CHECKING:
+    from ..approvals.auto_stop import AutoStops
+
 # The review's own styles; tables bring theirs (TABLE_CSS). Shipped with every rendering, so that a breached
 # budget shows red in JupyterLab as in the report.
 REVIEW_CSS = """<style>
@@ -46,6 +51,7 @@ REVIEW_CSS = """<style>
 .agentops-review .agentops-bad { color: #b2182b; font-weight: 600; }
 .agentops-review .agentops-good { color: #1b7837; font-weight: 600; }
 .agentops-review .agentops-absent { color: #666; font-style: italic; }
+.agentops-review .agentops-rollback { font-size: 0.85em; border-top: 1px dashed #b2182b; margin-top: 4px; }
 .agentops-review pre.agentops-summary { font-size: 0.85em; white-space: pre-wrap; }
 </style>"""
 TREND_METRICS = ("completion_rate", "escalation_rate", "cost_per_successful_run")
@@ -101,6 +107,8 @@ class WeeklyReview(Result):
     agents: list[str] | None = None
     summary: dict = field(default_factory=dict)
     practices: Practices | None = None  # quality floors, red team, approval gates, provenance (practices.py)
+    rollback: Rollback | None = None  # the readiness file's rollback plans (None: no readiness file given)
+    auto_stops: AutoStops | None = None  # what stop_breaching_agents did (None: not asked)
 
     def __repr__(self) -> str:
         agents = ", ".join(self.headline["agent"].to_list())
@@ -167,6 +175,7 @@ class WeeklyReview(Result):
             rejected=ts.rejected.collect(), agents=agents, summary=ts.summary(),
             practices=Practices.build(ts, week, policies=policies, quality=quality_file, readiness_file=readiness_file,
                                       approvals=approvals_db, weeks_back=weeks_back, metrics=metrics),
+            rollback=load_readiness(readiness_file).rollback if readiness_file else None,
         )
 
     @classmethod
@@ -189,6 +198,40 @@ class WeeklyReview(Result):
                                  error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                                  quality_file=quality_file, approvals_db=approvals_db, agents=agents,
                                  weeks_back=weeks_back, inputs=inputs)
+
+    # ---- breaches: rollback plans and automatic stops -----------------------------------------------
+    def agents_in_breach(self) -> list[str]:
+        """Agents whose own error budget is breached or that broke a policy this week (the digest's Breaches)."""
+        breached = set(self._budget_by_agent_breached())
+        if self.violations is not None:
+            breached |= set(self.violations["agent"].unique().to_list())
+        return sorted(breached)
+
+    def _budget_by_agent_breached(self) -> list[str]:
+        return [agent for agent, b in self._budget_by_agent().items() if b["breached"]]
+
+    def _rollback_note(self, agent: str) -> str:
+        """The agent's rollback plan, for a line about its breach ('' without a readiness file)."""
+        return "" if self.rollback is None else describe(self.rollback, agent)
+
+    def _rollback_suffix(self, agent: str | None) -> str:
+        return f" — {md(self._rollback_note(agent))}" if agent is not None and self.rollback is not None else ""
+
+    def stop_breaching_agents(self, approvals, actor: str) -> AutoStops:
+        """Stop (kill switch) every agent whose error budget is breached or that has a critical policy
+        violation this week: one audit row per agent in the approvals store (``approvals``: a URL or an
+        ApprovalQueue), naming the rules and runs. Opt-in; the digest and the page then list the stops."""
+        from ..approvals import ApprovalQueue
+        from ..approvals.auto_stop import apply_stops, budget_causes, violation_causes
+
+        causes = []
+        if self.budgets is not None:
+            causes += budget_causes(self.budgets, customer_impact_errors(self.ts))
+        if self.violations is not None:
+            causes += violation_causes(self.violations, "critical")
+        queue = approvals if isinstance(approvals, ApprovalQueue) else ApprovalQueue(str(approvals), create=False)
+        self.auto_stops = apply_stops(queue, causes, actor)
+        return self.auto_stops
 
     # ---- data --------------------------------------------------------------------------------------
     def to_polars(self) -> pl.DataFrame:
@@ -273,6 +316,8 @@ class WeeklyReview(Result):
     def headline_html(self) -> str:
         cards = []
         budget = self._budget_by_agent()
+        rollback = {a: f"<div class='agentops-rollback'>{esc(self._rollback_note(a))}</div>"
+                    for a in self.agents_in_breach() if self.rollback is not None}
         for r in self.headline.iter_rows(named=True):
             b = budget.get(r["agent"])
             budget_text = "no error budget given" if b is None else (
@@ -290,8 +335,15 @@ class WeeklyReview(Result):
                 f"<div>customer-impact errors {impact} · {budget_text}</div>"
                 f"<div>time saved {hours(r['time_saved_hours'])}</div>"
                 f"<div>cost / successful run {'unknown' if cps is None else money(cps)}"
-                f"{unknown_note(r['cost_unknown_runs'], unknown)}</div></div>")
-        return f"<h3>Week {esc(self.week)}</h3><div class='agentops-kpis'>{''.join(cards)}</div>"
+                f"{unknown_note(r['cost_unknown_runs'], unknown)}</div>{rollback.get(r['agent'], '')}</div>")
+        return f"<h3>Week {esc(self.week)}</h3><div class='agentops-kpis'>{''.join(cards)}</div>{self.stops_html()}"
+
+    def stops_html(self) -> str:
+        """The automatic stops of this review ('' when none were asked for)."""
+        if self.auto_stops is None:
+            return ""
+        items = "".join(f"<li>{esc(line)}</li>" for line in self.auto_stops.lines()) or "<li>none: no breach</li>"
+        return f"<div class='agentops-bad'>Automatic stops (--stop-on-breach):</div><ul>{items}</ul>"
 
     def section(self, name: str) -> str:
         frames = {
@@ -436,12 +488,18 @@ class WeeklyReview(Result):
         else:
             breaches += [f"- error budget breached: {md(r['target'])} ({r['customer_impact_errors']} errors, "
                          f"{r['allowed_errors']:.1f} allowed in {r['window_days']} days)"
+                         + self._rollback_suffix(r["target"].removeprefix("agent ") if r["target"].startswith("agent ")
+                                                 else None)
                          for r in self.budgets.filter(pl.col("breached")).iter_rows(named=True)]
         if self.violations is None:
             absent.append("- policies: none given")
         elif self.violations.height:
-            breaches += [f"- {line}" for line in violation_lines(self.violations)]
+            breaches += [f"- {line}{self._rollback_suffix(agent)}" for agent, line in
+                         zip(sorted(self.violations["agent"].unique().to_list()), violation_lines(self.violations), strict=True)]
         lines += (breaches or ["- none"]) + absent
+        if self.auto_stops is not None:
+            lines += ["", "## Automatic stops (--stop-on-breach)"]
+            lines += [f"- {md(line)}" for line in self.auto_stops.lines()] or ["- none: no breach"]
         lines += ["", "## Go / no-go"]
         if self.readiness_changes is None or self.readiness is None:
             lines.append("- readiness: none given")

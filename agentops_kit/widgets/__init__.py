@@ -4,5 +4,6 @@ from .approvals_widget import ApprovalsWidget, current_user
 from .inventory_explorer import InventoryExplorer
 from .run_inspector import RunInspector
 from .runs_behind_links import RunsBehindLinks
+from .stop_control import StopControl
 
-__all__ = ["ApprovalsWidget", "InventoryExplorer", "RunInspector", "RunsBehindLinks", "current_user"]
+__all__ = ["ApprovalsWidget", "InventoryExplorer", "RunInspector", "RunsBehindLinks", "StopControl", "current_user"]

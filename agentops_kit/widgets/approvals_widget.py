@@ -12,6 +12,7 @@ import polars as pl
 from ..approvals import ApprovalError, ApprovalQueue
 from ..rendering import esc, table
 from .approvals_views import counted_requests, diff_frame, history_frame, metrics_frame, request_html, summary_html
+from .stop_control import stop_controls
 
 
 def current_user() -> str:
@@ -52,7 +53,8 @@ class ApprovalsWidget(w.VBox):
         super().__init__([header, self.summary, w.HBox([self.agent, self.action, self.refresh_button]), self.requests,
                           self.detail, w.HBox([self.approve_button, self.reject_button, self.reason]), self.status,
                           w.HTML("<h4>History of decided requests</h4>"), self.history,
-                          w.HTML("<h4>The queue's numbers</h4>"), self.metrics, self.run_links])
+                          w.HTML("<h4>The queue's numbers</h4>"), self.metrics, self.run_links,
+                          *stop_controls(queue, self.user)])
         self.refresh()
 
     def refresh(self) -> None:

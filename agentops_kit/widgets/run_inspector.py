@@ -15,6 +15,8 @@ from ..inspection.run_search import MIN_ID_PREFIX, SORTABLE, RunQuery, RunSearch
 from ..inspection.run_tree import failure_cause, waterfall_rows
 from ..model import Outcome
 from ..rendering import esc, money, no_math, table
+from .approvals_widget import current_user
+from .stop_control import stop_controls
 
 
 class _All:
@@ -151,7 +153,7 @@ class RunInspector(w.VBox):
     below it, as a header naming the cause of a failure, a waterfall of its steps (click a bar, or pick a
     step in the list) and the chosen step's messages, arguments, result and attributes."""
 
-    def __init__(self, ts, policy_result=None, page_size: int = 25):
+    def __init__(self, ts, policy_result=None, page_size: int = 25, approvals=None):  # approvals: the stop button
         self.ts = ts
         self.violations = policy_result.violations if policy_result is not None else None
         self.search = RunSearch(ts, self.violations)
@@ -225,7 +227,8 @@ class RunInspector(w.VBox):
         ])
         paging = w.HBox([self.sort_by, self.order, self.page_size, self.prev_button, self.next_button])
         super().__init__([filters, self.run_set_note, self.message, self.counts, paging, self.table, self.header, self.chart,
-                          self.steps, self.step_view, self.story])
+                          self.steps, self.step_view, self.story,
+                          *stop_controls(approvals, current_user(), opts.agents)])
         self.refresh()
 
     # ---- finding runs ------------------------------------------------------------------------------------------
