@@ -3,6 +3,7 @@ traces (with the run as a policy test case and the proposed policy change as a d
 says whether it is done."""
 
 from .check import IncidentCheck, check_incident
+from .facts import latest_impacted_run
 from .postmortem import Incident, new_incident
 
-__all__ = ["Incident", "IncidentCheck", "check_incident", "new_incident"]
+__all__ = ["Incident", "IncidentCheck", "check_incident", "latest_impacted_run", "new_incident"]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from ..analytics.policy_tests import run_policy_tests
 from ..errors import InputFileError
 from .postmortem import CONTROL_HEADING, CONTROL_LINE, PLACEHOLDER, POSTMORTEM, TEST_FILE
@@ -51,6 +53,13 @@ def check_incident(directory) -> IncidentCheck:
     if not tests.is_file():
         return IncidentCheck(False, f"{tests}: no policy test of the incident run — add a case to your policy "
                                     "tests that expects the control change to catch it, and keep it here")
+    try:
+        named = (yaml.safe_load(tests.read_text(encoding="utf-8")) or {}).get("policy")
+    except (yaml.YAMLError, AttributeError):
+        named = None  # run_policy_tests says what is wrong with the file
+    if isinstance(named, str) and not (tests.parent / named).is_file():
+        return IncidentCheck(False, f"{tests}: the policy it tests, {tests.parent / named}, does not exist yet — "
+                                    f"apply the policy change ({folder / 'policy.diff'}) to create it")
     failed = [r for r in run_policy_tests(tests) if not r.passed]
     if failed:
         r = failed[0]

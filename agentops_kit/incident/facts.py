@@ -62,3 +62,15 @@ def run_facts(ts, run_id: str, policy: Policy | None, approvals: pl.DataFrame | 
         run=runs.row(0, named=True), rows=rows, sources=one.sources.collect(), labels=one.labels.collect(),
         violations=violations, policy=policy, trace_approvals=trace_approvals, store_approvals=store,
         cause=failure_cause(rows), inputs=list(ts.inputs), labels_given=labels_given)
+
+
+def latest_impacted_run(ts) -> str:
+    """The most recent run labelled customer_impact = true: where a postmortem usually starts."""
+    from ..analytics.definitions import impacted_runs
+
+    found = (ts.runs.join(impacted_runs(ts.labels), on="run_id", how="semi")
+             .sort("started_at", nulls_last=True).select("run_id").tail(1).collect())
+    if not found.height:
+        raise UsageError("no run is labelled customer_impact = true in the labels given: name the run (run_id=..., "
+                         "or --run)")
+    return found.item()
