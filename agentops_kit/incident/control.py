@@ -13,6 +13,7 @@ import difflib
 import math
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 import polars as pl
@@ -170,7 +171,7 @@ def test_case(facts, expect: list[str]) -> dict:
     """The run's steps and sources as a case of the policy test format (``analytics/policy_tests.py``)."""
     steps = []
     for row in facts.rows.iter_rows(named=True):  # one run's steps: a postmortem's worth, not a hot path
-        step = {k: _iso(row[k]) for k in CASE_STEP_FIELDS if row.get(k) is not None}
+        step: dict[str, Any] = {k: _iso(row[k]) for k in CASE_STEP_FIELDS if row.get(k) is not None}
         try:
             attrs = orjson.loads(row.get("attributes") or "{}")
         except orjson.JSONDecodeError:

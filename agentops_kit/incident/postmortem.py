@@ -23,7 +23,17 @@ from ..errors import ConfigError, InputFileError, UsageError
 from ..report.markdown import code, md
 from ..resources import template
 from . import markdown as m
-from .control import Candidate, candidates, changed, measure, policy_text, rules, test_case, test_file_text, unified_diff
+from .control import (
+    Candidate,
+    candidates,
+    changed,
+    measure,
+    policy_text,
+    rules,
+    test_case,
+    test_file_text,
+    unified_diff,
+)
 from .facts import RunFacts, run_facts
 
 POSTMORTEM = "postmortem.md"
@@ -183,31 +193,32 @@ def new_incident(ts, run_id: str, out, policies=None, approvals: pl.DataFrame | 
     if not tpl.is_file():
         raise InputFileError(str(tpl), "file not found")
     agent = ts.runs.filter(pl.col("run_id") == run_id).select("agent").collect()
-    agent_name = agent.item(0, 0) if agent.height else None
-    policy, policy_file, old_text = _policy_for(policies, agent_name, out) if agent.height else (None, None, None)
+    if not agent.height:
+        run_facts(ts, run_id, None)  # raises, naming what the traces hold
+    policy, policy_file, old_text = _policy_for(policies, agent.item(0, 0), out)
     facts = run_facts(ts, run_id, policy if old_text is not None else None, approvals, labels_given)
     incident = Incident(out, run_id, facts.agent, None, policy_file=policy_file)
     diff_text = None
     test_ref = str(TEST_FILE)
     files: dict[Path, str] = {}
-    if policy is not None:
-        found = measure(ts, facts, policy, candidates(facts, policy))
-        incident.candidates = found
-        if found:
-            proposal = found[0]
-            incident.proposal = proposal
-            note = f"after incident run {run_id}"
-            new_text = policy_text(old_text, policy, proposal, note)
-            diff_text = unified_diff(old_text, new_text, policy_file)
-            one = ts.only_runs(pl.LazyFrame({"run_id": [run_id]}))
-            incident.expect = sorted(rules(one, changed(policy, proposal)))
-            case = test_case(facts, incident.expect)
-            incident.fails_now, incident.passes_with_change = _verify(case, policy, policy_file, old_text, new_text, facts)
-            # as given: an absolute path stays absolute, a relative one is made relative to the test file
-            ref = policy_file if Path(policy_file).is_absolute() else os.path.relpath(
-                Path(policy_file).resolve(), (out / TEST_FILE.parent).resolve())
-            files[out / TEST_FILE] = test_file_text(ref, case, facts, proposal.why)
-            files[out / DIFF] = diff_text
+    # candidates are measured against the agent's policy, or a new, empty one for it
+    found = measure(ts, facts, policy, candidates(facts, policy))
+    incident.candidates = found
+    if found:
+        proposal = found[0]
+        incident.proposal = proposal
+        note = f"after incident run {run_id}"
+        new_text = policy_text(old_text, policy, proposal, note)
+        diff_text = unified_diff(old_text, new_text, policy_file)
+        one = ts.only_runs(pl.LazyFrame({"run_id": [run_id]}))
+        incident.expect = sorted(rules(one, changed(policy, proposal)))
+        case = test_case(facts, incident.expect)
+        incident.fails_now, incident.passes_with_change = _verify(case, policy, policy_file, old_text, new_text, facts)
+        # as given: an absolute path stays absolute, a relative one is made relative to the test file
+        ref = policy_file if Path(policy_file).is_absolute() else os.path.relpath(
+            Path(policy_file).resolve(), (out / TEST_FILE.parent).resolve())
+        files[out / TEST_FILE] = test_file_text(ref, case, facts, proposal.why)
+        files[out / DIFF] = diff_text
     slots = {
         "title": f"run {code(run_id)} of {md(facts.agent)}",
         "generated": (f"Prefilled by `agentops-kit incident new` on {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC "
