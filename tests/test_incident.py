@@ -126,3 +126,26 @@ def test_trace_text_is_shown_never_rendered_and_a_new_policy_is_proposed_when_th
     subprocess.run(["patch", "--quiet", str(out / "evil_b_agent_b.policy.yaml"), str(out / "policy.diff")], check=True)
     code, printed = cli("incident", "check", out)
     assert code == 0, printed
+
+
+def test_the_notebook_writes_the_same_postmortem_as_the_command(tmp_path, policies):
+    import papermill as pm
+
+    from agentops_kit.report.kernel import SlicedPollKernelManager
+
+    from .conftest import ROOT
+
+    assert cli("incident", "new", "--run", RUN, *LOAD, "--policy", policies, "--out", tmp_path / "cli")[0] == 0
+    notebook = ROOT / "agentops_kit" / "notebooks" / "incident.ipynb"
+    pm.execute_notebook(str(notebook), str(tmp_path / "out.ipynb"), cwd=str(tmp_path), progress_bar=False,
+                        kernel_manager_class=SlicedPollKernelManager, execution_timeout=300, parameters={
+                            "sample": False, "traces": [str(SAMPLE / "traces.otlp.jsonl.gz")],
+                            "mapping": str(TEMPLATES / "mapping.yaml"), "labels": [str(SAMPLE / "labels.csv")],
+                            "policies": str(policies), "run_id": RUN, "out": str(tmp_path / "nb")})
+
+    def same(folder, name):  # what differs: when it was written, and where
+        text = (folder / name).read_text().replace(str(folder), "OUT")
+        return re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "on DATE", text)
+
+    for name in ("postmortem.md", "policy.diff", "policy_tests/incident.yaml"):
+        assert same(tmp_path / "nb", name) == same(tmp_path / "cli", name), name
