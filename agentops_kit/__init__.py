@@ -7,7 +7,8 @@ with a short example (run as it is in a folder made by ``agentops-kit init``):
 - the weekly review's numbers: ``weekly_metrics``, ``error_budget``, ``check_policy``, ``readiness``,
   ``shadow_report``, and all of them at once: ``WeeklyReview``
 - before automating: ``score_inventory``
-- approvals: ``ApprovalQueue``, ``require_approval``
+- approvals: ``ApprovalQueue``, ``require_approval``; the kill switch: ``guard`` (raises
+  ``ak.AgentStopped`` for a stopped agent)
 - in a notebook: ``show``; and ``AgentOpsError``, the root of every error the kit raises on purpose.
 
 Public modules, for what the front door leaves out (their names are kept stable):
@@ -43,6 +44,7 @@ FRONT_DOOR = {
     "score_inventory": "inventory",
     "ApprovalQueue": "approvals",
     "require_approval": "approvals",
+    "guard": "approvals",
     "show": "rendering",
     "AgentOpsError": "errors",
 }
@@ -58,6 +60,7 @@ _ALSO = {
     "load_policies": "analytics.policy",
     "lint_policy": "analytics.policy_lint",
     "run_policy_tests": "analytics.policy_tests",
+    "AgentStopped": "approvals",
     "ConfigError": "errors",
     "InputFileError": "errors",
     "InventoryError": "inventory",

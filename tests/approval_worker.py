@@ -51,11 +51,40 @@ def die_mid_decision(url: str, request_id: str) -> None:
     ApprovalQueue(url).approve(request_id, "mallory")
 
 
+def guarded(url: str, agents: list[str]) -> None:
+    """Act as each agent: once inside ``ak.guard``, once through ``@require_approval``; print what happened."""
+    from agentops_kit.approvals import AgentStopped, guard, require_approval
+
+    queue = ApprovalQueue(url, create=False)
+    done = {}
+    for agent in agents:
+        done[agent] = {}
+        try:
+            with guard(url, agent=agent):
+                done[agent]["guard"] = "acted"
+        except AgentStopped as exc:
+            done[agent]["guard"] = f"{type(exc).__name__}: {exc}"
+
+        @require_approval(queue, "pay", agent=agent, requested_by="svc-worker", timeout=0)
+        def pay(invoice: str) -> str:
+            return "acted"
+
+        try:
+            done[agent]["decorator"] = pay("I-1", run_id=f"run-{agent}")
+        except AgentStopped as exc:
+            done[agent]["decorator"] = f"{type(exc).__name__}: {exc}"
+        except Exception as exc:  # e.g. not approved yet: the agent was not refused for being stopped
+            done[agent]["decorator"] = type(exc).__name__
+    print(json.dumps(done))
+
+
 if __name__ == "__main__":
     cmd, url, *rest = sys.argv[1:]
     if cmd == "race":
         race(url, rest[0], rest[1:])
     elif cmd == "approve_when_pending":
         approve_when_pending(url, rest[0], float(rest[1]))
+    elif cmd == "guarded":
+        guarded(url, rest)
     elif cmd == "die":
         die_mid_decision(url, rest[0])

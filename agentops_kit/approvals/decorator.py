@@ -14,6 +14,7 @@ from .errors import (
     ApprovalTimeout,
     AuditMismatch,
 )
+from .guard import guard
 from .hashes import params_hash
 from .request import Outcome
 
@@ -28,7 +29,9 @@ def require_approval(queue, action: str, *, agent: str, requested_by: str,
     running, the arguments are hashed again: if they no longer hash to the approved parameters (an argument was
     changed while the call waited), ApprovalMismatch and nothing runs. Otherwise it raises ApprovalRejected,
     ApprovalExpired, ApprovalTimeout (the request stays pending: do not act, escalate) or AuditMismatch (the
-    store disagrees with its audit log). A retried run has a new run_id, so it never reuses an earlier decision.
+    store disagrees with its audit log). For a stopped agent (the kill switch) it raises AgentStopped before
+    submitting anything, and an approval granted before the stop is not executed; when the store cannot tell
+    whether the agent is stopped, StopStatusUnknown (an AgentStopped). A retried run has a new run_id, so it never reuses an earlier decision.
 
     Example::
 
@@ -47,9 +50,11 @@ def require_approval(queue, action: str, *, agent: str, requested_by: str,
 
     def decorate(func):
         signature = inspect.signature(func)
+        stop_check = guard(queue, agent=agent)
 
         @functools.wraps(func)
         def wrapper(*args, run_id: str, approval_context: dict | None = None, **kwargs):
+            stop_check.check()
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             context = approval_context or {}

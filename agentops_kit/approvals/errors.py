@@ -116,3 +116,30 @@ class AuditMismatch(ApprovalNotGranted):
     def of_store(cls, problem: str) -> AuditMismatch:
         return cls(None, f"the approvals store does not match its audit log: {problem}; "
                          "run `agentops-kit approvals verify`")
+
+
+class AgentStopped(ApprovalNotGranted):
+    """The agent is stopped (kill switch): it must not act. ``agent``, ``stopped_by``, ``stopped_at`` (ISO-8601
+    UTC), ``reason`` say by whom, when and why. A subclass of ApprovalNotGranted, so code that already treats
+    "not granted" as "do not act, escalate" does the same for a stop."""
+
+    def __init__(self, agent: str, stopped_by: str | None = None, stopped_at: str | None = None,
+                 reason: str | None = None, message: str | None = None):
+        self.agent, self.stopped_by, self.stopped_at, self.reason = agent, stopped_by, stopped_at, reason
+        super().__init__(None, message or (f"agent {agent} is stopped (by {stopped_by} at {stopped_at}: {reason}) "
+                                           "— do not act; a second person resumes it with `agentops-kit agents "
+                                           "resume`"))
+
+
+class StopStatusUnknown(AgentStopped):
+    """Whether the agent is stopped cannot be told (the store cannot be reached, or its stop records do not
+    check): refused all the same — the kill switch fails closed."""
+
+    def __init__(self, agent: str, problem: str):
+        self.problem = problem
+        super().__init__(agent, message=f"cannot tell whether agent {agent} is stopped ({problem}) — refusing to "
+                                        "act (the kill switch fails closed)")
+
+
+class NotStopped(ApprovalError):
+    """A resume was asked for an agent that is not stopped."""

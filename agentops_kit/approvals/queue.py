@@ -26,6 +26,7 @@ from . import audit
 from .approvers import Approvers, load_approvers
 from .checkpoint import append_checkpoint, read_checkpoints
 from .errors import (
+    AgentStopped,
     AlreadyDecided,
     ApprovalMismatch,
     AuditMismatch,
@@ -33,6 +34,7 @@ from .errors import (
     InvalidRequest,
     KeyRequired,
     NotAllowed,
+    NotStopped,
     PolicyConflict,
     RequestNotFound,
     SelfApproval,
@@ -45,6 +47,7 @@ from .keys import AuditKey, resolve_key
 from .replay import difference, replay
 from .request import ApprovalRequest, Outcome
 from .schema import AUDIT, REQUESTS, SCHEMA_VERSION
+from .stops import Stop, read_stops
 from .store import db_error, make_engine, open_store, parse_url, shown_url, sqlite_exists
 from .verify import VerifyResult, request_problems, verify_store
 
@@ -255,6 +258,80 @@ class ApprovalQueue:
                 "the stored policy stays in force; change it with `agentops-kit approvals policy set FILE --as NAME` "
                 "(or ApprovalQueue.set_approvers)")
 
+    # ---- agent stops (the kill switch) --------------------------------------------------------------
+    def _refuse_if_stopped(self, conn, head: audit.Head, agent: str) -> None:
+        stop = read_stops(conn, self.store_id, self.key, head).stopped(agent)
+        if stop is not None:
+            raise AgentStopped(stop.agent, stop.stopped_by, stop.stopped_at, stop.reason)
+
+    def stop_agent(self, agent: str, reason: str, actor: str, *, rule: str | None = None,
+                   runs: list[str] | None = None) -> Stop:
+        """Stop ``agent``: from now on the guard, ``@require_approval`` and ``submit`` refuse to act for it and
+        its pending requests cannot be approved, until a second person resumes it. An audit row records who,
+        when and why (for an automatic stop also the ``rule`` and the ``runs`` that caused it). Stopping an
+        agent already stopped records nothing and returns the stop in force."""
+        agent = required_name(agent, "agent")
+        actor = check_identity(actor, "the name of who stops the agent")
+        if not isinstance(reason, str) or not reason.strip():
+            raise InvalidRequest("a stop needs a reason")
+        rule = check_name(rule, "rule", required=False)
+        runs = [required_name(r, "run id") for r in (runs or [])]
+        now = _now()
+
+        def work(conn):
+            head = audit.lock_head(conn, self.store_id, self.key)
+            current = read_stops(conn, self.store_id, self.key, head).stopped(agent)
+            if current is not None:
+                return current
+            new = audit.append(conn, head, self.key, "", "stopped", actor, {
+                "agent": agent, "reason": reason.strip(), "rule": rule, "runs": runs}, now)
+            return Stop(agent, actor, new.at or audit.iso(now), reason.strip(), new.seq, rule, runs, recorded_now=True)
+
+        return self._write(work)
+
+    def resume_agent(self, agent: str, actor: str, note: str | None = None) -> Stop:
+        """Lift the stop of ``agent``. Two-person rule: ``actor`` must be someone other than who stopped it
+        (names compared as for approvals) and not the agent itself; else NotAllowed and nothing is recorded."""
+        agent = required_name(agent, "agent")
+        actor = check_identity(actor, "the name of who resumes the agent")
+        if note is not None and not isinstance(note, str):
+            raise InvalidRequest("a note must be text")
+        now = _now()
+
+        def work(conn):
+            head = audit.lock_head(conn, self.store_id, self.key)
+            stop = read_stops(conn, self.store_id, self.key, head).stopped(agent)
+            if stop is None:
+                raise NotStopped(f"agent {agent} is not stopped")
+            if same_person(actor, stop.stopped_by) or same_person(actor, agent):
+                raise NotAllowed(f"{actor} stopped agent {stop.agent} (or is the agent) and cannot resume it: a second "
+                                 "person must (two-person rule)")
+            new = audit.append(conn, head, self.key, "", "resumed", actor,
+                               {"agent": stop.agent, "stop_seq": stop.seq, "note": note}, now)
+            stop.resumed_by, stop.resumed_at, stop.resume_note = actor, new.at, note
+            return stop
+
+        return self._write(work)
+
+    def agent_status(self, agent: str) -> Stop | None:
+        """The stop in force for ``agent`` (None: it may act). Raises when the store cannot tell: StoreError
+        (unreachable), AuditMismatch (its stop records do not check), KeyRequired. Agent code uses ``ak.guard``,
+        which turns those into a refusal."""
+        agent = required_name(agent, "agent")
+        return self._read(lambda conn: read_stops(conn, self.store_id, self.key).stopped(agent))
+
+    def agent_stops(self, active_only: bool = False) -> pl.DataFrame:
+        """Every stop, oldest first (``active_only``: those in force): agent, status (stopped | resumed),
+        stopped_by, stopped_at, reason, rule, runs, resumed_by, resumed_at, resume_note, seq."""
+        log = self._read(lambda conn: read_stops(conn, self.store_id, self.key))
+        stops = [s for s in log.stops if s.active or not active_only]
+        return pl.DataFrame(
+            [(s.agent, "stopped" if s.active else "resumed", s.stopped_by, s.stopped_at, s.reason, s.rule, s.runs,
+              s.resumed_by, s.resumed_at, s.resume_note, s.seq) for s in stops],
+            schema={"agent": pl.String, "status": pl.String, "stopped_by": pl.String, "stopped_at": pl.String,
+                    "reason": pl.String, "rule": pl.String, "runs": pl.List(pl.String), "resumed_by": pl.String,
+                    "resumed_at": pl.String, "resume_note": pl.String, "seq": pl.Int64}, orient="row")
+
     # ---- agent side --------------------------------------------------------------------------------
     def submit(self, *, agent: str, action: str, params: dict, requested_by: str, run_id: str | None = None,
                before=None, after=None, sources: list | None = None, uncertainty: str | None = None,
@@ -288,6 +365,7 @@ class ApprovalQueue:
 
         def work(conn):
             head = audit.lock_head(conn, self.store_id, self.key)
+            self._refuse_if_stopped(conn, head, agent)
             policy, version = self._policy(conn, head)
             if policy is not None and not policy.knows(action):
                 raise UnknownAction(f"action '{action}' is not in the approvers policy (version {version}): "
@@ -334,6 +412,7 @@ class ApprovalQueue:
         def work(conn):
             head = audit.lock_head(conn, self.store_id, self.key)
             row, exp = self._checked(conn, request_id)
+            self._refuse_if_stopped(conn, head, row.agent)
             if exp.status != "approved" or exp.executed_at is not None:
                 raise InvalidRequest(f"request {request_id} is {exp.status}"
                                      + (f" and was already executed at {exp.executed_at}" if exp.executed_at else ""))
@@ -413,6 +492,8 @@ class ApprovalQueue:
         def work(conn):
             head = audit.lock_head(conn, self.store_id, self.key)
             row, exp = self._checked(conn, request_id)
+            if status == "approved":
+                self._refuse_if_stopped(conn, head, row.agent)
             if same_person(row.requested_by, approver) or same_person(row.agent, approver):
                 raise SelfApproval(f"{approver} is the requester of {row.id} ({row.requested_by}, agent {row.agent}) and "
                                    "cannot decide it (separation of duties)")

@@ -11,6 +11,7 @@ from .audit import iso
 from .hashes import content_hash, params_hash_of_text
 from .identity import same_person
 from .request import as_utc
+from .stops import STOP_EVENTS, StopLog
 
 # rows that grant or use an approval: with an audit key, a request counts as approved only when these carry its MAC
 DECISIVE = ("approved", "rejected", "executed", "migrated")
@@ -50,6 +51,7 @@ class Replay:
     policies: dict[int, tuple[Approvers, Mapping]] = field(default_factory=dict)  # version -> (policy, its row)
     policy_version: int = 0
     problem: tuple[int, str, str] | None = None  # (seq, request id or '', what)
+    stops: StopLog = field(default_factory=StopLog)  # agent stops (the kill switch)
 
     def feed(self, row: Mapping) -> bool:
         """Apply one row; False (and ``problem`` set) when it contradicts the log so far."""
@@ -82,6 +84,10 @@ class Replay:
                     f"but the log's is {self.policy_version}")
         if event in ("schema", "key_adopted"):
             return None
+        if event in STOP_EVENTS:
+            return self.stops.apply(row, details) if isinstance(details, dict) else f"row {seq}'s details are not a dict"
+        if event == "submitted" and isinstance(details, dict) and self._stopped(details.get("agent")):
+            return f"row {seq} submits a request for agent {details.get('agent')}, which the log has stopped"
         if event in ("submitted", "migrated"):
             if rid in self.requests and event == "submitted":
                 return f"row {seq} submits request {rid} a second time"
@@ -102,6 +108,8 @@ class Replay:
         req.rows.append(seq)
         if event == "viewed":
             return None
+        if event in ("approved", "executed") and self._stopped(req.agent):
+            return f"row {seq} ({event}) is about request {rid} of agent {req.agent}, which the log has stopped"
         if event in ("approved", "rejected"):
             if req.status != "pending":
                 return f"row {seq} decides request {rid}, which the log already has {req.status}"
@@ -135,6 +143,10 @@ class Replay:
             req.decisive.append(row)
             return None
         return f"row {seq} has an unknown event '{event}'"
+
+
+    def _stopped(self, agent) -> bool:
+        return isinstance(agent, str) and self.stops.stopped(agent) is not None
 
 
 def replay(rows: Iterable[Mapping], check_policy: bool = True) -> Replay:

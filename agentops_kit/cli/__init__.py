@@ -6,6 +6,7 @@ One module per command family; importing them registers their commands on ``main
 from __future__ import annotations
 
 from . import (  # noqa: F401  (importing registers the commands)
+    agents,
     approvals,
     incident,
     init,
