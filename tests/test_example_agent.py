@@ -71,7 +71,8 @@ def test_a_stopped_example_agent_does_nothing_and_its_run_is_traced_as_failed(tm
     queue.stop_agent(AGENT, reason="refunds sent twice", actor="oncall@example.com")
     proc = start(db, traces, "O-3")
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode != 0 and "AgentStopped" in err and out == ""
+    assert proc.returncode == 1 and out == ""
+    assert err.startswith(f"not acting: agent {AGENT} is stopped (by oncall@example.com at ") and err.count("\n") == 1
     assert queue.requests().height == 0  # nothing queued, nothing done
     runs = ak.load_traces(traces).runs.collect()
     assert runs.select("agent", "workflow", "mode", "outcome").rows() == [(AGENT, "support_refunds", "active", "failure")]

@@ -54,7 +54,10 @@ def main(argv=None) -> None:
     args.add_argument("--timeout", type=float, default=300.0)
     a = args.parse_args(argv)
     with ak.tracing(agent=AGENT, workflow=WORKFLOW, mode="active", file=a.traces) as tracing:
-        print(handle(a.order, a.amount, ak.ApprovalQueue(a.db), tracing, a.timeout))
+        try:
+            print(handle(a.order, a.amount, ak.ApprovalQueue(a.db, create=False), tracing, a.timeout))
+        except ak.AgentOpsError as exc:  # stopped, no store, or the store cannot tell: do nothing, say why
+            raise SystemExit(f"not acting: {exc}") from None
 
 
 if __name__ == "__main__":
