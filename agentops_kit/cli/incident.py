@@ -30,7 +30,9 @@ def incident_new(run_id, exports, policies, approvals_db, out_dir, template_file
     saw and called, cost, violations, approvals, labels), policy_tests/incident.yaml (the run as a policy test
     case that fails until a policy catches it) and policy.diff (the proposed policy change)."""
     from ..incident import new_incident
+    from ..incident.postmortem import check_inputs
 
+    check_inputs(out_dir, force, template_file, policies)  # refused before the load, not after
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
     decisions = open_queue(approvals_db, None, create=False).decisions() if approvals_db else None
     result = new_incident(ts, run_id, out_dir, policies=policies, approvals=decisions, force=force,

@@ -177,13 +177,14 @@ def control_section(incident: Incident, facts: RunFacts, diff_text: str | None, 
     ])
 
 
-def new_incident(ts, run_id: str, out, policies=None, approvals: pl.DataFrame | None = None, force: bool = False,
-                 labels_given: bool = True, template_file=None) -> Incident:
-    """Write the postmortem of run ``run_id`` (in the TraceSet ``ts``) into the folder ``out``.
+SLOTS = ("title", "generated", "summary", "labels", "timeline", "calls", "cost", "violations", "approvals", "cause",
+         "control_change")
 
-    ``policies``: the policy file or folder holding the run's agent's policy (violations, and the file the
-    proposed change is written against); ``approvals``: decisions of an approvals store (``queue.decisions()``).
-    """
+
+def check_inputs(out, force: bool = False, template_file=None, policies=None) -> tuple[Path, Path]:
+    """(the output folder, the template), once they and the policies are usable: called before traces are
+    loaded, so that a postmortem already there, an output that is a file, a template without the control
+    change last or a bad policy file is refused before any work."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise InputFileError(str(out), "is a file: expected a folder for the postmortem")
@@ -192,6 +193,20 @@ def new_incident(ts, run_id: str, out, policies=None, approvals: pl.DataFrame | 
     tpl = Path(template_file) if template_file else template(POSTMORTEM)
     if not tpl.is_file():
         raise InputFileError(str(tpl), "file not found")
+    _fill(tpl.read_text(encoding="utf-8"), dict.fromkeys(SLOTS, ""), str(tpl))
+    if policies is not None:
+        load_policies(policies)
+    return out, tpl
+
+
+def new_incident(ts, run_id: str, out, policies=None, approvals: pl.DataFrame | None = None, force: bool = False,
+                 labels_given: bool = True, template_file=None) -> Incident:
+    """Write the postmortem of run ``run_id`` (in the TraceSet ``ts``) into the folder ``out``.
+
+    ``policies``: the policy file or folder holding the run's agent's policy (violations, and the file the
+    proposed change is written against); ``approvals``: decisions of an approvals store (``queue.decisions()``).
+    """
+    out, tpl = check_inputs(out, force, template_file, policies)
     agent = ts.runs.filter(pl.col("run_id") == run_id).select("agent").collect()
     if not agent.height:
         run_facts(ts, run_id, None)  # raises, naming what the traces hold
