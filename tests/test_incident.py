@@ -149,3 +149,20 @@ def test_the_notebook_writes_the_same_postmortem_as_the_command(tmp_path, polici
 
     for name in ("postmortem.md", "policy.diff", "policy_tests/incident.yaml"):
         assert same(tmp_path / "nb", name) == same(tmp_path / "cli", name), name
+
+
+@pytest.mark.parametrize("edit, says", [
+    (lambda doc: re.sub(r"(?m)^\*\*Control change:\*\* TODO.*$", "**Control change:**   ", doc), "no control change named"),
+    (lambda doc: doc.replace("**Control change:** TODO", "**Control change:**"), "no control change named"),
+    (lambda doc: doc[:doc.index("**Control change:**")], "no control change named"),
+    (lambda doc: doc + "\n## Follow-ups\n\nrevisit in a month\n", "the last section must be '## Control change'"),
+], ids=["empty", "todo-removed", "line-removed", "not-last"])
+def test_check_fails_in_one_line_until_the_control_change_is_named(tmp_path, edit, says):
+    from agentops_kit.incident import check_incident
+
+    out = tmp_path / "incident"
+    assert cli("incident", "new", "--run", RUN, *LOAD, "--out", out)[0] == 0
+    doc = out / "postmortem.md"
+    doc.write_text(edit(doc.read_text()))
+    result = check_incident(out)
+    assert not result.ok and says in result.message and "\n" not in result.message

@@ -10,7 +10,7 @@ import yaml
 
 from ..analytics.policy_tests import run_policy_tests
 from ..errors import InputFileError
-from .postmortem import CONTROL_HEADING, CONTROL_LINE, PLACEHOLDER, POSTMORTEM, TEST_FILE
+from .postmortem import CONTROL_HEADING, CONTROL_LINE, GUIDANCE, PLACEHOLDER, POSTMORTEM, TEST_FILE
 
 
 @dataclass(frozen=True)
@@ -31,7 +31,7 @@ def control_change(text: str) -> str | None:
     for line in lines[sections[-1] + 1:]:
         if line.strip().startswith(CONTROL_LINE):
             named = line.strip()[len(CONTROL_LINE):].strip()
-            return None if not named or named.startswith(PLACEHOLDER) else named
+            return None if not named or named.startswith(PLACEHOLDER) or GUIDANCE in named else named
     return None
 
 
@@ -47,8 +47,8 @@ def check_incident(directory) -> IncidentCheck:
         return IncidentCheck(False, f"{doc}: the last section must be '{CONTROL_HEADING}' "
                                     f"(found '{headings[-1] if headings else 'no section'}')")
     if control_change(text) is None:
-        return IncidentCheck(False, f"{doc}, section '{CONTROL_HEADING[3:]}': no control change named — replace "
-                                    f"'{CONTROL_LINE} {PLACEHOLDER} …' with the change you make")
+        return IncidentCheck(False, f"{doc}, section '{CONTROL_HEADING[3:]}': no control change named — write the "
+                                    f"change you make on its '{CONTROL_LINE}' line (missing, empty or still {PLACEHOLDER})")
     tests = folder / TEST_FILE
     if not tests.is_file():
         return IncidentCheck(False, f"{tests}: no policy test of the incident run — add a case to your policy "

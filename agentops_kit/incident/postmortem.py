@@ -42,6 +42,7 @@ DIFF = "policy.diff"
 CONTROL_HEADING = "## Control change"
 CONTROL_LINE = "**Control change:**"
 PLACEHOLDER = "TODO"
+GUIDANCE = "name the control that keeps this from happening again"  # the placeholder's words, TODO removed or not
 _SLOT = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 
@@ -147,7 +148,7 @@ def _verify(case: dict, policy: Policy, policy_file: str, old_text: str | None, 
 
 
 def control_section(incident: Incident, facts: RunFacts, diff_text: str | None, test_ref: str) -> str:
-    lead = (f"{CONTROL_LINE} {PLACEHOLDER} — name the control that keeps this from happening again (a policy rule, "
+    lead = (f"{CONTROL_LINE} {PLACEHOLDER} — {GUIDANCE} (a policy rule, "
             "an approval gate, a cap, a stop), not \"we'll improve the prompt\". Replace this line; "
             "`agentops-kit incident check` passes once it is replaced and the policy test below passes.")
     if incident.proposal is None:
