@@ -43,6 +43,7 @@ def test_a_postmortem_ends_in_a_control_change_that_holds_only_once_applied(tmp_
     assert code == 0, printed
     assert "require a human approval before 'customer_email_send'" in printed
     assert "fails now, passes with the change" in printed
+    assert "it would also flag 85 of 236 other runs of SupportRefundAgent" in printed  # as the README says
     doc = (out / "postmortem.md").read_text()
     sections = [line for line in doc.splitlines() if line.startswith("## ")]
     assert sections[-1] == "## Control change"
@@ -103,8 +104,11 @@ def test_trace_text_is_shown_never_rendered_and_a_new_policy_is_proposed_when_th
              "agentops.workflow": {"stringValue": "refunds"}, "agentops.outcome": {"stringValue": "failure"}}
     tool = {"gen_ai.tool.name": {"stringValue": "wire_transfer"}, "agentops.step.kind": {"stringValue": "action"},
             "gen_ai.tool.call.arguments": {"stringValue": hostile}}
+    llm = {"gen_ai.operation.name": {"stringValue": "chat"}, "gen_ai.request.model": {"stringValue": "no-such-model"},
+           "gen_ai.usage.input_tokens": {"intValue": "120"}, "gen_ai.usage.output_tokens": {"intValue": "30"}}
     traces = write_lines(tmp_path / "t.jsonl", [otlp_line(
         otlp_span(span_id="1" * 16, name="run", attrs=attrs),
+        otlp_span(span_id="3" * 16, parent="1" * 16, name="chat", attrs=llm),
         otlp_span(span_id="2" * 16, parent="1" * 16, name="execute_tool wire_transfer", attrs=tool,
                   status={"code": 2, "message": "boom"}))])
     out = tmp_path / "incident"
@@ -117,6 +121,9 @@ def test_trace_text_is_shown_never_rendered_and_a_new_policy_is_proposed_when_th
     assert "<script>" not in prose and "<b>" not in prose and "](javascript" not in prose
     assert "# Postmortem: run `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa` of Evil&lt;b&gt;Agent&lt;/b&gt;" in doc
     assert "Not checked: no policy names this agent" in doc
+    # a cost that cannot be known is said so, with how many steps, never $0
+    assert "| cost | unknown (1 step of unknown cost) |" in doc
+    assert "Total: unknown: 1 step of unknown cost" in doc
     # no policy given: the proposal is a new policy file for the agent, as a diff from nothing
     diff = (out / "policy.diff").read_text()
     assert diff.startswith(f"--- /dev/null\n+++ {out / 'evil_b_agent_b.policy.yaml'}\n")
