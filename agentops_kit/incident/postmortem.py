@@ -132,7 +132,7 @@ def _fill(template_text: str, slots: dict[str, str], where: str) -> str:
     return body
 
 
-def _verify(case: dict, policy: Policy, policy_file: str, old_text: str | None, new_text: str, facts) -> tuple[bool, bool]:
+def _verify(case: dict, policy: Policy, old_text: str | None, new_text: str, facts) -> tuple[bool, bool]:
     """Run the generated case as ``policy test`` would: under the policy file as it is, and as changed."""
     import yaml
 
@@ -166,9 +166,9 @@ def control_section(incident: Incident, facts: RunFacts, diff_text: str | None, 
         lead, "",
         "The kit proposes one, made concrete:", "",
         f"- **Proposed change**: {md(p.why)} — policy rule {code(p.rule)}, in {code(incident.policy_file)}: "
-        f"the unified diff {code(DIFF)} (apply it with `patch {incident.policy_file} {incident.out / DIFF}`).",
+        f"the unified diff {code(DIFF)} (apply it with {code(f'patch {incident.policy_file} {incident.out / DIFF}')}).",
         f"- **Policy test**: {code(test_ref)} holds this run as a case that expects the policy to find "
-        f"{code(', '.join(incident.expect))}; `agentops-kit policy test {incident.out / TEST_FILE.parent}` "
+        f"{code(', '.join(incident.expect))}; {code(f'agentops-kit policy test {incident.out / TEST_FILE.parent}')} "
         f"fails until a policy catches the run ({check}).",
         f"- It would also flag {p.other_runs_flagged} of the {p.other_runs} other runs of this agent in the traces "
         "given (each is a run to look at: a cap that flags many normal runs is a cap nobody will keep).",
@@ -229,7 +229,7 @@ def new_incident(ts, run_id: str, out, policies=None, approvals: pl.DataFrame | 
         one = ts.only_runs(pl.LazyFrame({"run_id": [run_id]}))
         incident.expect = sorted(rules(one, changed(policy, proposal)))
         case = test_case(facts, incident.expect)
-        incident.fails_now, incident.passes_with_change = _verify(case, policy, policy_file, old_text, new_text, facts)
+        incident.fails_now, incident.passes_with_change = _verify(case, policy, old_text, new_text, facts)
         # as given: an absolute path stays absolute, a relative one is made relative to the test file
         ref = policy_file if Path(policy_file).is_absolute() else os.path.relpath(
             Path(policy_file).resolve(), (out / TEST_FILE.parent).resolve())
