@@ -103,7 +103,7 @@ def test_trace_text_is_shown_never_rendered_and_a_new_policy_is_proposed_when_th
     attrs = {"gen_ai.agent.name": {"stringValue": "Evil<b>Agent</b>"},
              "agentops.workflow": {"stringValue": "refunds"}, "agentops.outcome": {"stringValue": "failure"}}
     tool = {"gen_ai.tool.name": {"stringValue": "wire_transfer"}, "agentops.step.kind": {"stringValue": "action"},
-            "gen_ai.tool.call.arguments": {"stringValue": hostile}}
+            "gen_ai.tool.call.arguments": {"stringValue": hostile}, "gen_ai.tool.call.result": {"stringValue": "y" * 2500}}
     llm = {"gen_ai.operation.name": {"stringValue": "chat"}, "gen_ai.request.model": {"stringValue": "no-such-model"},
            "gen_ai.usage.input_tokens": {"intValue": "120"}, "gen_ai.usage.output_tokens": {"intValue": "30"}}
     traces = write_lines(tmp_path / "t.jsonl", [otlp_line(
@@ -121,6 +121,7 @@ def test_trace_text_is_shown_never_rendered_and_a_new_policy_is_proposed_when_th
     assert "<script>" not in prose and "<b>" not in prose and "](javascript" not in prose
     assert "# Postmortem: run `aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa` of Evil&lt;b&gt;Agent&lt;/b&gt;" in doc
     assert "Not checked: no policy names this agent" in doc
+    assert "y" * 2000 + "\n… (500 more characters in the trace)\n" in doc and "y" * 2001 not in doc
     # a cost that cannot be known is said so, with how many steps, never $0
     assert "| cost | unknown (1 step of unknown cost) |" in doc
     assert "Total: unknown: 1 step of unknown cost" in doc
