@@ -20,8 +20,9 @@ removing an approval gate), ``agentops_kit.analytics.quality`` (quality metrics 
 ``agentops_kit.analytics.redteam`` (the red-team report), ``agentops_kit.inventory`` (scoring and its
 error), ``agentops_kit.inventory_store`` and ``agentops_kit.inventory_reality`` (scorings over time,
 estimate vs traces), ``agentops_kit.mapping`` and ``agentops_kit.pricing`` (the two config files of a load),
-``agentops_kit.report`` (the weekly report and what the notebooks share) and ``agentops_kit.scope`` (what a
-set of traces holds; ``NothingToShow``). Every other module is internal: it may change without notice.
+``agentops_kit.report`` (the weekly report and what the notebooks share), ``agentops_kit.scope`` (what a
+set of traces holds; ``NothingToShow``), ``agentops_kit.tracing_defaults`` (``ak.tracing``: OpenTelemetry set up
+for agent code) and ``agentops_kit.incident`` (postmortems that end in a control change). Every other module is internal: it may change without notice.
 """
 
 from __future__ import annotations
@@ -71,6 +72,7 @@ _ALSO = {
     "load_mapping": "mapping",
     "Pricing": "pricing",
     "load_pricing": "pricing",
+    "tracing": "tracing_defaults",
 }
 
 PUBLIC_MODULES = (
@@ -80,6 +82,7 @@ PUBLIC_MODULES = (
     "agentops_kit.analytics.redteam", "agentops_kit.inventory", "agentops_kit.inventory_store",
     "agentops_kit.inventory_reality", "agentops_kit.mapping", "agentops_kit.pricing", "agentops_kit.report",
     "agentops_kit.scope", "agentops_kit.analytics.cost_breakdown", "agentops_kit.analytics.latency",
+    "agentops_kit.tracing_defaults", "agentops_kit.incident",
 )
 
 

@@ -126,6 +126,14 @@ ROWS = [
     pytest.param(["approvals", "verify", "--db", "sqlite:///typo.db"], r"typo\.db"),
     (["approvals", "export", "afile/audit.csv", "--db", "sqlite:///ap.db"], r"afile/audit\.csv"),
     pytest.param(["approvals", "approve", "{id}", "--as", "x" * 250, "--db", "{pg}"], r""),
+    # incident
+    (["incident", "new", "--run", "nope", "--traces", S, "--out", "out"], r"run 'nope' is not in the traces given \(616 runs"),
+    (["incident", "new", "--run", "nope", "--traces", "missing.jsonl", "--out", "afile"], r"afile: is a file"),
+    (["incident", "new", "--run", "nope", "--traces", S, "--policy", "badpol.yaml", "--out", "out"],
+     r"badpol\.yaml, line 3, key 'agent\.max_tool_calls'"),
+    (["incident", "new", "--run", "nope", "--traces", S, "--template", "afile", "--out", "out"],
+     r"afile: the template's last section must be '## Control change'"),
+    (["incident", "check", "emptydir"], r"emptydir/postmortem\.md: file not found"),
     # the group itself
     (["nosuchcommand"], r"No such command 'nosuchcommand'"),
 ]

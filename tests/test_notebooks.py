@@ -33,9 +33,9 @@ def outputs(nb, kind):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == kind]
 
 
-def test_all_five_notebooks_exist():
+def test_all_six_notebooks_exist():
     assert {p.name for p in NOTEBOOKS} == {"weekly_review.ipynb", "run_inspector.ipynb", "approvals.ipynb",
-                                          "inventory_scoring.ipynb", "shadow_mode.ipynb"}
+                                          "inventory_scoring.ipynb", "shadow_mode.ipynb", "incident.ipynb"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
