@@ -63,7 +63,7 @@ def prune(store: str | os.PathLike, older_than: dt.timedelta, reason: str, today
     record it in the store's history with ``reason``. The manifest of ingested files stays, so ingesting the
     same exports again does not bring the dropped weeks back."""
     path = Path(store)
-    cutoff = (today or dt.datetime.now(dt.timezone.utc)) - older_than
+    cutoff = ((today or dt.datetime.now(dt.timezone.utc)) - older_than).replace(microsecond=0)
     with store_lock(path, on_wait):
         doc = read_commit(path)
         old = [w for w in weeks_of(doc) if w != UNKNOWN_WEEK and week_bounds(w)[1] <= cutoff]
@@ -101,6 +101,7 @@ def info(store: str | os.PathLike) -> dict:
         "rejected": sum(reasons.values()), "rejected_reasons": reasons,
         "labels_unmatched": sum(e["rows"] for e in doc["parts"]["labels"].get(UNMATCHED, [])),
         "prunes": [h for h in doc["history"] if h.get("action") == "prune"],
+        "history": doc["history"],  # every ingest (files, mapping, pricing), compaction and prune
     }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,7 +12,7 @@ import polars as pl
 from ..errors import UsageError
 from ..model import TABLE_SCHEMAS, conform
 from ..traceset import TraceSet
-from ..weeks import parse_week
+from ..weeks import parse_week, week_of, week_range
 from .layout import COMMIT, UNKNOWN_WEEK, UNMATCHED, read_commit, weeks_of
 from .partitions import entries_of, scan
 
@@ -85,4 +86,33 @@ def store_weeks(store: str | os.PathLike) -> list[str]:
     return weeks_of(read_commit(Path(store)))
 
 
-__all__ = ["open_store", "store_weeks", "UNKNOWN_WEEK"]
+def parse_weeks(spec: str) -> list[str]:
+    """``2026-W40..2026-W47`` (every week from one to the other) or ``2026-W44,2026-W46``; UsageError otherwise."""
+    weeks = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        first, dots, last = part.partition("..")
+        if dots:
+            if parse_week(first) > parse_week(last):
+                raise UsageError(f"weeks {part!r}: the first week comes after the last")
+            weeks += week_range([first.strip(), last.strip()])
+        else:
+            parse_week(part)
+            weeks.append(part)
+    if not weeks:
+        raise UsageError(f"weeks {spec!r}: expected ISO weeks such as 2026-W40..2026-W47 or 2026-W44,2026-W46")
+    return list(dict.fromkeys(weeks))
+
+
+def trend_window(store: str | os.PathLike, week: str | None, weeks_back: int) -> tuple[str | None, list[str]]:
+    """The week a review shows (default: the last week with runs in the store) and the ``weeks_back`` weeks
+    ending with it: the only weeks the review reads."""
+    if week is None:
+        dated = [w for w in store_weeks(store) if w != UNKNOWN_WEEK]
+        if not dated:
+            return None, []
+        week = dated[-1]
+    monday = parse_week(week)
+    return week, [week_of(monday - dt.timedelta(weeks=n)) for n in range(weeks_back - 1, -1, -1)]
+
+
+__all__ = ["open_store", "parse_weeks", "store_weeks", "trend_window", "UNKNOWN_WEEK"]
