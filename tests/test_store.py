@@ -150,3 +150,17 @@ def test_bad_stores_give_one_clear_line(tmp_path, sample_store):
     assert open_store(missing, weeks=["2026-W45"]).steps.collect().height  # the other weeks still read
     with pytest.raises(ak.AgentOpsError, match="expected an ISO week"):
         open_store(sample_store, weeks=["last week"])
+
+
+def test_any_engine_reads_the_store_from_the_files_of_its_commit(sample_store, in_memory):
+    import duckdb
+
+    from agentops_kit.store import store_files
+
+    files = store_files(sample_store, "runs", weeks=["2026-W46", "2026-W47"])
+    assert len(files) == 2 and all("/runs/week=2026-W4" in f for f in files)
+    counted = duckdb.sql(f"select week, count(*) from read_parquet({files!r}, hive_partitioning = true) "
+                         "group by week order by week").fetchall()
+    expected = (in_memory.runs.group_by(pl.col("started_at").dt.strftime("%G-W%V").alias("week")).len()
+                .filter(pl.col("week") >= "2026-W46").sort("week").collect().rows())
+    assert counted == expected

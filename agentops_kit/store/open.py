@@ -14,7 +14,7 @@ from ..model import TABLE_SCHEMAS, conform
 from ..traceset import TraceSet
 from ..weeks import parse_week, week_of, week_range
 from .layout import COMMIT, UNKNOWN_WEEK, UNMATCHED, read_commit, weeks_of
-from .partitions import entries_of, scan
+from .partitions import checked_paths, entries_of, scan
 
 
 def _weeks(doc: dict, weeks: Iterable[str] | str | None) -> list[str]:
@@ -81,6 +81,19 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
     return ts
 
 
+def store_files(store: str | os.PathLike, table: str, weeks: Iterable[str] | str | None = None) -> list[str]:
+    """The live Parquet files of ``table`` (runs, steps, sources, labels, rejected) for ``weeks`` (default:
+    every week), from the store's current commit, each checked to be there: for DuckDB, Spark or pandas
+    (``duckdb.read_parquet(files, hive_partitioning=True)`` adds the ``week`` column)."""
+    path = Path(store)
+    doc = read_commit(path)
+    if table == "rejected":
+        return checked_paths(path, doc["rejected"])
+    if table not in ("runs", "steps", "sources", "labels"):
+        raise UsageError(f"table {table!r}: expected runs, steps, sources, labels or rejected")
+    return checked_paths(path, entries_of(doc, table, _weeks(doc, weeks)))
+
+
 def store_weeks(store: str | os.PathLike) -> list[str]:
     """The weeks holding runs in the store, in order."""
     return weeks_of(read_commit(Path(store)))
@@ -115,4 +128,4 @@ def trend_window(store: str | os.PathLike, week: str | None, weeks_back: int) ->
     return week, [week_of(monday - dt.timedelta(weeks=n)) for n in range(weeks_back - 1, -1, -1)]
 
 
-__all__ = ["open_store", "parse_weeks", "store_weeks", "trend_window", "UNKNOWN_WEEK"]
+__all__ = ["open_store", "parse_weeks", "store_files", "store_weeks", "trend_window", "UNKNOWN_WEEK"]
