@@ -164,3 +164,18 @@ def test_any_engine_reads_the_store_from_the_files_of_its_commit(sample_store, i
     expected = (in_memory.runs.group_by(pl.col("started_at").dt.strftime("%G-W%V").alias("week")).len()
                 .filter(pl.col("week") >= "2026-W46").sort("week").collect().rows())
     assert counted == expected
+
+
+@pytest.mark.parametrize("labels_first", [True, False])
+def test_labels_before_or_after_their_runs_give_the_runs_of_one_ingest(tmp_path, in_memory, labels_first):
+    store = tmp_path / "store"
+    if labels_first:
+        pending = ingest([], into=store, mapping=MAPPING, labels=LABELS)
+        assert pending.labels_unmatched == 129 and "naming no run yet" in pending.text()
+        ingest(TRACES, into=store, mapping=MAPPING)
+    else:
+        ingest(TRACES, into=store, mapping=MAPPING)
+        later = ingest([], into=store, mapping=MAPPING, labels=LABELS)
+        assert later.runs_updated > 0 and later.runs_added == 0
+    assert_same(open_store(store), in_memory)
+    assert open_store(store).label_problems.collect().height == 0
