@@ -83,7 +83,7 @@ def traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, what: 
     from ..errors import UsageError
 
     if bool(exports) == (store is not None):
-        raise UsageError(f"{what}: give either trace exports or --store STORE")
+        raise UsageError(f"{what}: give either the traces (exports) or --store STORE, not both or neither")
     if store is None:
         if weeks is not None:
             raise UsageError(f"{what}: --weeks reads weeks of a store: give --store STORE")

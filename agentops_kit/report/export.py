@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from .. import resources
-from ..errors import AgentOpsError
+from ..errors import AgentOpsError, UsageError
 from ..rendering import TABLE_CSS
 from ..resources import report_template_dir
 
@@ -114,7 +114,7 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list | None, no
     if "approvals_db" in params:
         params["approvals_db"] = absolute_sqlite(str(params["approvals_db"]))
     if (not traces) == (store is None):
-        raise ReportError("weekly report: give either trace exports or a store")
+        raise UsageError("weekly report: give either the traces (--traces) or a store (--store), not both or neither")
     traces = absolute([traces] if isinstance(traces, (str, os.PathLike)) else list(traces or []))
     check_weeks_back(params.get("weeks_back", 8))
     nb = Path(notebook) if notebook else resources.notebook("weekly_review.ipynb")

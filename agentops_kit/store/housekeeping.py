@@ -34,6 +34,7 @@ def parse_age(text: str) -> dt.timedelta:
 def compact(store: str | os.PathLike, on_wait=None) -> dict:
     """Merge the parts of each week of each table into one file. Returns what was merged."""
     path = Path(store)
+    read_commit(path)  # a path that is not a store is refused before the lock (which would make the folder)
     with store_lock(path, on_wait):
         doc = read_commit(path)
         commit = doc["commit"] + 1
@@ -64,6 +65,7 @@ def prune(store: str | os.PathLike, older_than: dt.timedelta, reason: str, today
     same exports again does not bring the dropped weeks back."""
     path = Path(store)
     cutoff = ((today or dt.datetime.now(dt.timezone.utc)) - older_than).replace(microsecond=0)
+    read_commit(path)  # a path that is not a store is refused before the lock (which would make the folder)
     with store_lock(path, on_wait):
         doc = read_commit(path)
         old = [w for w in weeks_of(doc) if w != UNKNOWN_WEEK and week_bounds(w)[1] <= cutoff]
