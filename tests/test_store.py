@@ -179,3 +179,24 @@ def test_labels_before_or_after_their_runs_give_the_runs_of_one_ingest(tmp_path,
         assert later.runs_updated > 0 and later.runs_added == 0
     assert_same(open_store(store), in_memory)
     assert open_store(store).label_problems.collect().height == 0
+
+
+def test_a_late_root_span_moves_its_run_to_the_week_it_started(tmp_path):
+    from agentops_kit.store.layout import read_commit
+
+    from .conftest import otlp_line, otlp_span, write_lines
+
+    sunday = 1_764_547_140_000_000_000  # 2025-11-30 23:59 UTC, a Sunday: week 2025-W48
+    monday = sunday + 120 * 10**9  # 2025-12-01 00:01 UTC: week 2025-W49
+    child = otlp_span(span_id="c" * 16, parent="d" * 16, name="tool", start=monday, end=monday + 10**9)
+    root = otlp_span(span_id="d" * 16, name="agent", start=sunday, end=monday + 2 * 10**9)
+    store = tmp_path / "store"
+    ingest(write_lines(tmp_path / "child.otlp.jsonl", [otlp_line(child)]), into=store)
+    assert list(read_commit(store)["parts"]["runs"]) == ["2025-W49"]
+    moved = ingest(write_lines(tmp_path / "root.otlp.jsonl", [otlp_line(root)]), into=store)
+    assert moved.runs_updated == 1 and moved.runs_added == 0
+    assert list(read_commit(store)["parts"]["runs"]) == ["2025-W48"]  # the run left the week it was in
+    runs = open_store(store, weeks=["2025-W48"]).runs.collect()
+    assert runs.height == 1 and runs["root_missing"].to_list() == [False] and runs["orphan_steps"].to_list() == [0]
+    assert open_store(store, weeks=["2025-W49"]).steps.collect().height == 0
+    assert open_store(store).steps.collect().height == 2
