@@ -31,7 +31,7 @@ from ..weeks import iso_week
 from .commit import now, publish, write_part
 from .layout import FACTS_SCHEMA, TIME, UNKNOWN_WEEK, UNMATCHED, WEEK_TABLES, StoreError, read_commit, week_dir
 from .lock import store_lock
-from .manifest import plan_files
+from .manifest import MANIFEST_SCHEMA, plan_files
 from .partitions import entries_of, locate_runs, scan, take_runs
 
 LATE = dt.timedelta(days=7)  # how far from its run a late span may start and still find it
@@ -149,7 +149,7 @@ def ingest(paths, into: str | os.PathLike, mapping: str | os.PathLike | Mapping 
     with store_lock(store, on_wait):
         doc = read_commit(store, must_exist=False)
         plan = plan_files([*files, *label_files], ["export"] * len(files) + ["labels"] * len(label_files),
-                          doc["ingested"])
+                          scan(store, doc["manifest"], MANIFEST_SCHEMA))
         result = IngestResult(store=str(store), commit=None, files_unchanged=plan.unchanged,
                               files_changed=plan.changed)
         if not plan.new:
@@ -160,9 +160,10 @@ def ingest(paths, into: str | os.PathLike, mapping: str | os.PathLike | Mapping 
         written = _commit(store, doc, commit, new_exports, new_labels, mapping_obj, pricing_obj, format, progress,
                           result)
         at = now()
-        written["ingested"] = doc["ingested"] + [{**e, "commit": commit, "ingested_at": at} for e in plan.new]
+        read = pl.DataFrame([{**e, "commit": commit, "ingested_at": at} for e in plan.new], schema=MANIFEST_SCHEMA)
+        written["manifest"] = doc["manifest"] + [write_part(store, "manifest", commit, read)]
         written["history"] = doc["history"] + [{
-            "commit": commit, "at": at, "action": "ingest", "files": [e["path"] for e in plan.new],
+            "commit": commit, "at": at, "action": "ingest", "files": len(plan.new),
             "mapping": str(mapping) if isinstance(mapping, (str, os.PathLike)) else
             ("default conventions" if mapping is None else "a Mapping given in code"),
             "pricing": pricing_source(pricing), "runs_added": result.runs_added, "runs_updated": result.runs_updated,
