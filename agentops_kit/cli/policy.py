@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .app import load_for_analytics, main, print_frame, trace_options
+from .app import main, print_frame, store_options, trace_options, traces_or_store
 from .approvals import KEY_FILE_HELP, echo, open_store
 
 
@@ -17,7 +17,8 @@ def policy():
 
 @policy.command("check")
 @click.argument("policies", nargs=-1, required=True, type=click.Path())
-@click.option("--traces", "exports", multiple=True, required=True, help="trace exports or Parquet folder (repeatable)")
+@click.option("--traces", "exports", multiple=True, help="trace exports or Parquet folder (repeatable)")
+@store_options
 @click.option("--approvals-db", "--db", "approvals_db", default=None,
               help="approvals store URL: its decisions count as approval evidence (and --stop-on writes its stops there)")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
@@ -28,9 +29,10 @@ def policy():
 @click.option("--as", "actor", default=None, help="who the automatic stops are recorded as (with --stop-on)")
 @click.option("--key-file", type=click.Path(), default=None, help=KEY_FILE_HELP)
 @trace_options
-def policy_check(policies, exports, approvals_db, out_format, strict, stop_on, actor, key_file, mapping, pricing,
-                 labels, fmt):
-    """Evaluate every run of the agents the POLICIES name. Exit 0 clean, 1 violations, 2 bad input.
+def policy_check(policies, exports, store, weeks, approvals_db, out_format, strict, stop_on, actor, key_file,
+                 mapping, pricing, labels, fmt):
+    """Evaluate every run of the agents the POLICIES name, from --traces or a trace store (--store, only the
+    --weeks asked for). Exit 0 clean, 1 violations, 2 bad input.
 
     With --stop-on SEVERITY, each agent with a violation that severe or worse is stopped in the approvals store
     (an audit row naming the rules and runs), and the output says so."""
@@ -42,17 +44,17 @@ def policy_check(policies, exports, approvals_db, out_format, strict, stop_on, a
 
     if stop_on and (not approvals_db or not actor):
         raise click.UsageError("--stop-on needs --db URL (the approvals store) and --as NAME (who stops)")
-    store = open_store(approvals_db, key_file) if approvals_db else None  # a bad URL fails before the traces load
-    ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    approvals = open_store(approvals_db, key_file) if approvals_db else None  # a bad URL fails before the traces load
+    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "policy check")
     require_runs(ts, what="policy check")
-    decisions = store.decisions() if store is not None else None
+    decisions = approvals.decisions() if approvals is not None else None
     result = check_policy(ts, list(policies), approvals=decisions)
     findings = lint_policy(list(policies)) if strict else None
     stops = None
-    if stop_on and store is not None:
+    if stop_on and approvals is not None:
         from ..approvals.auto_stop import apply_stops, violation_causes
 
-        stops = apply_stops(store, violation_causes(result.violations, stop_on), actor)
+        stops = apply_stops(approvals, violation_causes(result.violations, stop_on), actor)
     if out_format == "json":
         payload = result.to_dict()
         if findings is not None:
