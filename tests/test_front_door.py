@@ -24,7 +24,7 @@ def ts():
 
 
 def test_the_front_door_is_small_and_everything_else_still_resolves():
-    assert ak.__all__ == sorted(ak.FRONT_DOOR) and len(ak.__all__) <= 15
+    assert ak.__all__ == sorted(ak.FRONT_DOOR) and len(ak.__all__) <= 16  # the first wave's 13, the store's two, the kill switch
     assert set(ak.__all__) <= set(dir(ak))
     assert not set(ak._ALSO) & set(dir(ak))  # reachable, but not offered
     for name, module in {**ak.FRONT_DOOR, **ak._ALSO}.items():

@@ -88,7 +88,7 @@ def approvals_serve(db, key_file, host, port, token_file, user):
     from ..approvals import ApprovalQueue
     from ..approvals.identity import check_identity
     from ..approvals.store import parse_url, shown_url
-    from ..widgets.approvals_widget import current_user
+    from ..widgets.user import current_user
 
     if not is_loopback(host) and token_file is None:
         raise UsageError(f"--host {host} is not a loopback address: serving the approvals page beyond this machine "

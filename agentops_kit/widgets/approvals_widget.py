@@ -3,9 +3,6 @@ user, the history of decided requests and the queue's numbers (both redrawn afte
 
 from __future__ import annotations
 
-import getpass
-import os
-
 import ipywidgets as w
 import polars as pl
 
@@ -13,11 +10,7 @@ from ..approvals import ApprovalError, ApprovalQueue
 from ..rendering import esc, table
 from .approvals_views import counted_requests, diff_frame, history_frame, metrics_frame, request_html, summary_html
 from .stop_control import stop_controls
-
-
-def current_user() -> str:
-    """The person at the keyboard: JupyterHub's user, else $AGENTOPS_USER, else the OS user."""
-    return os.environ.get("JUPYTERHUB_USER") or os.environ.get("AGENTOPS_USER") or getpass.getuser()
+from .user import current_user
 
 
 class ApprovalsWidget(w.VBox):

@@ -15,8 +15,8 @@ from ..inspection.run_search import MIN_ID_PREFIX, SORTABLE, RunQuery, RunSearch
 from ..inspection.run_tree import failure_cause, waterfall_rows
 from ..model import Outcome
 from ..rendering import esc, money, no_math, table
-from .approvals_widget import current_user
 from .stop_control import stop_controls
+from .user import current_user
 
 
 class _All:
