@@ -36,7 +36,7 @@ class Receiver:
         if self.limits is None:
             return [sys.executable, "-m", "agentops_kit", "collect", "--into", str(self.store),
                     "--port", str(self.port), *self.args]
-        options = dict(zip(self.args[::2], self.args[1::2]))
+        options = dict(zip(self.args[::2], self.args[1::2], strict=True))
         commit_every = float(options.pop("--commit-every", 5))
         assert not options, f"only --commit-every goes with limits, got {options}"
         code = ("import sys; from agentops_kit.collect import Limits, run; "

@@ -47,7 +47,7 @@ def test_kill_9_at_random_moments_loses_no_acknowledged_span_and_duplicates_none
 
     ts = open_store(store)
     steps = ts.steps.select("run_id", "step_id").collect()
-    keys = list(zip(steps["run_id"], steps["step_id"]))
+    keys = list(zip(steps["run_id"], steps["step_id"], strict=True))
     context = f"seed {seed}; sent {sent}; receiver output:\n" + "\n---\n".join(outputs)
     assert len(keys) == len(set(keys)), "a span is in the store twice: " + context
     missing = set(acked) - set(keys)

@@ -15,6 +15,7 @@ import hmac
 
 import orjson
 from tornado import web
+from tornado.http1connection import HTTP1Connection
 
 from . import body as wire
 from .limits import Limits
@@ -124,7 +125,8 @@ class Traces(_Answering):
         self.counted = True
         # a body over the limit is read (and dropped) up to a few times the limit, so that the sender, which
         # sends the whole body before it reads the answer, gets its 413; beyond that the connection is dropped
-        self.request.connection.set_max_body_size(HARD_LIMIT_FACTOR * limits.max_request_bytes)
+        if isinstance(self.request.connection, HTTP1Connection):
+            self.request.connection.set_max_body_size(HARD_LIMIT_FACTOR * limits.max_request_bytes)
 
     def data_received(self, chunk: bytes) -> None:
         self.size += len(chunk)
@@ -136,7 +138,7 @@ class Traces(_Answering):
     async def post(self) -> None:
         limits, media = self.state.limits, self.media()
         if self.size > limits.max_request_bytes:
-            return self.refuse(413, f"the body is over {limits.max_request_bytes} bytes (the limit)")
+            return self.refuse(413, f"the body is {self.size} bytes; the limit is {limits.max_request_bytes}")
         try:
             data = wire.inflate(b"".join(self.chunks), self.request.headers.get("Content-Encoding"),
                                 limits.max_request_bytes)
