@@ -197,3 +197,24 @@ def test_the_spool_syncs_before_answering_cuts_a_torn_tail_and_has_one_owner(tmp
 def test_limits_must_be_positive_integers():
     with pytest.raises(UsageError, match="limit max_depth must be a positive integer, got 0"):
         Limits(max_depth=0)
+
+
+def test_a_request_of_too_many_values_is_refused_before_it_costs_memory():
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+    limits = Limits(max_values=1000)
+    # two bytes per empty attribute in protobuf: 1,000,000 of them in 2 MB, refused before any is decoded
+    message = ExportTraceServiceRequest()
+    span = message.resource_spans.add().scope_spans.add().spans.add()
+    span.trace_id, span.span_id = b"\x01" * 16, b"\x02" * 8
+    for _ in range(1000):
+        span.attributes.add()
+    with pytest.raises(wire.BodyError, match="more than 1000 spans, attributes") as caught:
+        wire.decode(message.SerializeToString(), wire.PROTOBUF, 1000)
+    assert caught.value.status == 413
+    nested_values = {"arrayValue": {"values": [{"intValue": "1"}] * 600}}
+    for body in ({"resourceSpans": [{"scopeSpans": [{"spans": [1] * 1001}]}]},
+                 request(otlp_span(attrs={"a": nested_values, "b": nested_values}))):
+        with pytest.raises(wire.BodyError, match="more than 1000"):
+            screen(body, limits)
+    assert screen(request(otlp_span(attrs={"a": nested_values})), limits).accepted == 1

@@ -59,19 +59,59 @@ def _inflate(body: bytes, inflater, limit: int, encoding: str) -> bytes:
     return data
 
 
-def decode(body: bytes, media: str):
-    """The request as the OTLP/JSON-shaped structure the screening reads (hex ids, 64-bit values as text)."""
+def decode(body: bytes, media: str, max_values: int):
+    """The request as the OTLP/JSON-shaped structure the screening reads (hex ids, 64-bit values as text).
+    A protobuf request is counted before it is turned into Python objects (413 beyond ``max_values``)."""
     if media == JSON:
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise BodyError(400, f"the body is not valid JSON: {exc}") from None
-    from ..readers.otlp_proto import decode_request
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+    from ..readers.otlp_proto import to_document
+
+    request = ExportTraceServiceRequest()
     try:
-        return decode_request(body)
-    except Exception as exc:  # noqa: BLE001  (any failure to decode an untrusted body is the body's fault)
+        request.ParseFromString(body)
+    except Exception as exc:  # any failure to parse an untrusted body is the body's fault (upb: DecodeError)
         raise BodyError(400, f"the body is not a protobuf ExportTraceServiceRequest: {exc}") from None
+    count_values(request, max_values)
+    return to_document(request)
+
+
+def count_values(request, limit: int) -> None:
+    """BodyError 413 once the parsed ``request`` holds more than ``limit`` spans, attributes, events, links and
+    nested values (counting stops there, so its cost is bounded too)."""
+    seen = 0
+    lists = []  # repeated KeyValue / AnyValue fields still to look into
+    for rs in request.resource_spans:
+        lists.append(rs.resource.attributes)
+        for ss in rs.scope_spans:
+            lists.append(ss.scope.attributes)
+            seen += len(ss.spans)
+            for span in ss.spans:
+                lists.append(span.attributes)
+                seen += len(span.events) + len(span.links)
+                lists.extend(e.attributes for e in span.events)
+                lists.extend(k.attributes for k in span.links)
+                if seen > limit:
+                    break
+    while lists and seen <= limit:
+        items = lists.pop()
+        seen += len(items)
+        if seen > limit:
+            break
+        for item in items:
+            value = item.value if hasattr(item, "key") else item  # a KeyValue's value, or an array's AnyValue
+            kind = value.WhichOneof("value")
+            if kind == "array_value":
+                lists.append(value.array_value.values)
+            elif kind == "kvlist_value":
+                lists.append(value.kvlist_value.values)
+    if seen > limit:
+        raise BodyError(413, f"the request holds more than {limit} spans, attributes, events, links and values "
+                             "(the limit): send smaller batches")
 
 
 def success(media: str, rejected: int = 0, message: str = "") -> bytes:

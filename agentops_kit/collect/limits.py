@@ -20,8 +20,11 @@ class Limits:
     max_depth: int = 16  # nesting of array and key-value list values
     max_events: int = 1024  # per span
     max_links: int = 1024  # per span
+    # spans, attributes, events, links and nested values in one request: a small protobuf body can stand for
+    # millions of them (two bytes each), and each costs some 400 bytes once decoded in Python
+    max_values: int = 250_000
     max_pending_bytes: int = 512 * MIB  # spooled but not yet committed: beyond it, 503 until the store catches up
-    max_in_flight: int = 64  # requests being decoded or written at once: beyond it, 429
+    max_in_flight: int = 16  # requests being read, decoded or written at once (each body is in memory): beyond, 429
 
     def __post_init__(self) -> None:
         for name, value in self.__dict__.items():

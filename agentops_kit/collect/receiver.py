@@ -21,6 +21,7 @@ from .limits import Limits
 from .server import HARD_LIMIT_FACTOR, PATH, State, application
 from .spool import Spool
 
+BODY_TIMEOUT_S = 30.0  # a sender that stalls mid-body loses its connection rather than holding a place
 DRAIN_S = 10.0  # how long requests at work may take to finish once the receiver is told to stop
 
 
@@ -82,7 +83,7 @@ async def _serve(sockets, spool: Spool, committer: Committer, state: State, host
 
     logging.getLogger("tornado.access").setLevel(logging.ERROR)  # refused requests are answered, not logged
     server = HTTPServer(application(state), max_body_size=HARD_LIMIT_FACTOR * state.limits.max_request_bytes,
-                        idle_connection_timeout=60)
+                        idle_connection_timeout=60, body_timeout=BODY_TIMEOUT_S)
     server.add_sockets(sockets)
     spool.start()
     committer.start()

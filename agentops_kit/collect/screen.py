@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass, field
 
 from ..readers.spans import check_ns
+from .body import BodyError
 from .limits import Limits
 
 _HEX32 = re.compile(r"[0-9a-fA-F]{32}\Z")
@@ -77,6 +78,14 @@ class _Checker:
 
     def __init__(self, limits: Limits):
         self.limits = limits
+        self.values = 0
+
+    def tally(self, count: int) -> None:
+        """Count spans, attributes, events, links and values; the whole request is refused past the limit."""
+        self.values += count
+        if self.values > self.limits.max_values:
+            raise BodyError(413, f"the request holds more than {self.limits.max_values} spans, attributes, events, "
+                                 "links and values (the limit): send smaller batches")
 
     def text(self, value, what: str, default: str | None = "") -> str | None:
         if value is None:
@@ -127,6 +136,7 @@ class _Checker:
             return []
         if not isinstance(value, list):
             raise Rejected(f"{what} must be a list, got {type(value).__name__}")
+        self.tally(len(value))
         if len(value) > self.limits.max_attributes:
             raise Rejected(f"{what} has {len(value)} entries (limit {self.limits.max_attributes})")
         return [self.key_value(kv, what, 1) for kv in value]
@@ -172,6 +182,7 @@ class _Checker:
             if not isinstance(x, dict) or not isinstance(x.get("values", []), list):
                 raise Rejected(f"{what} {kind} must be an object with a 'values' list")
             values = x.get("values") or []
+            self.tally(len(values))
             if len(values) > self.limits.max_attributes:
                 raise Rejected(f"{what} {kind} has {len(values)} values (limit {self.limits.max_attributes})")
             if kind == "arrayValue":
@@ -216,6 +227,7 @@ class _Checker:
             raise Rejected(f"a span must be an object, got {type(span).__name__}")
         events = _listed(span.get("events"), "events", self.limits.max_events)
         links = _listed(span.get("links"), "links", self.limits.max_links)
+        self.tally(len(events) + len(links))
         status = span.get("status")
         if status is not None and not isinstance(status, dict):
             raise Rejected(f"status must be an object, got {type(status).__name__}")
@@ -310,6 +322,7 @@ def screen(request, limits: Limits) -> Screened:
         for j, ss in enumerate(scope_spans):
             ss = _object(ss, f"resourceSpans[{i}].scopeSpans[{j}]")
             spans = _items(ss.get("spans"), f"resourceSpans[{i}].scopeSpans[{j}].spans")
+            check.tally(len(spans))
             if resource is None:
                 reject(len(spans), resource_problem)
                 continue

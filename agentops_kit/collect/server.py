@@ -143,7 +143,7 @@ class Traces(_Answering):
             data = wire.inflate(b"".join(self.chunks), self.request.headers.get("Content-Encoding"),
                                 limits.max_request_bytes)
             self.chunks = []
-            screened = screen(wire.decode(data, media), limits)
+            screened = screen(wire.decode(data, media, limits.max_values), limits)
         except wire.BodyError as exc:
             return self.refuse(exc.status, str(exc))
         except BadRequest as exc:
