@@ -28,7 +28,7 @@ KEYS = {"runs": ["run_id"], "steps": ["run_id", "step_id"], "labels": ["run_id",
 def split_by_spans(source: Path, folder: Path) -> tuple[Path, Path]:
     """The sample's spans dealt alternately into two OTLP files: every trace has spans in both."""
     halves: tuple[list[str], list[str]] = ([], [])
-    for line in gzip.open(source, "rt"):
+    for line in (gzip.open if source.suffix == ".gz" else open)(source, "rt"):
         for keep, out in enumerate(halves):
             request = json.loads(line)
             for resource in request["resourceSpans"]:

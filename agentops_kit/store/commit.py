@@ -22,17 +22,15 @@ import polars as pl
 
 from .layout import COMMIT, all_part_files, fsync_dir, live_files
 
-_steps = 0
+_steps = 0  # file-system steps taken by this process's writes
 
 
 def step() -> None:
     """One file-system step of a write (see the module's doc for the crash tests' use)."""
     global _steps
-    at = os.environ.get("AGENTOPS_KIT_STORE_KILL_AT")
-    if not at:
-        return
     _steps += 1
-    if _steps == int(at):
+    at = os.environ.get("AGENTOPS_KIT_STORE_KILL_AT")
+    if at and _steps == int(at):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
