@@ -228,7 +228,7 @@ def test_a_full_receiver_answers_429_and_503_with_retry_after(tmp_path):
                 break
             time.sleep(0.05)
         assert (status, headers["Retry-After"]) == (429, "1")
-        assert "requests are being written" in error(answer, wire.JSON)[1]
+        assert "requests are at work" in error(answer, wire.JSON)[1]
         held.sendall(line[10:])
         assert held.recv(4096).startswith(b"HTTP/1.1 200 OK")
         held.close()

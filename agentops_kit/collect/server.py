@@ -1,11 +1,11 @@
 """``POST /v1/traces`` over HTTP (Tornado's server), answered as the OTLP/HTTP specification says.
 
-Order of the checks on a request: path and method (404, 405), bearer token (401), media type and content
-encoding (415), declared size (413), room in the receiver (429 when too many requests are at work, 503 when the
-spool holds more than the store has taken or the receiver is stopping, both with ``Retry-After``); then the
-body: size once read and once decompressed (413), decoding and structure (400), span by span screening (a
-partial success names what was rejected). A request with accepted spans is answered 200 only once they are
-synced to the spool.
+Checks, in order: path and method (404, 405); a declared size far over the limit (413 at once); bearer token
+(401), media type and content encoding (415), room in the receiver (429 when too many requests are at work,
+503 when the spool holds more than the store has taken or the receiver is stopping, both with
+``Retry-After``), each answered once the body is read and dropped; then the body: its size as read and once
+decompressed (413), its decoding and structure (400), span by span screening (a partial success names what
+was rejected). A request with accepted spans is answered 200 only once they are synced to the spool.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import hmac
 
 import orjson
 from tornado import web
-from tornado.http1connection import HTTP1Connection
 
 from . import body as wire
 from .limits import Limits
@@ -53,8 +52,8 @@ class _Answering(web.RequestHandler):
             self.set_header("Retry-After", str(RETRY_AFTER_S))
         if http_status == 401:
             self.set_header("WWW-Authenticate", 'Bearer realm="agentops-kit collect"')
-        if http_status in (413, 503) or self.state.stopping:
-            self.set_header("Connection", "close")  # an unread body or a stopping receiver: start afresh
+        if self.state.stopping:
+            self.set_header("Connection", "close")
         self.finish(body)
 
     def refuse(self, http_status: int, message: str, retry: bool = False) -> None:
@@ -100,43 +99,51 @@ class Traces(_Answering):
         self.counted = False
         self.chunks: list[bytes] = []
         self.size = 0
-        limits, state = self.state.limits, self.state
-        if not self.authorized():
-            return self.refuse(401, "a bearer token is required (Authorization: Bearer <token>)")
-        media = self.media()
-        if media not in wire.MEDIA_TYPES:
-            return self.refuse(415, f"Content-Type {media or '(none)'!r} is not supported: send "
-                                    f"{wire.PROTOBUF} or {wire.JSON}")
-        encoding = (self.request.headers.get("Content-Encoding") or "").strip().lower()
-        if encoding not in wire.ENCODINGS:
-            return self.refuse(415, f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or none")
+        limits = self.state.limits
         declared = self.request.headers.get("Content-Length")
         if declared and declared.isdigit() and int(declared) > HARD_LIMIT_FACTOR * limits.max_request_bytes:
             # answered at once, the body unread: a client still sending it may see the connection reset
             return self.refuse(413, f"the body is {declared} bytes; the limit is {limits.max_request_bytes}")
+        # any other refusal is answered once the body is read (and dropped): senders send the whole body before
+        # they read the answer, and a connection closed under them reads as a network error, not as the answer
+        self.refusal = self.check()
+        if self.refusal is None:
+            self.state.in_flight += 1
+            self.counted = True
+
+    def check(self) -> tuple[int, str, bool] | None:
+        """Why the request is refused before its body counts (status, reason, whether to retry), or None."""
+        limits, state = self.state.limits, self.state
+        if not self.authorized():
+            return 401, "a bearer token is required (Authorization: Bearer <token>)", False
+        media = self.media()
+        if media not in wire.MEDIA_TYPES:
+            return 415, f"Content-Type {media or '(none)'!r} is not supported: send {wire.PROTOBUF} or {wire.JSON}", False
+        encoding = (self.request.headers.get("Content-Encoding") or "").strip().lower()
+        if encoding not in wire.ENCODINGS:
+            return 415, f"Content-Encoding {encoding!r} is not supported: send gzip, deflate or none", False
         if state.stopping:
-            return self.refuse(503, "the receiver is stopping; send again to its next start", retry=True)
+            return 503, "the receiver is stopping; send again to its next start", True
         if state.in_flight >= limits.max_in_flight:
-            return self.refuse(429, f"{state.in_flight} requests are being written; try again", retry=True)
+            return 429, f"{state.in_flight} requests are at work; try again", True
         if state.spool.pending_bytes >= limits.max_pending_bytes:
-            return self.refuse(503, f"{state.spool.pending_bytes} bytes wait for the store to take them "
-                                    f"(the limit is {limits.max_pending_bytes}); try again", retry=True)
-        state.in_flight += 1
-        self.counted = True
-        # a body over the limit is read (and dropped) up to a few times the limit, so that the sender, which
-        # sends the whole body before it reads the answer, gets its 413; beyond that the connection is dropped
-        if isinstance(self.request.connection, HTTP1Connection):
-            self.request.connection.set_max_body_size(HARD_LIMIT_FACTOR * limits.max_request_bytes)
+            return 503, (f"{state.spool.pending_bytes} bytes wait for the store to take them (the limit is "
+                         f"{limits.max_pending_bytes}); try again"), True
+        return None
 
     def data_received(self, chunk: bytes) -> None:
+        # a body over the limit (or refused) is read and dropped, up to a few times the limit (the server's
+        # max_body_size); beyond that the connection is dropped
         self.size += len(chunk)
-        if self.size <= self.state.limits.max_request_bytes:
+        if self.refusal is None and self.size <= self.state.limits.max_request_bytes:
             self.chunks.append(chunk)
         else:
             self.chunks = []
 
     async def post(self) -> None:
         limits, media = self.state.limits, self.media()
+        if self.refusal is not None:
+            return self.refuse(*self.refusal)
         if self.size > limits.max_request_bytes:
             return self.refuse(413, f"the body is {self.size} bytes; the limit is {limits.max_request_bytes}")
         try:
