@@ -265,3 +265,35 @@ def test_sigterm_drains_and_commits_and_a_killed_receiver_commits_its_spool_at_r
     assert set(runs["run_id"]) == {f"{s.context.trace_id:032x}" for s in [*first, *second]}
     assert steps.height == 12
     assert list((tmp_path / "store.spool").glob("*.otlp.jsonl")) == []
+
+
+def test_a_store_that_fails_its_commits_loses_nothing_the_spool_keeps_it(tmp_path):
+    store = tmp_path / "store"
+    first = otlp_line(otlp_span(trace_id="3" * 32, span_id="4" * 16)).encode()
+    second = otlp_line(otlp_span(trace_id="5" * 32, span_id="6" * 16)).encode()
+    with Receiver(store, "--commit-every", "0.2") as receiver:
+        assert post(receiver.url, first, token=None)[0] == 200
+        wait_for_runs(store, {"3" * 32})
+        good = (store / "store.json").read_bytes()
+        (store / "store.json").write_text("{ damaged")
+        assert post(receiver.url, second, token=None)[0] == 200
+        deadline = time.monotonic() + 20
+        while "commit failed, kept in the spool" not in receiver.output() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "store.json: is not valid JSON" in receiver.output()
+        assert receiver.stop() == 1
+        assert "final commit failed; 1 segment(s) stay in" in receiver.output()
+    (store / "store.json").write_bytes(good)
+    with Receiver(store, "--commit-every", "60") as receiver:
+        assert "committing 1 segment(s) left in" in receiver.output()
+        assert receiver.stop() == 0
+    runs, _ = stored(store)
+    assert sorted(runs["run_id"]) == ["3" * 32, "5" * 32]
+
+
+def test_a_folder_that_is_no_store_is_refused_before_listening(tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    result = CliRunner().invoke(main, ["collect", "--into", str(tmp_path)])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {tmp_path}: is not a store: it has no store.json and holds notes.txt")
+    assert not (tmp_path.parent / f"{tmp_path.name}.spool").exists()

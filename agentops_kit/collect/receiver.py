@@ -55,6 +55,9 @@ def run(into: str | os.PathLike, host: str = "127.0.0.1", port: int = 4318, toke
         raise UsageError(f"--host {host} reaches beyond this machine: give --token-file (a bearer token senders "
                          "must present), or bind a loopback address such as 127.0.0.1")
     store = Path(into)
+    from ..store.layout import read_commit
+
+    read_commit(store, must_exist=False)  # a folder that is no store is refused before anything is received
     the_spool = Spool(spool if spool is not None else default_spool(store))
     committer = Committer(the_spool, store, commit_every, say, mapping=mapping, pricing=pricing)
     try:
