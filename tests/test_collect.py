@@ -260,7 +260,8 @@ def test_sigterm_drains_and_commits_and_a_killed_receiver_commits_its_spool_at_r
         exporter = OTLPSpanExporter(endpoint=receiver.url)
         exporter.export(second)
         assert receiver.stop() == 0
-        assert "stopped: 1 request(s), 6 span(s) received, 0 rejected; all committed" in receiver.output()
+        assert "stopped: 1 request(s), 6 span(s) received, 0 rejected; requests refused: none; all committed" in (
+            receiver.output())
     runs, steps = stored(store)
     assert set(runs["run_id"]) == {f"{s.context.trace_id:032x}" for s in [*first, *second]}
     assert steps.height == 12
@@ -297,3 +298,21 @@ def test_a_folder_that_is_no_store_is_refused_before_listening(tmp_path):
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {tmp_path}: is not a store: it has no store.json and holds notes.txt")
     assert not (tmp_path.parent / f"{tmp_path.name}.spool").exists()
+
+
+def test_the_sdk_exporter_waits_out_a_full_spool_and_gets_through(tmp_path):
+    """A spool that holds one request, and the first commit 3 s after the start: the exporter's second request
+    is answered 503 with Retry-After; the exporter waits, sends it again, and it goes through once the store
+    has taken the first."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SpanExportResult
+
+    first, second = sdk_spans(1, "first"), sdk_spans(1, "second")
+    with Receiver(tmp_path / "store", "--commit-every", "3", limits={"max_pending_bytes": 1}) as receiver:
+        exporter = OTLPSpanExporter(endpoint=receiver.url, timeout=20)
+        assert exporter.export(first) is SpanExportResult.SUCCESS
+        assert exporter.export(second) is SpanExportResult.SUCCESS
+        assert receiver.stop() == 0
+    assert "stopped: 2 request(s), 6 span(s) received, 0 rejected; requests refused: 503x" in receiver.output()
+    runs, _ = stored(tmp_path / "store")
+    assert set(runs["run_id"]) == {f"{s.context.trace_id:032x}" for s in [*first, *second]}

@@ -117,7 +117,7 @@ async def _serve(sockets, spool: Spool, committer: Committer, state: State, host
         say(f"final commit failed; {len(spool.segments())} segment(s) stay in {spool.folder} for the next start: {exc}")
         return 1
     say(f"stopped: {state.requests} request(s), {state.spans} span(s) received, {state.rejected_spans} rejected; "
-        "all committed")
+        f"requests refused: {state.refusals()}; all committed")
     return 0
 
 

@@ -34,6 +34,10 @@ class State:
         self.in_flight = 0
         self.stopping = False
         self.requests = self.spans = self.rejected_spans = 0
+        self.refused: dict[int, int] = {}  # HTTP status -> requests answered with it
+
+    def refusals(self) -> str:
+        return ", ".join(f"{status}x{n}" for status, n in sorted(self.refused.items())) or "none"
 
 
 class _Answering(web.RequestHandler):
@@ -61,6 +65,7 @@ class _Answering(web.RequestHandler):
                 413: wire.RESOURCE_EXHAUSTED, 415: wire.INVALID_ARGUMENT, 429: wire.RESOURCE_EXHAUSTED,
                 503: wire.UNAVAILABLE}[http_status]
         media = self.media()
+        self.state.refused[http_status] = self.state.refused.get(http_status, 0) + 1
         self.answer(http_status, wire.status(media, code, message), media, retry)
 
     def write_error(self, status_code: int, **kwargs) -> None:
