@@ -88,9 +88,13 @@ def test_a_hostile_or_broken_span_is_rejected_alone_with_its_reason(change, reas
 
 
 def test_nesting_up_to_the_limit_and_special_doubles_pass():
-    ok = otlp_span(attrs={"deep": nested(4), "nan": {"doubleValue": "NaN"}, "big": {"intValue": str(2**63 - 1)}})
+    ok = otlp_span(attrs={"deep": nested(4), "nan": {"doubleValue": "NaN"}, "big": {"intValue": str(2**63 - 1)},
+                          "inf": {"doubleValue": float("-inf")}})
     out = screen(request(ok), SMALL)
     assert out.rejected == 0, out.message()
+    attrs = {kv["key"]: kv["value"] for kv in out.request["resourceSpans"][0]["scopeSpans"][0]["spans"][0]["attributes"]}
+    assert attrs["inf"] == {"doubleValue": "-Infinity"} and orjson.loads(orjson.dumps(attrs))["nan"] == {
+        "doubleValue": "NaN"}
 
 
 def test_a_bad_resource_rejects_its_spans_and_reasons_are_capped():

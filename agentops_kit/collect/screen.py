@@ -171,8 +171,10 @@ class _Checker:
         if kind == "doubleValue":
             if isinstance(x, str) and x in ("NaN", "Infinity", "-Infinity"):
                 return {kind: x}
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x):
+            if isinstance(x, bool) or not isinstance(x, (int, float)):
                 raise Rejected(f"{what} doubleValue must be a number, got {_quote(x)}")
+            if isinstance(x, float) and not math.isfinite(x):  # from protobuf: written as OTLP/JSON writes them
+                return {kind: "NaN" if math.isnan(x) else "Infinity" if x > 0 else "-Infinity"}
             return {kind: x}
         if kind == "bytesValue":
             return {kind: self.text(x, what)}
