@@ -47,7 +47,7 @@ def main() -> None:
                     counts["acked"] += len(spans)
             return result
 
-    exporter = RecordingExporter(endpoint=args.endpoint, timeout=20,
+    exporter = RecordingExporter(endpoint=args.endpoint, timeout=30,
                                  compression=Compression.Gzip if args.gzip else Compression.NoCompression)
     provider = TracerProvider(resource=Resource.create({"service.name": f"sender-{args.sender}"}))
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=200_000, schedule_delay_millis=100,
@@ -77,7 +77,8 @@ def main() -> None:
                     "gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "lookup_order"}):
                 pass
         runs += 1
-    provider.shutdown()  # exports what is queued (with the exporter's retries)
+    provider.force_flush(timeout_millis=120_000)  # what is queued, with the exporter's retries
+    provider.shutdown()  # (the exporter does not retry once shut down)
     acked.close()
     print(json.dumps({"runs": runs, "spans": 3 * runs, "acked": counts["acked"],
                       "seconds": round(time.perf_counter() - started, 3)}), flush=True)

@@ -255,8 +255,7 @@ def test_sigterm_drains_and_commits_and_a_killed_receiver_commits_its_spool_at_r
 
     with Receiver(store, "--commit-every", "60") as receiver:
         assert "committing 1 segment(s) left in" in receiver.output()
-        runs, _ = stored(store)
-        assert set(runs["run_id"]) == {f"{s.context.trace_id:032x}" for s in first}
+        runs, _ = wait_for_runs(store, {f"{s.context.trace_id:032x}" for s in first})
         exporter = OTLPSpanExporter(endpoint=receiver.url)
         exporter.export(second)
         assert receiver.stop() == 0

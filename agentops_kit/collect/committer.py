@@ -49,7 +49,9 @@ class Committer:
                          f"({time.perf_counter() - started:.2f} s)")
 
     def _run(self) -> None:
-        while not self._stop.wait(self.every):
+        wait = 0.0 if self.spool.segments() else self.every  # what an earlier run left goes in at once
+        while not self._stop.wait(wait):
+            wait = self.every
             try:
                 self.commit()
             except Exception as exc:  # noqa: BLE001  (the receiver keeps receiving; the spool keeps the data)

@@ -1,6 +1,7 @@
-"""``collect``: the receiver's life. Open the spool (one receiver per spool), commit what a previous run left,
-listen, commit every few seconds, and on SIGTERM or SIGINT drain: stop listening, let the requests at work
-finish, write what is queued, commit, exit."""
+"""``collect``: the receiver's life. Open the spool (one receiver per spool), listen, commit what an earlier run
+left at once and what arrives every few seconds, and on SIGTERM or SIGINT drain: stop listening, let the
+requests at work finish, write what is queued, commit, exit. A restarted receiver listens before its first
+commit: an exporter retrying through the restart gets through sooner."""
 
 from __future__ import annotations
 
@@ -61,10 +62,9 @@ def run(into: str | os.PathLike, host: str = "127.0.0.1", port: int = 4318, toke
     the_spool = Spool(spool if spool is not None else default_spool(store))
     committer = Committer(the_spool, store, commit_every, say, mapping=mapping, pricing=pricing)
     try:
-        if the_spool.segments():
-            say(f"committing {len(the_spool.segments())} segment(s) left in {the_spool.folder} by an earlier run")
-            committer.commit()
         sockets = _listen(host, port)
+        if the_spool.segments():  # committed by the committer's first round, while the receiver already listens
+            say(f"committing {len(the_spool.segments())} segment(s) left in {the_spool.folder} by an earlier run")
         return asyncio.run(_serve(sockets, the_spool, committer, State(the_spool, limits, token), host, exposed,
                                   say))
     finally:
