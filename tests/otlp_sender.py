@@ -4,7 +4,8 @@ processor and OTLP/HTTP (protobuf) exporter, sending runs of three spans (agent,
     python -m tests.otlp_sender ENDPOINT --acked FILE [--runs N | --seconds S --rate R] [--sender K] [--gzip]
 
 Every span of an export the exporter reports as a success is written to FILE (``trace_id span_id`` per line):
-the spans the receiver acknowledged. At the end one JSON line on stdout: runs made, spans acknowledged, seconds.
+the spans the receiver acknowledged. At the end one JSON line on stdout: runs made, spans acknowledged, seconds, and when the sending started and
+ended (epoch seconds).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def main() -> None:
                                                    max_export_batch_size=args.batch))
     tracer = provider.get_tracer("agentops-kit tests")
 
-    started = time.perf_counter()
+    started, wall_start = time.perf_counter(), time.time()
     runs = 0
     while True:
         if args.runs is not None and runs >= args.runs:
@@ -81,7 +82,8 @@ def main() -> None:
     provider.shutdown()  # (the exporter does not retry once shut down)
     acked.close()
     print(json.dumps({"runs": runs, "spans": 3 * runs, "acked": counts["acked"],
-                      "seconds": round(time.perf_counter() - started, 3)}), flush=True)
+                      "seconds": round(time.perf_counter() - started, 3), "start": wall_start, "end": time.time()}),
+          flush=True)
 
 
 if __name__ == "__main__":
