@@ -315,3 +315,30 @@ def test_the_sdk_exporter_waits_out_a_full_spool_and_gets_through(tmp_path):
     assert "stopped: 2 request(s), 6 span(s) received, 0 rejected; requests refused: 503x" in receiver.output()
     runs, _ = stored(tmp_path / "store")
     assert set(runs["run_id"]) == {f"{s.context.trace_id:032x}" for s in [*first, *second]}
+
+
+def test_hostile_protobuf_nesting_is_refused_or_rejected_with_a_reason(exposed):
+    """Values nested past protobuf's own limit: the body is refused (400). Nested past the receiver's limit
+    but within protobuf's: that span alone is rejected, the other accepted."""
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+    def nest(value, depth):
+        for _ in range(depth):
+            inner = type(value)()
+            inner.array_value.values.add().CopyFrom(value)
+            value = inner
+        return value
+
+    for depth, expected in ((150, 400), (20, 200)):
+        request = encode_spans(sdk_spans(1, f"nested-{depth}"))
+        attribute = request.resource_spans[0].scope_spans[0].spans[0].attributes.add()
+        attribute.key = "deep"
+        attribute.value.CopyFrom(nest(attribute.value.__class__(string_value="x"), depth))
+        status, _, answer = post(exposed.url, request.SerializeToString(), wire.PROTOBUF)
+        assert status == expected
+        if expected == 400:
+            assert "not a protobuf ExportTraceServiceRequest" in error(answer, wire.PROTOBUF)[1]
+        else:
+            partial = ExportTraceServiceResponse.FromString(answer).partial_success
+            assert partial.rejected_spans == 1 and "nests values more than 16 deep" in partial.error_message
