@@ -34,6 +34,7 @@ def parse_age(text: str) -> dt.timedelta:
 def compact(store: str | os.PathLike, on_wait=None) -> dict:
     """Merge the parts of each week of each table into one file. Returns what was merged."""
     path = Path(store)
+    read_commit(path)  # a path that is not a store is refused before the lock (which would make the folder)
     with store_lock(path, on_wait):
         doc = read_commit(path)
         commit = doc["commit"] + 1
@@ -63,7 +64,8 @@ def prune(store: str | os.PathLike, older_than: dt.timedelta, reason: str, today
     record it in the store's history with ``reason``. The manifest of ingested files stays, so ingesting the
     same exports again does not bring the dropped weeks back."""
     path = Path(store)
-    cutoff = (today or dt.datetime.now(dt.timezone.utc)) - older_than
+    cutoff = ((today or dt.datetime.now(dt.timezone.utc)) - older_than).replace(microsecond=0)
+    read_commit(path)  # a path that is not a store is refused before the lock (which would make the folder)
     with store_lock(path, on_wait):
         doc = read_commit(path)
         old = [w for w in weeks_of(doc) if w != UNKNOWN_WEEK and week_bounds(w)[1] <= cutoff]
@@ -101,6 +103,7 @@ def info(store: str | os.PathLike) -> dict:
         "rejected": sum(reasons.values()), "rejected_reasons": reasons,
         "labels_unmatched": sum(e["rows"] for e in doc["parts"]["labels"].get(UNMATCHED, [])),
         "prunes": [h for h in doc["history"] if h.get("action") == "prune"],
+        "history": doc["history"],  # every ingest (files, mapping, pricing), compaction and prune
     }
 
 

@@ -29,7 +29,7 @@ from ..readers.collector import STEP_ROW_SCHEMA
 from ..tableset import is_table_set
 from ..weeks import iso_week
 from .commit import now, publish, write_part
-from .layout import FACTS_SCHEMA, UNKNOWN_WEEK, UNMATCHED, WEEK_TABLES, StoreError, read_commit, week_dir
+from .layout import FACTS_SCHEMA, TIME, UNKNOWN_WEEK, UNMATCHED, WEEK_TABLES, StoreError, read_commit, week_dir
 from .lock import store_lock
 from .manifest import plan_files
 from .partitions import entries_of, locate_runs, scan, take_runs
@@ -133,7 +133,9 @@ def ingest(paths, into: str | os.PathLike, mapping: str | os.PathLike | Mapping 
     if store.exists() and not store.is_dir():
         raise StoreError(store, "exists and is not a folder: a store is a folder")
     read_commit(store, must_exist=False)  # a folder that is not a store is refused before any reading
-    files = expand_paths(paths)
+    if not paths and not labels:
+        raise AgentOpsError("ingest: no exports and no labels given: nothing to add")
+    files = expand_paths(paths) if paths else []  # labels alone may decide the outcome of stored runs
     folder = next((p for p in files if p.is_dir() or is_table_set(p)), None)
     if folder is not None:
         raise StoreError(folder, "is a table set: a store takes exports (their steps are kept to assemble runs "
@@ -177,6 +179,8 @@ def _commit(store: Path, doc: dict, commit: int, exports: list[Path], label_file
     """Write the parts of the new commit; the new commit document (not yet published)."""
     collectors, _ = read_files(exports, format, Conventions(mapping), progress)
     raw_new = step_frame(collectors)
+    if "started_at" not in raw_new.columns:  # no step read (step_frame adds the times only to rows)
+        raw_new = raw_new.with_columns(pl.lit(None, TIME).alias("started_at"), pl.lit(None, TIME).alias("ended_at"))
     sources_new = pl.concat([empty("sources"), *(f for c in collectors for f in c.source_frames)])
     rejected_rows = [r for c in collectors for r in c.rejected]
     given = pl.concat([
