@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .app import load, main, print_frame, store_options, trace_options, traces_or_store
+from .app import load, load_for_analytics, main, print_frame, store_options, trace_options, traces_or_store
 
 
 @main.command()
