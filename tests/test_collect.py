@@ -291,6 +291,15 @@ def test_a_store_that_fails_its_commits_loses_nothing_the_spool_keeps_it(tmp_pat
     assert sorted(runs["run_id"]) == ["3" * 32, "5" * 32]
 
 
+def test_a_bad_mapping_is_refused_before_listening(tmp_path):
+    (tmp_path / "mapping.yaml").write_text("outcome:\n  nonsense_key: 1\n")
+    result = CliRunner().invoke(main, ["collect", "--into", str(tmp_path / "s"), "--mapping",
+                                       str(tmp_path / "mapping.yaml")])
+    assert result.exit_code == 2 and result.output.startswith(f"error: {tmp_path / 'mapping.yaml'}")
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "s.spool").exists()
+
+
 def test_a_folder_that_is_no_store_is_refused_before_listening(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     result = CliRunner().invoke(main, ["collect", "--into", str(tmp_path)])

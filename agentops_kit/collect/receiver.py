@@ -59,6 +59,11 @@ def run(into: str | os.PathLike, host: str = "127.0.0.1", port: int = 4318, toke
     from ..store.layout import read_commit
 
     read_commit(store, must_exist=False)  # a folder that is no store is refused before anything is received
+    from ..mapping import load_mapping
+    from ..pricing import load_pricing
+
+    load_mapping(mapping)  # a bad mapping or price list stops here, not at the first commit
+    load_pricing(pricing)
     the_spool = Spool(spool if spool is not None else default_spool(store))
     committer = Committer(the_spool, store, commit_every, say, mapping=mapping, pricing=pricing)
     try:
