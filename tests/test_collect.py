@@ -300,6 +300,12 @@ def test_a_bad_mapping_is_refused_before_listening(tmp_path):
     assert not (tmp_path / "s.spool").exists()
 
 
+def test_a_spool_inside_the_store_is_refused(tmp_path):
+    result = CliRunner().invoke(main, ["collect", "--into", str(tmp_path / "s"), "--spool", str(tmp_path / "s/q")])
+    assert result.exit_code == 2 and "is inside the store" in result.output
+    assert not (tmp_path / "s").exists()
+
+
 def test_a_folder_that_is_no_store_is_refused_before_listening(tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     result = CliRunner().invoke(main, ["collect", "--into", str(tmp_path)])

@@ -64,7 +64,11 @@ def run(into: str | os.PathLike, host: str = "127.0.0.1", port: int = 4318, toke
 
     load_mapping(mapping)  # a bad mapping or price list stops here, not at the first commit
     load_pricing(pricing)
-    the_spool = Spool(spool if spool is not None else default_spool(store))
+    spool_dir = Path(spool) if spool is not None else default_spool(store)
+    if spool_dir.resolve().is_relative_to(store.resolve()):
+        raise UsageError(f"--spool {spool_dir} is inside the store {store}: a store folder holds only what the "
+                         "store writes; give a folder beside it")
+    the_spool = Spool(spool_dir)
     committer = Committer(the_spool, store, commit_every, say, mapping=mapping, pricing=pricing)
     try:
         sockets = _listen(host, port)
