@@ -34,6 +34,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/ingest_otlp.py
 	$(BIN)/python benchmarks/weekly_metrics.py
 	$(BIN)/python benchmarks/report_size.py
+	$(BIN)/python benchmarks/receiver.py
 
 clean:
 	rm -rf $(VENV) out reports

@@ -127,6 +127,7 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         pl.col("is_root").any().not_().alias("root_missing"),
         _sum_or_null("input_tokens"),
         _sum_or_null("output_tokens"),
+        _sum_or_null("reasoning_output_tokens"),
         (pl.col("kind") == "llm").sum().cast(pl.Int64).alias("llm_calls"),
         pl.col("kind").is_in(TOOL_CALL_KINDS).sum().cast(pl.Int64).alias("tool_calls"),
         pl.col("tool_name").is_in(escalation_tools).any().alias("_escalated"),

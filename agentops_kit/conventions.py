@@ -20,7 +20,10 @@ GENAI_OPERATION_KIND = {
     "chat": "llm", "generate_content": "llm", "text_completion": "llm", "embeddings": "llm",
     "call_llm": "llm", "execute_tool": "tool", "invoke_agent": "agent", "create_agent": "agent",
     "retrieval": "retrieval", "invoke_workflow": "other", "plan": "other",
+    **{op: "memory" for op in ("search_memory", "create_memory", "update_memory", "upsert_memory", "delete_memory",
+                               "create_memory_store", "delete_memory_store")},
 }
+WORKFLOW_SPAN_PREFIX = "invoke_workflow "  # the GenAI span name "invoke_workflow {gen_ai.workflow.name}"
 OPENINFERENCE_KIND = {
     "LLM": "llm", "EMBEDDING": "llm", "TOOL": "tool", "AGENT": "agent", "RETRIEVER": "retrieval",
     "RERANKER": "retrieval", "CHAIN": "other", "GUARDRAIL": "other", "EVALUATOR": "other",
@@ -37,6 +40,15 @@ CACHED_TOKEN_KEYS = (
     "gen_ai.usage.cache_read.input_tokens", "gen_ai.usage.cache_read_input_tokens",
     "llm.token_count.prompt_details.cache_read",
 )
+# cache_write is the 2026 name, cache_creation the earlier one (and Anthropic's usage field)
+CACHE_WRITE_KEYS = (
+    "gen_ai.usage.cache_write.input_tokens", "gen_ai.usage.cache_creation.input_tokens",
+    "gen_ai.usage.cache_creation_input_tokens", "llm.token_count.prompt_details.cache_write",
+)
+REASONING_KEYS = ("gen_ai.usage.reasoning.output_tokens", "llm.token_count.completion_details.reasoning")
+PROVIDER_KEYS = ("gen_ai.provider.name", "gen_ai.system", "llm.provider")  # gen_ai.system: the name before 2025
+SESSION_KEYS = ("gen_ai.conversation.id", "session.id")  # session.id: OpenInference's
+EXCEPTION_EVENT, EVALUATION_EVENT = "exception", "gen_ai.evaluation.result"
 TOOL_NAME_KEYS = ("gen_ai.tool.name", "tool.name")
 TOOL_INPUT_KEYS = ("gen_ai.tool.call.arguments", "tool.parameters", "gen_ai.tool.args", "input.value", "input")
 INPUT_KEYS = ("input.value", "gen_ai.input.messages", "gen_ai.prompt", "input")
@@ -163,6 +175,9 @@ class Conventions:
             "input_tokens": as_int(first(attrs, INPUT_TOKEN_KEYS)),
             "output_tokens": as_int(first(attrs, OUTPUT_TOKEN_KEYS)),
             "cached_input_tokens": as_int(first(attrs, CACHED_TOKEN_KEYS)),
+            "cache_write_input_tokens": as_int(first(attrs, CACHE_WRITE_KEYS)),
+            "reasoning_output_tokens": as_int(first(attrs, REASONING_KEYS)),
+            "provider": _text(first(attrs, PROVIDER_KEYS)),
             "cost_usd": reported_cost(attrs),
             "input": _text(attrs[input_key]) if input_key else None,
             "output": _text(attrs[output_key]) if output_key else None,
@@ -172,9 +187,12 @@ class Conventions:
             "approver": approver,
         }
 
-    def hints(self, attrs: dict) -> tuple:
+    def hints(self, attrs: dict, name: str = "") -> tuple:
         """Run-level facts this span carries, in collector.RUN_HINTS order."""
         m = self.m
+        workflow = _text(first(attrs, m.workflow_attributes))
+        if workflow is None and name.startswith(WORKFLOW_SPAN_PREFIX) and len(name) > len(WORKFLOW_SPAN_PREFIX):
+            workflow = name[len(WORKFLOW_SPAN_PREFIX):]
         mode = first(attrs, m.mode.attributes)
         if mode is not None:
             low = str(mode).lower()
@@ -188,11 +206,40 @@ class Conventions:
         return (
             _text(first(attrs, m.agent_attributes)),
             _text(first(attrs, m.agent_version_attributes)),
-            _text(first(attrs, m.workflow_attributes)),
+            workflow,
             mode,
             outcome,
             _text(fallback),
+            _text(first(attrs, SESSION_KEYS)),
         )
+
+    @staticmethod
+    def exception_error(events) -> str | None:
+        """The error an ``exception`` span event records: its exception.type, else its message."""
+        for name, attrs in events:
+            if name == EXCEPTION_EVENT:
+                found = first(attrs, ("exception.type", "exception.message"))
+                if found is not None:
+                    return _text(found)
+        return None
+
+    @staticmethod
+    def evaluations(events) -> list[tuple[str, Any]]:
+        """(label name, value) of each ``gen_ai.evaluation.result`` event: the score value under the
+        evaluation's name, its score label and explanation under ``NAME.label`` and ``NAME.explanation``."""
+        out: list[tuple[str, Any]] = []
+        for name, attrs in events:
+            if name != EVALUATION_EVENT:
+                continue
+            metric = attrs.get("gen_ai.evaluation.name")
+            if metric is None or metric == "":
+                continue
+            for suffix, key in (("", "gen_ai.evaluation.score.value"), (".label", "gen_ai.evaluation.score.label"),
+                                (".explanation", "gen_ai.evaluation.explanation")):
+                value = attrs.get(key)
+                if value is not None and value != "":
+                    out.append((f"{_text(metric)}{suffix}", value))
+        return out
 
     @staticmethod
     def retrieval_documents(attrs: dict) -> list[tuple[str | None, str | None, float | None]]:

@@ -1,4 +1,4 @@
-"""Input paths: files, folders and globs, plain or gzip-compressed."""
+"""Input paths: files, folders and globs, plain or compressed (gzip, zstd)."""
 
 from __future__ import annotations
 
@@ -76,9 +76,7 @@ def read_bytes(path: Path) -> tuple[bytes, str | None]:
     except OSError as exc:
         raise InputFileError(str(path), f"cannot be read ({exc.strerror or exc})") from exc
     if raw[:4] == ZSTD_MAGIC:
-        raise InputFileError(
-            str(path), "is zstd-compressed; decompress it first (zstd -d) or export with gzip"
-        )
+        return zstd_frames(raw)
     if raw[:2] != GZIP_MAGIC:
         return raw, None
     # Decompress incrementally so that a truncated archive still yields what it holds.
@@ -92,6 +90,45 @@ def read_bytes(path: Path) -> tuple[bytes, str | None]:
     return data, None
 
 
+class ZstdProblem(ValueError):
+    """A zstd stream that is cut short or corrupt."""
+
+
+def zstd_frames(data: bytes) -> tuple[bytes, str | None]:
+    """Every frame of a zstd stream (the Collector's file exporter writes one or many), plus a problem text
+    if the stream is cut short or corrupt (what came before the problem is kept)."""
+    import zstandard
+
+    parts, rest = [], data
+    while rest:
+        decomp = zstandard.ZstdDecompressor().decompressobj()
+        try:
+            parts.append(decomp.decompress(rest))
+        except zstandard.ZstdError as exc:
+            return b"".join(parts), f"zstd stream is corrupt ({exc})"
+        if not decomp.eof:
+            return b"".join(parts), "zstd stream is truncated: the file ends before the frame does"
+        rest = decomp.unused_data
+    return b"".join(parts), None
+
+
+def zstd_decompress(data: bytes) -> bytes:
+    """A whole zstd stream; raises ``ZstdProblem`` if it is cut short or corrupt."""
+    out, problem = zstd_frames(data)
+    if problem:
+        raise ZstdProblem(problem)
+    return out
+
+
+def is_zstd(path: Path) -> bool:
+    """Whether the file is zstd-compressed (read whole: the streaming readers take plain text or gzip)."""
+    try:
+        with path.open("rb") as raw:
+            return raw.read(4) == ZSTD_MAGIC
+    except OSError:
+        return False
+
+
 def read_head(path: Path, size: int = 1 << 20) -> bytes:
     """The first ``size`` bytes of the (decompressed) content, for format detection."""
     try:
@@ -99,7 +136,12 @@ def read_head(path: Path, size: int = 1 << 20) -> bytes:
             magic = raw.read(4)
             raw.seek(0)
             if magic[:4] == ZSTD_MAGIC:
-                raise InputFileError(str(path), "is zstd-compressed; decompress it first (zstd -d) or export with gzip")
+                import zstandard
+
+                try:
+                    return zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True).read(size)
+                except zstandard.ZstdError:  # cut short or corrupt: what can be decompressed
+                    return read_bytes(path)[0][:size]
             if magic[:2] != GZIP_MAGIC:
                 return raw.read(size)
             try:

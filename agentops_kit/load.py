@@ -14,6 +14,7 @@ from .errors import AgentOpsError
 from .files import (
     expand_paths,
     is_line_delimited,
+    is_zstd,
     logical_name,
     read_bytes,
     read_head,
@@ -57,9 +58,11 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
     col = collectors.setdefault(fmt or "unknown", Collector(fmt or "unknown"))
     problems: list[str] = []
     reader = registry.BY_NAME.get(fmt) if fmt else None
-    lines = reader is not None and is_line_delimited(head)
+    lines = reader is not None and is_line_delimited(head) and not is_zstd(path)  # zstd: read whole
     compiled = registry.module(reader.compiled) if lines and reader.compiled else None  # type: ignore[union-attr]  # lines: a reader
-    if reader is None:
+    if reader is None and not head and is_zstd(path) and read_bytes(path)[1]:
+        problems.append(read_bytes(path)[1] or "")  # nothing could be decompressed: say why, not "unknown format"
+    elif reader is None:
         col.reject(str(path), RejectReason.UNKNOWN_FORMAT,
                    "cannot tell which export format this is; pass format= (or --input-format) to choose a reader")
     elif compiled is not None and compiled.available(conv):
@@ -107,7 +110,7 @@ def load_traces(
 ) -> TraceSet:
     """Read trace exports into the canonical model.
 
-    paths: files, folders (read recursively) or glob patterns; plain or gzip-compressed.
+    paths: files, folders (read recursively) or glob patterns; plain or compressed (gzip, zstd).
     mapping / pricing: YAML files (see templates/); the mapping defaults to the GenAI/OpenInference
     conventions, the pricing to the bundled dated list of public list prices (cost reported by the export
     always wins); ``TraceSet.priced_by`` says which list priced the calls.

@@ -37,6 +37,7 @@ class StepKind(StrEnum):
     RETRIEVAL = "retrieval"
     ACTION = "action"
     APPROVAL = "approval"
+    MEMORY = "memory"  # a memory store searched or changed (GenAI search_memory, create_memory, ...)
     OTHER = "other"
 
 
@@ -114,6 +115,7 @@ RUNS_SCHEMA = pl.Schema(
         "agent": pl.String,
         "agent_version": pl.String,
         "workflow": pl.String,
+        "session_id": pl.String,  # the conversation (session, thread) the run belongs to
         "mode": pl.String,  # Mode
         "started_at": UTC_TS,
         "ended_at": UTC_TS,
@@ -123,7 +125,8 @@ RUNS_SCHEMA = pl.Schema(
         "cost_usd": pl.Float64,  # null when any part of the run's cost cannot be known
         "cost_source": pl.String,  # CostSource
         "input_tokens": pl.Int64,
-        "output_tokens": pl.Int64,
+        "output_tokens": pl.Int64,  # reasoning tokens included
+        "reasoning_output_tokens": pl.Int64,
         "llm_calls": pl.Int64,
         "tool_calls": pl.Int64,
         "root_missing": pl.Boolean,  # the trace's root span/run never arrived
@@ -146,9 +149,12 @@ STEPS_SCHEMA = pl.Schema(
         "status": pl.String,  # StepStatus
         "error": pl.String,
         "model": pl.String,
-        "input_tokens": pl.Int64,
-        "output_tokens": pl.Int64,
-        "cached_input_tokens": pl.Int64,
+        "provider": pl.String,  # gen_ai.provider.name: openai, anthropic, aws.bedrock, ...
+        "input_tokens": pl.Int64,  # cache reads and writes included
+        "output_tokens": pl.Int64,  # reasoning tokens included
+        "cached_input_tokens": pl.Int64,  # cache reads
+        "cache_write_input_tokens": pl.Int64,  # written to the provider's cache (priced at its cache-write rate)
+        "reasoning_output_tokens": pl.Int64,
         "cost_usd": pl.Float64,
         "cost_source": pl.String,  # CostSource, never mixed
         "input": pl.String,

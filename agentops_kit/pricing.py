@@ -30,6 +30,8 @@ class Price(Strict):
     input: float = Field(ge=0, description="USD per million input tokens (cache reads included)")
     output: float = Field(ge=0, description="USD per million output tokens")
     cached_input: float | None = Field(default=None, ge=0, description="USD per million cache-read tokens")
+    cache_write: float | None = Field(default=None, ge=0, description="USD per million tokens written to the "
+                                      "provider's cache (when absent: the input rate)")
 
 
 class ToolPrice(Strict):
@@ -88,12 +90,13 @@ class Pricing(Strict):
         return None
 
     def price_table(self) -> pl.DataFrame:
-        rows = [(fam, p.since, p.input, p.output, p.input if p.cached_input is None else p.cached_input)
+        rows = [(fam, p.since, p.input, p.output, p.input if p.cached_input is None else p.cached_input,
+                 p.input if p.cache_write is None else p.cache_write)
                 for fam, prices in self.models.items() for p in prices]
         return pl.DataFrame(
             rows, orient="row",
             schema={"family": pl.String, "since": pl.Date, "p_in": pl.Float64, "p_out": pl.Float64,
-                    "p_cached": pl.Float64},
+                    "p_cached": pl.Float64, "p_write": pl.Float64},
         ).sort("since")
 
 
@@ -151,13 +154,15 @@ def apply_pricing(steps: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
         check_sortedness=False,  # sorted by _day above; polars cannot verify it per group
     )
     rates = keys.join(in_force, on=["family", "_day"], how="left", maintain_order="left").select(
-        "p_in", "p_out", "p_cached").collect()
+        "p_in", "p_out", "p_cached", "p_write").collect()
     per_call = pl.col("tool_name").replace_strict(
         {name: tool.per_call for name, tool in pricing.tools.items()}, default=None, return_dtype=pl.Float64)
-    priced = steps.select("kind", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd",
-                          per_call.alias("_per_call")).with_columns(rates.get_columns())
-    uncached = (pl.col("input_tokens") - pl.col("cached_input_tokens").fill_null(0)).clip(lower_bound=0)
-    token_cost = (uncached * pl.col("p_in") + pl.col("cached_input_tokens").fill_null(0) * pl.col("p_cached")
+    priced = steps.select("kind", "input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+                          "cost_usd", per_call.alias("_per_call")).with_columns(rates.get_columns())
+    # input tokens include cache reads and cache writes (GenAI conventions): each part at its own rate
+    read, write = pl.col("cached_input_tokens").fill_null(0), pl.col("cache_write_input_tokens").fill_null(0)
+    uncached = (pl.col("input_tokens") - read - write).clip(lower_bound=0)
+    token_cost = (uncached * pl.col("p_in") + read * pl.col("p_cached") + write * pl.col("p_write")
                   + pl.col("output_tokens").fill_null(0) * pl.col("p_out")) / 1e6
     is_llm = pl.col("kind") == "llm"
     can_price = is_llm & pl.col("p_in").is_not_null() & pl.col("input_tokens").is_not_null()

@@ -13,7 +13,7 @@ REQUIRED = {"run": ["run_id"], "step": ["run_id", "step_id"], "source": ["run_id
 ENUMS = {("run", "outcome"): Outcome, ("run", "mode"): Mode, ("step", "kind"): StepKind, ("step", "status"): StepStatus}
 # Columns the loader derives itself; a run record may not set them.
 DERIVED = {"run": {"started_at", "ended_at", "duration_s", "cost_usd", "cost_source", "input_tokens", "output_tokens",
-                   "llm_calls", "tool_calls", "root_missing", "orphan_steps", "source_file", "format", "error_type"},
+                   "reasoning_output_tokens", "llm_calls", "tool_calls", "root_missing", "orphan_steps", "source_file", "format", "error_type"},
            "step": {"cost_source", "source_file", "source_line"}}
 
 

@@ -23,6 +23,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("inputs", ("files", "tableset", "mapping", "conventions", "pricing", "labels", "scope", "sample")),
     ("readers", ("readers", "_otlp_columns")),  # _otlp_columns: the compiled decoder (absent without a C compiler)
     ("canonical tables", ("assemble", "red_team_marks", "traceset", "load", "store")),
+    ("receiver", ("collect",)),  # the OTLP/HTTP receiver: readers in, the store out
     ("analytics", ("analytics", "inventory", "inventory_store", "inventory_reality", "approvals", "inspection",
                    "tracing_defaults")),  # the agent side's OpenTelemetry defaults, beside the approval decorator
     ("views", ("widgets", "report", "incident")),  # incident: postmortems written from a run (markdown)

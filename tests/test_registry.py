@@ -24,6 +24,7 @@ from .conftest import ROOT, SAMPLE, THIRD_PARTY
 # one real file per format: a format added to the registry without an example here fails the test below
 EXAMPLES = {
     "otlp": THIRD_PARTY / "otel" / "spec_file-exporter_example_traces.jsonl",
+    "otlp_proto": None,  # written by the test: the spec's example as the file exporter writes `format: proto`
     "canonical": None,  # written by the test from the sample: canonical JSONL and Parquet tables
     "tau_bench": THIRD_PARTY / "tau-bench" / "gpt-4o-airline.json",
     "otel_sdk": THIRD_PARTY / "any-agent" / "OPENAI_trace.json",
@@ -52,7 +53,12 @@ def test_detection_names_the_format_of_a_real_file_of_each_kind(tmp_path):
     jsonl.write_text(json.dumps({"record": "step", "run_id": "r1", "step_id": "s1", "kind": "agent"}) + "\n")
     csv = tmp_path / "runs.csv"
     sample.runs.collect().drop("started_at", "ended_at").write_csv(csv)
-    files = {**{n: [p] for n, p in EXAMPLES.items() if p}, "canonical": [table_paths(tables)["runs"], jsonl, csv]}
+    from .test_otlp_proto import json_documents, write_proto
+
+    proto = [write_proto(tmp_path / f"traces-{c}.binpb", json_documents(EXAMPLES["otlp"]), c)
+             for c in ("none", "zstd", "stream", "gzip")]
+    files = {**{n: [p] for n, p in EXAMPLES.items() if p}, "canonical": [table_paths(tables)["runs"], jsonl, csv],
+             "otlp_proto": proto}
     files["otlp"].append(SAMPLE / "traces.otlp.jsonl.gz")
     for name, paths in files.items():
         for path in paths:

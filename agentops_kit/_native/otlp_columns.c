@@ -34,7 +34,7 @@
 enum { /* attribute key lists, in the order the Python side passes them */
     F_KIND, F_DECISION, F_APPROVER, F_TOOL, F_MODEL, F_IN_TOK, F_OUT_TOK, F_CACHED, F_COST_TOTAL,
     F_COST_PAIRS, F_ERROR, F_MODE, F_OUTCOME, F_AGENT, F_AGENT_VERSION, F_WORKFLOW, F_FALLBACK,
-    F_TOOL_INPUT, F_INPUT, F_OUTPUT, F_OI_KIND, F_GENAI_OP,
+    F_TOOL_INPUT, F_INPUT, F_OUTPUT, F_OI_KIND, F_GENAI_OP, F_SESSION, F_PROVIDER, F_CACHE_WRITE, F_REASONING,
     /* value tables */
     T_STEP_KINDS, T_APPROVAL_NAMES, T_OI_FROM, T_OI_TO, T_OP_FROM, T_OP_TO, T_FLAGS, N_LISTS
 };
@@ -491,15 +491,17 @@ static int reported_cost(const Spec *sp, const Attrs *m, double *out, int *has) 
 enum {
     C_RUN, C_STEP, C_PARENT, C_NAME, C_KIND, C_TOOL, C_START, C_END, C_STATUS, C_STATUS_MSG, C_ERROR,
     C_MODEL, C_IN_TOK, C_OUT_TOK, C_CACHED, C_COST, C_INPUT, C_OUTPUT, C_DECISION, C_APPROVER, C_ATTRS,
-    C_LINE, C_AGENT, C_AGENT_VERSION, C_WORKFLOW, C_MODE, C_OUTCOME, C_FALLBACK, N_STEP_COLS
+    C_LINE, C_AGENT, C_AGENT_VERSION, C_WORKFLOW, C_MODE, C_OUTCOME, C_FALLBACK, C_SESSION, C_PROVIDER,
+    C_CACHE_WRITE, C_REASONING, N_STEP_COLS
 };
 static const char *STEP_NAMES[N_STEP_COLS] = {
     "run_id", "step_id", "parent_id", "name", "kind", "tool_name", "started_ns", "ended_ns", "status_code",
     "status_message", "error", "model", "input_tokens", "output_tokens", "cached_input_tokens", "cost_usd",
     "input", "output", "decision_text", "approver", "attributes", "source_line", "hint_agent",
-    "hint_agent_version", "hint_workflow", "mode_text", "outcome_text", "hint_agent_fallback",
+    "hint_agent_version", "hint_workflow", "mode_text", "outcome_text", "hint_agent_fallback", "hint_session_id",
+    "provider", "cache_write_input_tokens", "reasoning_output_tokens",
 };
-static const char STEP_TYPES[N_STEP_COLS + 1] = "ssssssiiisssiiifsssssissssss";
+static const char STEP_TYPES[N_STEP_COLS + 1] = "ssssssiiisssiiifsssssissssssssii";
 enum { S_RUN, S_STEP, S_DOC, S_VERSION, S_SCORE, N_SRC_COLS };
 static const char *SRC_NAMES[N_SRC_COLS] = {"run_id", "step_id", "document_id", "version", "score"};
 static const char SRC_TYPES[N_SRC_COLS + 1] = "ssssf";
@@ -698,11 +700,30 @@ static int span_kind(const Spec *sp, const Attrs *m, const char *name, size_t na
     return 0;
 }
 
+static yyjson_val *member(yyjson_val *obj, const char *name);
+
+/* Span events the conventions read (an exception, an evaluation result), or events not shaped as a list of
+ * objects, send the line to Python; other events are not read. */
+static int events_for_python(yyjson_val *events) {
+    if (falsy(events)) return 0;
+    if (!yyjson_is_arr(events)) return BAIL;
+    size_t i, n;
+    yyjson_val *event;
+    yyjson_arr_foreach(events, i, n, event) {
+        if (!yyjson_is_obj(event)) return BAIL;
+        yyjson_val *name = member(event, "name");
+        if (name && (yyjson_equals_str(name, "exception") || yyjson_equals_str(name, "gen_ai.evaluation.result")))
+            return BAIL;
+    }
+    return 0;
+}
+
 static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64_t line) {
     const Spec *sp = d->sp;
+    int rc;
     if (!yyjson_is_obj(span)) return BAIL;
     yyjson_val *trace = NULL, *sid = NULL, *parent = NULL, *name = NULL, *start = NULL, *end = NULL,
-               *attributes = NULL, *status = NULL, *key;
+               *attributes = NULL, *status = NULL, *events = NULL, *key;
     yyjson_obj_iter it = yyjson_obj_iter_with(span);
     while ((key = yyjson_obj_iter_next(&it))) {
         yyjson_val *v = yyjson_obj_iter_get_val(key);
@@ -714,9 +735,10 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
         else if (KEY_IS(key, "endTimeUnixNano")) end = v;
         else if (KEY_IS(key, "attributes")) attributes = v;
         else if (KEY_IS(key, "status")) status = v;
+        else if (KEY_IS(key, "events")) events = v;
     }
+    if ((rc = events_for_python(events))) return rc;
     Col *c = d->steps;
-    int rc;
     Buf *ids = &d->scratch; /* run id, then step id, then parent id, back to back */
     size_t run_len, step_len, parent_len;
     ids->len = 0;
@@ -786,10 +808,12 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
 
     const Attr *in_attr = first(m, &sp->l[is_tool ? F_TOOL_INPUT : F_INPUT]);
     const Attr *out_attr = first(m, &sp->l[F_OUTPUT]);
-    int64_t tokens[3];
-    const Attr *tok[3] = {in_tok, first(m, &sp->l[F_OUT_TOK]), first(m, &sp->l[F_CACHED])};
-    for (int i = 0; i < 3; i++)
+    int64_t tokens[5];
+    const Attr *tok[5] = {in_tok, first(m, &sp->l[F_OUT_TOK]), first(m, &sp->l[F_CACHED]),
+                          first(m, &sp->l[F_CACHE_WRITE]), first(m, &sp->l[F_REASONING])};
+    for (int i = 0; i < 5; i++)
         if (tok[i] && (rc = token_count(tok[i], &tokens[i]))) goto out;
+    const Attr *provider = first(m, &sp->l[F_PROVIDER]);
     double cost = 0;
     int has_cost;
     if ((rc = reported_cost(sp, m, &cost, &has_cost))) goto out;
@@ -827,12 +851,19 @@ static int read_span(Decoder *d, yyjson_val *span, yyjson_val *scope_name, int64
         if ((any++ && buf_putc(b, ',')) || put_escaped(b, a->k, a->kn) || buf_putc(b, ':') || put_json(b, a)) { rc = -1; goto out; }
     }
     if (buf_putc(b, '}') || col_end(&c[C_ATTRS], 1) || col_i64(&c[C_LINE], line)) { rc = -1; goto out; }
+    const Attr *workflow = first(m, &sp->l[F_WORKFLOW]);
     if (col_text(&c[C_AGENT], first(m, &sp->l[F_AGENT])) ||
-        col_text(&c[C_AGENT_VERSION], first(m, &sp->l[F_AGENT_VERSION])) ||
-        col_text(&c[C_WORKFLOW], first(m, &sp->l[F_WORKFLOW]))) { rc = -1; goto out; }
+        col_text(&c[C_AGENT_VERSION], first(m, &sp->l[F_AGENT_VERSION]))) { rc = -1; goto out; }
+    if (workflow) rc = col_text(&c[C_WORKFLOW], workflow); /* else the name of an "invoke_workflow NAME" span */
+    else if (nn > 16 && memcmp(nm, "invoke_workflow ", 16) == 0) rc = col_str(&c[C_WORKFLOW], nm + 16, nn - 16);
+    else rc = col_null(&c[C_WORKFLOW]);
+    if (rc) { rc = -1; goto out; }
     if ((rc = put_lower_text(&c[C_MODE], first(m, &sp->l[F_MODE]))) ||
         (rc = put_lower_text(&c[C_OUTCOME], first(m, &sp->l[F_OUTCOME])))) goto out;
-    if (col_text(&c[C_FALLBACK], fallback)) { rc = -1; goto out; }
+    if (col_text(&c[C_FALLBACK], fallback) || col_text(&c[C_SESSION], first(m, &sp->l[F_SESSION])) ||
+        col_text(&c[C_PROVIDER], provider)) { rc = -1; goto out; }
+    for (int i = 3; i < 5; i++)
+        if (tok[i] ? col_i64(&c[C_CACHE_WRITE + i - 3], tokens[i]) : col_null(&c[C_CACHE_WRITE + i - 3])) { rc = -1; goto out; }
     if (kind.n == 9 && memcmp(kind.s, "retrieval", 9) == 0)
         rc = retrieval_documents(d, m, run, run_len, step, step_len);
 out:

@@ -13,10 +13,8 @@ import shutil
 from pathlib import Path
 
 import click
-import nbformat
 
 from ..errors import UsageError
-from ..report.notebook import sample_settings
 from ..resources import notebooks_dir, sample_dir, sample_inventory, templates_dir
 from .app import main
 
@@ -27,6 +25,8 @@ _PARAMETER = re.compile(r"^(?P<name>\w+) = (?P<value>None|True)(?P<rest>\s*#.*)?
 
 def project_settings() -> dict[str, str | list[str]]:
     """The sample's settings (``sample_settings``) as paths from a copied notebook to the project's copies."""
+    from ..report.notebook import sample_settings  # (imported here: the whole CLI would wait for the report)
+
     homes = [(sample_inventory(), "../data/inventory.csv"), (templates_dir(), "../templates"),
              (sample_dir(), "../data/sample")]
 
@@ -42,6 +42,8 @@ def project_settings() -> dict[str, str | list[str]]:
 
 def project_notebook(source: Path) -> str:
     """The notebook at ``source`` with its parameters naming the project's copies (see the module docstring)."""
+    import nbformat  # (imported here: nbformat's schema validator takes seconds to import)
+
     nb = nbformat.read(source, as_version=4)
     if source.name in KEEPS_SAMPLE_MODE:
         return nbformat.writes(nb)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .app import load, main, print_frame, store_options, trace_options, traces_or_store
+from .app import load, load_for_analytics, main, print_frame, store_options, trace_options, traces_or_store
 
 
 @main.command()
@@ -102,3 +102,21 @@ def metrics(exports, store, weeks, by, baselines, quality, out_format, all_colum
             f"{unpriced.height} with runs of unknown cost ({unpriced['cost_unknown_runs'].sum()} runs; --all shows "
             "cost_known_per_successful_run, a lower bound)" if unpriced.height else "") if part)
         click.echo("\n" + textwrap.fill(note, terminal_width()))
+
+
+@main.command()
+@click.argument("exports", nargs=-1, required=True)
+@click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
+@trace_options
+def sessions(exports, out_format, mapping, pricing, labels, fmt):
+    """Conversations of EXPORTS (gen_ai.conversation.id, session.id, Langfuse sessionId): runs, outcomes and
+    cost per conversation, latest first. Cost is – when a run's cost is unknown (cost_known_usd: the known part)."""
+    from ..analytics.sessions import runs_without_session
+    from ..analytics.sessions import sessions as per_session
+
+    ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    frame = per_session(ts)
+    print_frame(frame, out_format)
+    if out_format == "table":
+        missing = runs_without_session(ts)
+        click.echo(f"\n{frame.height} conversation(s); {missing} run(s) without a conversation id")

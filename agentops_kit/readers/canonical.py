@@ -19,9 +19,11 @@ from .spans import emit_span
 from .timeparse import iso_ns
 
 RUN_FIELDS = {"agent": "gen_ai.agent.name", "agent_version": "gen_ai.agent.version",
-              "workflow": "agentops.workflow", "mode": "agentops.mode", "outcome": "agentops.outcome"}
-STEP_FIELDS = ("kind", "tool_name", "model", "input_tokens", "output_tokens", "cached_input_tokens",
-               "cost_usd", "input", "output", "approval_decision", "approver", "error")
+              "workflow": "agentops.workflow", "mode": "agentops.mode", "outcome": "agentops.outcome",
+              "session_id": "gen_ai.conversation.id"}
+STEP_FIELDS = ("kind", "tool_name", "model", "provider", "input_tokens", "output_tokens", "cached_input_tokens",
+               "cache_write_input_tokens", "reasoning_output_tokens", "cost_usd", "input", "output",
+               "approval_decision", "approver", "error")
 
 
 def read(col: Collector, conv: Conventions, data: bytes, file: str) -> None:

@@ -12,17 +12,19 @@ from ..model import TABLE_SCHEMAS, RejectReason
 
 # Hidden per-step columns resolved from attributes by the mapping; the run takes its root's value,
 # else the first one seen in the run.
-RUN_HINTS = ("agent", "agent_version", "workflow", "mode", "outcome", "agent_fallback")
+RUN_HINTS = ("agent", "agent_version", "workflow", "mode", "outcome", "agent_fallback", "session_id")
 
 STEP_FIELDS = (
     "run_id", "step_id", "parent_id", "kind", "name", "tool_name", "started_ns", "ended_ns",
     "status", "error", "model", "input_tokens", "output_tokens", "cached_input_tokens",
     "cost_usd", "input", "output", "approval_decision", "approver", "attributes",
     "source_file", "source_line", "is_root",
-) + tuple("hint_" + h for h in RUN_HINTS)
+) + tuple("hint_" + h for h in RUN_HINTS) + ("provider", "cache_write_input_tokens", "reasoning_output_tokens")
+TOKEN_FIELDS = ("input_tokens", "output_tokens", "cached_input_tokens", "cache_write_input_tokens",
+                "reasoning_output_tokens")
 _TYPES = {
-    "started_ns": pl.Int64, "ended_ns": pl.Int64, "input_tokens": pl.Int64, "output_tokens": pl.Int64,
-    "cached_input_tokens": pl.Int64, "cost_usd": pl.Float64, "source_line": pl.Int64, "is_root": pl.Boolean,
+    "started_ns": pl.Int64, "ended_ns": pl.Int64, **dict.fromkeys(TOKEN_FIELDS, pl.Int64),
+    "cost_usd": pl.Float64, "source_line": pl.Int64, "is_root": pl.Boolean,
 }
 STEP_ROW_SCHEMA = pl.Schema({f: _TYPES.get(f, pl.String) for f in STEP_FIELDS})
 

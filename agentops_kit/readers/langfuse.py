@@ -101,8 +101,17 @@ def _usage(obs) -> tuple:
         raise TypeError("usageDetails must be an object")
     inp = usage.get("input", usage.get("promptTokens", obs.get("promptTokens")))
     out = usage.get("output", usage.get("completionTokens", obs.get("completionTokens")))
-    cached = usage.get("input_cached_tokens", usage.get("cache_read_input_tokens"))
-    return tuple(None if v is None else int(v) for v in (inp, out, cached))
+    cached = usage.get("input_cache_read", usage.get("input_cached_tokens", usage.get("cache_read_input_tokens")))
+    write = usage.get("input_cache_creation", usage.get("cache_creation_input_tokens"))
+    reasoning = usage.get("output_reasoning", usage.get("output_reasoning_tokens"))
+    # Langfuse's SDKs take each detail (input_cache_read, output_reasoning, input_audio...) out of "input" and
+    # "output" so that the entries add up to the total: they are added back, so that input tokens include cache
+    # reads and writes and output tokens include reasoning, as in the GenAI conventions and the other readers
+    if "input" in usage and inp is not None:
+        inp = int(inp) + sum(int(v) for k, v in usage.items() if k.startswith("input_") and v is not None)
+    if "output" in usage and out is not None:
+        out = int(out) + sum(int(v) for k, v in usage.items() if k.startswith("output_") and v is not None)
+    return tuple(None if v is None else int(v) for v in (inp, out, cached, write, reasoning))
 
 
 def _cost(obs, kind) -> float | None:
@@ -134,12 +143,13 @@ def read_observation(col, conv, obs, trace, file, line, index) -> None:
         kind = OBSERVATION_KIND.get(otype) or conv.kind(attrs, name)
         if kind == "other" and name.startswith("execute_tool "):
             kind = "tool"
-        inp, out, cached = _usage(obs)
+        inp, out, cached, write, reasoning = _usage(obs)
         error = obs.get("level") == "ERROR"
         start, end = iso_ns(obs.get("startTime")), iso_ns(obs.get("endTime"))
         overrides = {
             "model": obs.get("model"), "input_tokens": inp, "output_tokens": out,
-            "cached_input_tokens": cached, "cost_usd": _cost(obs, kind),
+            "cached_input_tokens": cached, "cache_write_input_tokens": write, "reasoning_output_tokens": reasoning,
+            "cost_usd": _cost(obs, kind),
             "input": to_text(obs.get("input")), "output": to_text(obs.get("output")),
             "error": obs.get("statusMessage") if error else None,
         }

@@ -53,8 +53,12 @@ def _usage(run) -> tuple:
     inp = run.get("prompt_tokens", meta.get("input_tokens", usage.get("prompt_tokens", usage.get("input_tokens"))))
     out = run.get("completion_tokens",
                   meta.get("output_tokens", usage.get("completion_tokens", usage.get("output_tokens"))))
-    cached = (meta.get("input_token_details") or {}).get("cache_read")
-    return tuple(None if v is None else int(v) for v in (inp, out, cached))
+    details_in, details_out = meta.get("input_token_details") or {}, meta.get("output_token_details") or {}
+    # LangChain's usage_metadata: output_tokens include reasoning, input_tokens cache reads and writes
+    cached, write, reasoning = details_in.get("cache_read"), details_in.get("cache_creation"), details_out.get("reasoning")
+    if reasoning is None:  # OpenAI's own usage object
+        reasoning = (usage.get("completion_tokens_details") or {}).get("reasoning_tokens")
+    return tuple(None if v is None else int(v) for v in (inp, out, cached, write, reasoning))
 
 
 def _model(run) -> str | None:
@@ -109,11 +113,12 @@ def read_run(col, conv, run, file, line, index) -> None:
             attrs["langsmith.tags"] = run["tags"]
         if run.get("session_name"):
             attrs["langsmith.project"] = run["session_name"]
-        inp, out, cached = _usage(run)
+        inp, out, cached, write, reasoning = _usage(run)
         error = run.get("error")
         overrides = {
             "model": _model(run) if kind == "llm" else None, "input_tokens": inp, "output_tokens": out,
-            "cached_input_tokens": cached, "cost_usd": _cost(run),
+            "cached_input_tokens": cached, "cache_write_input_tokens": write, "reasoning_output_tokens": reasoning,
+            "cost_usd": _cost(run),
             "input": to_text(run.get("inputs")), "output": to_text(run.get("outputs")),
             "error": to_text(error) if error else None,
         }

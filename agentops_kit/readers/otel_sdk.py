@@ -11,6 +11,7 @@ import orjson
 from ..conventions import Conventions
 from ..model import RejectReason
 from .collector import Collector
+from .otlp import EVENT_NAMES
 from .spans import emit_span
 
 
@@ -100,9 +101,12 @@ def read_span(col, conv, span, file, line, index) -> None:
         code = str(status.get("status_code") or "unset").lower().replace("statuscode.", "")
         name = span.get("name") or ""
         start, end = sdk_time(span.get("start_time")), sdk_time(span.get("end_time"))
+        events = [(e.get("name"), dict(e.get("attributes") or {})) for e in span.get("events") or ()
+                  if isinstance(e, dict) and e.get("name") in EVENT_NAMES]
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         col.reject(file, RejectReason.WRONG_TYPE, f"span {index}: {exc}", line=line, index=index)
         return
     emit_span(col, conv, run_id=trace_id, step_id=span_id, parent_id=parent_id, name=name,
               start_ns=start, end_ns=end, status=code if code in ("ok", "error") else "unset",
-              status_message=status.get("description"), attrs=attrs, file=file, line=line, index=index)
+              status_message=status.get("description"), attrs=attrs, file=file, line=line, index=index,
+              events=events)

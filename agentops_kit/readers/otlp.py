@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import orjson
 
-from ..conventions import Conventions
+from ..conventions import EVALUATION_EVENT, EXCEPTION_EVENT, Conventions
 from ..model import RejectReason, StepStatus
 from .collector import Collector
 from .spans import emit_span
 
 STATUS = {0: StepStatus.UNSET.value, 1: StepStatus.OK.value, 2: StepStatus.ERROR.value}  # OTLP status codes
 _HEX = frozenset("0123456789abcdef")
+EVENT_NAMES = (EXCEPTION_EVENT, EVALUATION_EVENT)  # the compiled decoder hands spans with these back to Python
 
 
 def any_value(v: dict):
@@ -83,6 +84,11 @@ def read_line(col: Collector, conv: Conventions, data: bytes, file: str, line: i
     except orjson.JSONDecodeError as exc:
         col.reject(file, RejectReason.MALFORMED_JSON, f"not valid JSON (or not UTF-8): {exc}", line=line)
         return
+    read_document(col, conv, doc, file, line)
+
+
+def read_document(col: Collector, conv: Conventions, doc, file: str, line: int) -> None:
+    """One ExportTraceServiceRequest already parsed (from a JSON line, or decoded from protobuf)."""
     if not isinstance(doc, dict) or "resourceSpans" not in doc:
         col.reject(file, RejectReason.NOT_OTLP, "expected an object with 'resourceSpans'", line=line)
         return
@@ -139,13 +145,26 @@ def read_span(col, conv, span, resource_attrs, scope, file, line, index) -> None
         name = span.get("name") or ""
         if not isinstance(name, str):
             raise TypeError(f"name must be a string, got {type(name).__name__}")
+        events = _events(span.get("events"))
     except (KeyError, TypeError, ValueError, AttributeError, OverflowError) as exc:
         col.reject(file, RejectReason.WRONG_TYPE, f"span {index} of the line: {exc}", line=line, index=index,
                    record_id=span.get("spanId") if isinstance(span, dict) else None)
         return
     emit_span(col, conv, run_id=trace_id, step_id=span_id, parent_id=parent_id, name=name,
               start_ns=start, end_ns=end, status=status_name,
-              status_message=message, attrs=attrs, file=file, line=line, index=index)
+              status_message=message, attrs=attrs, file=file, line=line, index=index, events=events)
+
+
+def _events(items) -> list[tuple[str, dict]]:
+    """(name, attributes) of the span events the conventions read (exceptions, evaluation results)."""
+    out = []
+    for event in _items(items, "events"):
+        if not isinstance(event, dict):
+            raise TypeError(f"an event must be an object, got {type(event).__name__}")
+        name = event.get("name")
+        if name in EVENT_NAMES:
+            out.append((name, attributes(event.get("attributes"))))
+    return out
 
 
 def read_lines(col: Collector, conv: Conventions, lines, file: str) -> None:

@@ -45,6 +45,7 @@ def _key_lists(conv: Conventions) -> tuple | None:
         m.mode.attributes, m.outcome.attributes, m.agent_attributes, m.agent_version_attributes,
         m.workflow_attributes, m.agent_fallback_attributes, cv.TOOL_INPUT_KEYS, cv.INPUT_KEYS, cv.OUTPUT_KEYS,
         ["openinference.span.kind"], ["gen_ai.operation.name"],
+        cv.SESSION_KEYS, cv.PROVIDER_KEYS, cv.CACHE_WRITE_KEYS, cv.REASONING_KEYS,
         sorted(cv.STEP_KINDS), sorted(conv.approval_names), list(oi), list(oi.values()), list(op), list(op.values()),
         ["has_action_patterns"] if conv.action_patterns else [],
     ))
@@ -100,7 +101,8 @@ def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
         pl.when(pl.col("outcome_text").is_not_null())
         .then(pl.col("outcome_text").replace_strict(conv.outcome_values, default="unknown", return_dtype=pl.String))
         .alias("hint_outcome"),
-        pl.col("hint_agent_fallback"),
+        pl.col("hint_agent_fallback", "hint_session_id", "provider", "cache_write_input_tokens",
+               "reasoning_output_tokens"),
     ).cast(dict(STEP_ROW_SCHEMA))
 
 

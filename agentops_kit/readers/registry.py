@@ -34,6 +34,12 @@ FORMATS: tuple[Format, ...] = (
     Format("otlp", "OpenTelemetry OTLP/JSON, as the Collector's file exporter writes it",
            content=re.compile(rb'"resourceSpans"\s*:'),
            read="otlp:read", read_lines="otlp:read_lines", compiled="otlp_fast"),
+    Format("otlp_proto", "OpenTelemetry OTLP/protobuf, as the Collector's file exporter writes it (format: proto): "
+                         "size-prefixed messages, plain or zstd/gzip-compressed",
+           # a 4-byte big-endian size below 16 MiB (text never starts with a NUL byte), then a request
+           # (protobuf field 1), a zstd frame, a gzip member or JSON (the exporter frames compressed JSON too)
+           content=re.compile(rb"\A\x00[\x00-\xff]{3}(?:\x0a|\{|\x28\xb5\x2f\xfd|\x1f\x8b)"),
+           read="otlp_proto:read"),
     Format("canonical", "the kit's own JSONL records, or a table-set folder written by ingest (read whole, "
                         "through its manifest.json)",
            content=re.compile(rb'^\s*\{\s*"record"\s*:\s*"(run|step|source|label)"'),
