@@ -216,3 +216,10 @@ def test_unusual_events_read_the_same_by_both_decoders(tmp_path, monkeypatch, ev
     compiled, python, _ = load_both(monkeypatch, path)
     assert_same(compiled, python)
     assert compiled["steps"].height + compiled["rejected"].height == 2
+
+
+def test_every_step_kind_has_a_colour_in_the_waterfall():
+    from agentops_kit.charts import KIND_COLOURS
+    from agentops_kit.model import StepKind
+
+    assert set(KIND_COLOURS) == {k.value for k in StepKind}
