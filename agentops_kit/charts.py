@@ -75,7 +75,7 @@ def _dollars(value, source) -> str:
 # ---- one run as a waterfall -----------------------------------------------------------------------------------
 
 KIND_COLOURS = {"agent": "#9e9e9e", "llm": "#7570b3", "tool": "#1b9e77", "action": "#d95f02",
-                "approval": "#e7298a", "retrieval": "#66a61e", "other": "#bdbdbd"}
+                "approval": "#e7298a", "retrieval": "#66a61e", "memory": "#e6ab02", "other": "#bdbdbd"}
 ERROR_COLOUR = "#d7301f"
 WATERFALL_ROW_PX = 26
 

@@ -86,6 +86,9 @@ ROWS = [
     (["metrics", "legacy"], r"legacy: unlisted tables: runs\.parquet .* agentops-kit ingest EXPORTS\.\.\. --out legacy"),
     (["metrics", S, "--baselines", "unknownkey.yaml"], r"unknownkey\.yaml, line 1, key 'nope'"),
     (["metrics", "foreign"], r"foreign: no input files found"),
+    # sessions
+    (["sessions", "missing.jsonl"], r"missing\.jsonl: no such file or directory"),
+    (["sessions", S, "--format", "xml"], r"sessions: Invalid value for '--format': 'xml'"),
     # policy check / lint / test
     (["policy", "check", "missing.yaml", "--traces", S], r"missing\.yaml: file not found"),
     (["policy", "check", "badpol.yaml", "--traces", S], r"badpol\.yaml, line 3, key 'agent\.max_tool_calls'"),

@@ -202,3 +202,24 @@ def test_table_sets_written_before_these_columns_still_read(tmp_path):
     again = ak.load_traces(tmp_path / "old")
     assert again.runs.collect()["session_id"].null_count() == 4
     assert again.steps.collect()["reasoning_output_tokens"].null_count() == again.steps.collect().height
+
+
+@pytest.mark.parametrize("events", [
+    [], "not a list", [1], [{"name": 7}], [{"name": "exception", "attributes": "bad"}],
+    [{"name": "log", "attributes": [{"key": "exception.type", "value": s("ignored")}]}],
+    [{"name": "exception"}], [{"name": "exception", "name ": "x"}, {"name": "gen_ai.evaluation.result"}],
+    [{"name": "gen_ai.evaluation.result", "attributes": [{"key": "gen_ai.evaluation.score.value", "value": i(1)}]}],
+], ids=repr)
+def test_unusual_events_read_the_same_by_both_decoders(tmp_path, monkeypatch, events):
+    path = write_lines(tmp_path / "events.jsonl", [
+        otlp_line(span("a", "1", "root", events=events)), otlp_line(span("b", "1", "plain"))])
+    compiled, python, _ = load_both(monkeypatch, path)
+    assert_same(compiled, python)
+    assert compiled["steps"].height + compiled["rejected"].height == 2
+
+
+def test_every_step_kind_has_a_colour_in_the_waterfall():
+    from agentops_kit.charts import KIND_COLOURS
+    from agentops_kit.model import StepKind
+
+    assert set(KIND_COLOURS) == {k.value for k in StepKind}

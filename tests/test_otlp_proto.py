@@ -155,3 +155,20 @@ def test_zstd_json_files_are_read_too(tmp_path):
     rejected = ts.rejected.collect()
     assert "zstd stream is truncated" in " ".join(rejected["reason"].to_list())
     assert 0 < ts.steps.collect().height < ak.load_traces(SAMPLE / "traces.otlp.jsonl.gz").steps.collect().height
+
+
+def test_without_the_compiled_decoder_protobuf_files_read_the_same(tmp_path, monkeypatch):
+    """Decoded requests go through the compiled decoder as JSON lines when it is built, else the Python reader."""
+    from agentops_kit.readers import otlp_fast
+
+    proto = write_proto(tmp_path / "traces.binpb", json_documents(REAL_JSON[0]))
+    bad = tmp_path / "bad.binpb"  # a message that is not a request between good ones: rows stay in order
+    first = write_proto(tmp_path / "first.binpb", json_documents(REAL_JSON[0])[:5]).read_bytes()
+    bad.write_bytes(first + frame(b"\x0a\xff\xff\xff\xff\x0f") + proto.read_bytes())
+    for path in (proto, bad):
+        compiled = ak.load_traces(path)
+        with monkeypatch.context() as m:
+            m.setattr(otlp_fast, "native", None)
+            python = ak.load_traces(path)
+        for name in ("runs", "steps", "sources", "labels", "rejected"):
+            assert getattr(compiled, name).collect().equals(getattr(python, name).collect()), (path.name, name)

@@ -107,10 +107,13 @@ def _usage(obs) -> tuple:
     # Langfuse's SDKs take each detail (input_cache_read, output_reasoning, input_audio...) out of "input" and
     # "output" so that the entries add up to the total: they are added back, so that input tokens include cache
     # reads and writes and output tokens include reasoning, as in the GenAI conventions and the other readers
+    def details(prefix: str) -> int:
+        return sum(v for k, v in usage.items() if k.startswith(prefix) and isinstance(v, int) and not isinstance(v, bool))
+
     if "input" in usage and inp is not None:
-        inp = int(inp) + sum(int(v) for k, v in usage.items() if k.startswith("input_") and v is not None)
+        inp = int(inp) + details("input_")
     if "output" in usage and out is not None:
-        out = int(out) + sum(int(v) for k, v in usage.items() if k.startswith("output_") and v is not None)
+        out = int(out) + details("output_")
     return tuple(None if v is None else int(v) for v in (inp, out, cached, write, reasoning))
 
 

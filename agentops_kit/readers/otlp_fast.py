@@ -106,7 +106,7 @@ def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
     ).cast(dict(STEP_ROW_SCHEMA))
 
 
-class _Reader:
+class Reader:
     """One file's blocks through the decoder. Decoded rows wait in ``pending`` and become step rows in one
     go, before any row the Python reader adds (a handed-back line) and at the end: the order is kept."""
 
@@ -143,7 +143,7 @@ class _Reader:
 def read_file(col: Collector, conv: Conventions, path: Path, problems: list[str],
               advance: Callable[[int], object] | None = None) -> None:
     """A line-delimited OTLP/JSON file (plain or gzip), read block by block, never whole in memory."""
-    reader = _Reader(col, conv, str(path))
+    reader = Reader(col, conv, str(path))
     with path.open("rb") as raw:
         if raw.read(2) == GZIP_MAGIC:
             raw.seek(0)
@@ -153,7 +153,7 @@ def read_file(col: Collector, conv: Conventions, path: Path, problems: list[str]
     reader.flush()
 
 
-def _read_plain(reader: _Reader, raw, advance) -> None:
+def _read_plain(reader: Reader, raw, advance) -> None:
     """Into one reused buffer (fresh 8 MB objects would cost page faults each time); the line cut at the
     end of a block is read again, by seeking, at the start of the next one."""
     raw.seek(0)
@@ -174,7 +174,7 @@ def _read_plain(reader: _Reader, raw, advance) -> None:
             advance(end)
 
 
-def _read_gzip(reader: _Reader, raw, problems: list[str], advance) -> None:
+def _read_gzip(reader: Reader, raw, problems: list[str], advance) -> None:
     handle, carry, reported = gzip.GzipFile(fileobj=raw), b"", 0
     while True:
         parts, size, error = [], 0, None
