@@ -57,7 +57,8 @@ def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, p
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
     require_runs(ts, what="metrics")
     groups = [b.strip() for b in by.split(",") if b.strip()]
-    frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality)
+    with pl.Config(engine_affinity="streaming"):  # bounded memory over a large store
+        frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality)
     if out_format != "table" or all_columns:
         print_frame(frame, out_format, fit=not all_columns)
         return
