@@ -76,6 +76,27 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
         col.reject(str(path), RejectReason.TRUNCATED_FILE, problem)
 
 
+def read_files(files: list[Path], format: str | None, conv: Conventions,
+               progress: bool = False) -> tuple[list[Collector], dict[str, list[pl.LazyFrame]]]:
+    """Every file into its format's collector (table-set folders: their tables), with a progress bar by bytes."""
+    collectors: dict[str, Collector] = {}
+    tables: dict[str, list[pl.LazyFrame]] = {t: [] for t in TABLES}
+    bar = None
+    if progress:  # by bytes on disk, so that one large export shows progress too
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(_disk_size(p) for p in files), desc=f"reading {len(files)} file(s)",
+                   unit="B", unit_scale=True, unit_divisor=1024)
+    for path in files:
+        counted = bar.n if bar is not None else 0
+        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None)
+        if bar is not None:
+            bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
+    if bar is not None:
+        bar.close()
+    return list(collectors.values()), tables
+
+
 def load_traces(
     paths: str | os.PathLike | list,
     mapping: str | os.PathLike | Mapping | None = None,
@@ -113,23 +134,7 @@ def load_traces(
     label_files = [] if labels is None else ([labels] if isinstance(labels, (str, os.PathLike)) else list(labels))
     extra_labels = [labels_mod.load_labels(p) for p in label_files]
 
-    collectors: dict[str, Collector] = {}
-    tables: dict[str, list[pl.LazyFrame]] = {t: [] for t in TABLES}
-    bar = None
-    if progress:  # by bytes on disk, so that one large export shows progress too
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=sum(_disk_size(p) for p in files), desc=f"reading {len(files)} file(s)",
-                   unit="B", unit_scale=True, unit_divisor=1024)
-    for path in files:
-        counted = bar.n if bar is not None else 0
-        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None)
-        if bar is not None:
-            bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
-    if bar is not None:
-        bar.close()
-
-    all_cols = list(collectors.values())
+    all_cols, tables = read_files(files, format, conv, progress)
     steps_raw, duplicates = drop_duplicates(step_frame(all_cols))
     if duplicates:
         all_cols[0].rejected.extend(duplicates)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
 from .app import load, load_for_analytics, main, print_frame, trace_options
@@ -9,15 +11,33 @@ from .app import load, load_for_analytics, main, print_frame, trace_options
 
 @main.command()
 @click.argument("exports", nargs=-1, required=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for the canonical Parquet tables.")
+@click.option("--out", "out_dir", default=None, type=click.Path(), help="Folder for the canonical Parquet tables.")
+@click.option("--into", "store", default=None, type=click.Path(),
+              help="A trace store to add the exports to (created if new): week partitions, one atomic commit; "
+                   "files already ingested are skipped.")
 @trace_options
-def ingest(exports, out_dir, mapping, pricing, labels, fmt):
+def ingest(exports, out_dir, store, mapping, pricing, labels, fmt):
     """Read trace EXPORTS (files, folders, globs; any supported format) and write the canonical tables
     (runs, steps, sources, labels, rejected) into --out as one table set (Parquet files and a manifest,
-    published at once), then print a summary."""
+    published at once), then print a summary.
+
+    With --into STORE instead, add them to a trace store: Parquet partitioned by the ISO week of each run's
+    start, a manifest of the files ingested (path, size, time, SHA-256), one atomic commit. Files already in the
+    store change nothing; a file changed since it was ingested is reported (CHANGED) and not read again; late
+    spans of a stored run assemble it again. Another ingest into the same store is waited for (said on stderr)."""
+    from ..errors import UsageError
     from ..scope import NothingToShow
     from ..tableset import check_target
 
+    if (out_dir is None) == (store is None):
+        raise UsageError("ingest: give either --out DIR (a table set) or --into STORE (a trace store)")
+    if store is not None:
+        from ..store import ingest as ingest_into
+
+        result = ingest_into(list(exports), into=store, mapping=mapping, pricing=pricing, labels=list(labels) or None,
+                             format=fmt, progress=sys.stderr.isatty())
+        click.echo(result.text())
+        return
     check_target(out_dir)  # an output that cannot take the tables is refused before the load, not after
     ts = load(exports, mapping, pricing, labels, fmt)
     click.echo(ts.summary_text())
