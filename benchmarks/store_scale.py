@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -30,6 +31,7 @@ sys.path.insert(0, str(HERE))
 import store_data  # noqa: E402  (beside this file)
 
 LAST_WEEK = "2026-W47"
+WEEKS_BACK = 8  # the review's default trend window
 
 
 def weeks_ending(last: str, count: int) -> list[str]:
@@ -61,6 +63,38 @@ def build_tables(cache: Path, runs: int, weeks: int) -> Path:
     return root
 
 
+def make_store(cache: Path, tables: Path) -> Path:
+    """A store (``agentops_kit.store``'s layout and commit document) whose week partitions are the cached
+    tables, hard-linked (no copy). It is read like any store; it holds no ingest history, so it is for
+    reading only."""
+    from agentops_kit.store.layout import COMMIT, FORMAT, VERSION, WEEK_TABLES, empty_commit, week_dir
+
+    store = cache / f"store-{tables.name.removeprefix('tables-')}"
+    if (store / COMMIT).exists():
+        return store
+    doc = {**empty_commit(), "format": FORMAT, "version": VERSION, "commit": 1, "created": "benchmark"}
+    for folder in sorted(p for p in tables.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        week = folder.name
+        for table in WEEK_TABLES:
+            source = folder / f"{table}.parquet"
+            if not source.exists():
+                continue  # facts: only what re-assembling a run needs at the next ingest
+            rows = pl.scan_parquet(source).select(pl.len()).collect().item()
+            if not rows:
+                continue
+            name = f"{week_dir(table, week)}/part-000001-bench.parquet"
+            (store / name).parent.mkdir(parents=True, exist_ok=True)
+            if not (store / name).exists():
+                os.link(source, store / name)
+            doc["parts"][table][week] = [{"file": name, "rows": rows, "bytes": source.stat().st_size}]
+        span = pl.scan_parquet(folder / "runs.parquet").select(
+            pl.col("started_at").min().alias("first"), pl.col("started_at").max().alias("last")).collect().row(0)
+        doc["weeks"][week] = {"first": span[0].isoformat(), "last": span[1].isoformat(),
+                              "runs": doc["parts"]["runs"][week][0]["rows"]}
+    (store / COMMIT).write_text(json.dumps(doc, indent=1))
+    return store
+
+
 def job(kind: str, target: str) -> None:
     """Runs in a child process; prints seconds, peak RSS (MB) and what was computed, as JSON."""
     import agentops_kit as ak
@@ -70,14 +104,31 @@ def job(kind: str, target: str) -> None:
         frames = {t: pl.read_parquet(Path(target) / "*" / f"{t}.parquet") for t in ("runs", "steps", "sources",
                                                                                    "labels", "rejected")}
         ts = ak.TraceSet(**{t: f.lazy() for t, f in frames.items()}, inputs=[target])
+    elif kind.endswith(("metrics", "inspector")):
+        ts = ak.open_store(target)  # every week
     else:
-        ts = ak.open_store(target)
+        ts = ak.open_store(target, weeks=weeks_ending(LAST_WEEK, WEEKS_BACK))  # only the weeks it shows
     loaded = time.perf_counter() - start
-    if kind.endswith("metrics"):
-        frame = ak.weekly_metrics(ts, by=("agent", "week"))
+    if kind.endswith("inspector"):  # the run inspector's search: pages from the start, the middle, a filter
+        from agentops_kit.inspection.run_search import RunQuery, RunSearch
+
+        search = RunSearch(ts)
+        middle = search.page(RunQuery(), page=search.total // 50 + 1, size=25)
+        filtered = search.page(RunQuery(agent="SocAlertTriage", outcome="failure", sort_by="cost_usd"), page=3)
+        first = search.page(RunQuery(), page=1)
+        facts = {"runs": search.total, "middle page": middle.page, "rows": first.rows.height + middle.rows.height
+                 + filtered.rows.height, "filtered matches": filtered.matching}
+    elif kind.endswith("metrics"):
+        engine = "streaming" if kind.startswith("store") else "auto"  # as the metrics command runs it
+        with pl.Config(engine_affinity=engine):
+            frame = ak.weekly_metrics(ts, by=("agent", "week"))
         facts = {"rows": frame.height, "runs": int(frame["runs"].sum())}
     else:
-        review = ak.WeeklyReview.from_traceset(ts, LAST_WEEK)
+        from agentops_kit.report.inputs import ReviewInputs
+
+        given = Path(target) / ("store.json" if kind.startswith("store") else "runs.parquet")
+        review = ak.WeeklyReview.from_traceset(ts, LAST_WEEK, weeks_back=WEEKS_BACK,
+                                               inputs=ReviewInputs.of([given] if given.exists() else []))
         html, digest = review.html(), review.digest()
         facts = {"runs in the week": int(review.headline["runs"].sum()), "trend rows": review.metrics.height,
                  "html bytes": len(html), "digest lines": len(digest.splitlines())}
@@ -120,7 +171,7 @@ def main() -> None:
     steps = pl.scan_parquet(tables / "*" / "steps.parquet").select(pl.len()).collect().item()
     size = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
     print(f"store: {args.runs:,} runs, {steps:,} steps over {args.weeks} weeks, {size / 2**30:.1f} GiB on disk")
-    for kind in ("store_metrics", "store_report"):
+    for kind in ("store_metrics", "store_report", "store_inspector"):
         run_job(kind, store)
     print(f"in memory: {args.memory_runs:,} runs over the same weeks, every table read whole first")
     for kind in ("memory_metrics", "memory_report"):
