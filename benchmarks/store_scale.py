@@ -70,8 +70,6 @@ def make_store(cache: Path, tables: Path) -> Path:
     from agentops_kit.store.layout import COMMIT, FORMAT, VERSION, WEEK_TABLES, empty_commit, week_dir
 
     store = cache / f"store-{tables.name.removeprefix('tables-')}"
-    if (store / COMMIT).exists():
-        return store
     doc = {**empty_commit(), "format": FORMAT, "version": VERSION, "commit": 1, "created": "benchmark"}
     for folder in sorted(p for p in tables.iterdir() if p.is_dir() and not p.name.startswith(".")):
         week = folder.name
