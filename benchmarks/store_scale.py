@@ -105,7 +105,7 @@ def job(kind: str, target: str) -> None:
     elif kind.endswith(("metrics", "inspector")):
         ts = ak.open_store(target)  # every week
     else:
-        ts = ak.open_store(target, weeks=weeks_ending(LAST_WEEK, WEEKS_BACK))  # only the weeks it shows
+        ts = None  # the review opens the store itself
     loaded = time.perf_counter() - start
     if kind.endswith("inspector"):  # the run inspector's search: pages from the start, the middle, a filter
         from agentops_kit.inspection.run_search import RunQuery, RunSearch
@@ -122,11 +122,12 @@ def job(kind: str, target: str) -> None:
             frame = ak.weekly_metrics(ts, by=("agent", "week"))
         facts = {"rows": frame.height, "runs": int(frame["runs"].sum())}
     else:
-        from agentops_kit.report.inputs import ReviewInputs
+        if kind.startswith("store"):  # reads only the weeks of the trend window
+            review = ak.WeeklyReview.from_store(target, LAST_WEEK, weeks_back=WEEKS_BACK)
+        else:
+            from agentops_kit.report.inputs import ReviewInputs
 
-        given = Path(target) / ("store.json" if kind.startswith("store") else "runs.parquet")
-        review = ak.WeeklyReview.from_traceset(ts, LAST_WEEK, weeks_back=WEEKS_BACK,
-                                               inputs=ReviewInputs.of([given] if given.exists() else []))
+            review = ak.WeeklyReview.from_traceset(ts, LAST_WEEK, weeks_back=WEEKS_BACK, inputs=ReviewInputs.of([]))
         html, digest = review.html(), review.digest()
         facts = {"runs in the week": int(review.headline["runs"].sum()), "trend rows": review.metrics.height,
                  "html bytes": len(html), "digest lines": len(digest.splitlines())}

@@ -150,3 +150,53 @@ def test_bad_stores_give_one_clear_line(tmp_path, sample_store):
     assert open_store(missing, weeks=["2026-W45"]).steps.collect().height  # the other weeks still read
     with pytest.raises(ak.AgentOpsError, match="expected an ISO week"):
         open_store(sample_store, weeks=["last week"])
+
+
+def test_any_engine_reads_the_store_from_the_files_of_its_commit(sample_store, in_memory):
+    import duckdb
+
+    from agentops_kit.store import store_files
+
+    files = store_files(sample_store, "runs", weeks=["2026-W46", "2026-W47"])
+    assert len(files) == 2 and all("/runs/week=2026-W4" in f for f in files)
+    counted = duckdb.sql(f"select week, count(*) from read_parquet({files!r}, hive_partitioning = true) "
+                         "group by week order by week").fetchall()
+    expected = (in_memory.runs.group_by(pl.col("started_at").dt.strftime("%G-W%V").alias("week")).len()
+                .filter(pl.col("week") >= "2026-W46").sort("week").collect().rows())
+    assert counted == expected
+
+
+@pytest.mark.parametrize("labels_first", [True, False])
+def test_labels_before_or_after_their_runs_give_the_runs_of_one_ingest(tmp_path, in_memory, labels_first):
+    store = tmp_path / "store"
+    if labels_first:
+        pending = ingest([], into=store, mapping=MAPPING, labels=LABELS)
+        assert pending.labels_unmatched == 129 and "naming no run yet" in pending.text()
+        ingest(TRACES, into=store, mapping=MAPPING)
+    else:
+        ingest(TRACES, into=store, mapping=MAPPING)
+        later = ingest([], into=store, mapping=MAPPING, labels=LABELS)
+        assert later.runs_updated > 0 and later.runs_added == 0
+    assert_same(open_store(store), in_memory)
+    assert open_store(store).label_problems.collect().height == 0
+
+
+def test_a_late_root_span_moves_its_run_to_the_week_it_started(tmp_path):
+    from agentops_kit.store.layout import read_commit
+
+    from .conftest import otlp_line, otlp_span, write_lines
+
+    sunday = 1_764_547_140_000_000_000  # 2025-11-30 23:59 UTC, a Sunday: week 2025-W48
+    monday = sunday + 120 * 10**9  # 2025-12-01 00:01 UTC: week 2025-W49
+    child = otlp_span(span_id="c" * 16, parent="d" * 16, name="tool", start=monday, end=monday + 10**9)
+    root = otlp_span(span_id="d" * 16, name="agent", start=sunday, end=monday + 2 * 10**9)
+    store = tmp_path / "store"
+    ingest(write_lines(tmp_path / "child.otlp.jsonl", [otlp_line(child)]), into=store)
+    assert list(read_commit(store)["parts"]["runs"]) == ["2025-W49"]
+    moved = ingest(write_lines(tmp_path / "root.otlp.jsonl", [otlp_line(root)]), into=store)
+    assert moved.runs_updated == 1 and moved.runs_added == 0
+    assert list(read_commit(store)["parts"]["runs"]) == ["2025-W48"]  # the run left the week it was in
+    runs = open_store(store, weeks=["2025-W48"]).runs.collect()
+    assert runs.height == 1 and runs["root_missing"].to_list() == [False] and runs["orphan_steps"].to_list() == [0]
+    assert open_store(store, weeks=["2025-W49"]).steps.collect().height == 0
+    assert open_store(store).steps.collect().height == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,6 +24,23 @@ from agentops_kit.store import ingest
 from agentops_kit.store import commit
 ingest(sys.argv[2:], into=sys.argv[1])
 print(commit._steps)
+"""
+
+
+KILLER = """
+import os, signal, sys
+from agentops_kit.store import ingest
+export = sys.argv[1]
+for point in sys.argv[2:]:
+    n, store = point.split("=", 1)
+    pid = os.fork()
+    if pid == 0:
+        os.environ["AGENTOPS_KIT_STORE_KILL_AT"] = n
+        ingest(export, into=store)
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    killed = os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
+    print(f"{n}={'killed' if killed else 'exited'}")
 """
 
 
@@ -70,24 +86,26 @@ def test_an_ingest_killed_at_any_step_leaves_the_store_before_or_after(tmp_path,
     # steps spread over the writing of the parts, and each step of publishing the commit: dozens of points
     points = sorted(set(range(1, total + 1, max(1, total // 20))) | set(range(max(1, total - 4), total + 1)))
     assert len(points) >= 24
+    stores = {}
+    for n in points:
+        stores[n] = tmp_path / f"kill-{n}"
+        shutil.copytree(base, stores[n])
+    # one process imports the kit once, then forks a child per point that ingests with the kill switch set
+    killer = subprocess.run([sys.executable, "-c", KILLER, str(second), *(f"{n}={stores[n]}" for n in points)],
+                            capture_output=True, text=True, timeout=600)
+    assert killer.returncode == 0, killer.stderr
+    statuses = dict(line.split("=") for line in killer.stdout.split())
     outcomes = {"before": 0, "after": 0}
-    for batch in range(0, len(points), 4):
-        running = []
-        for n in points[batch:batch + 4]:
-            store = tmp_path / f"kill-{n}"
-            shutil.copytree(base, store)
-            running.append((n, store, run_ingest(store, second, kill_at=n)))
-        for n, store, process in running:
-            process.communicate(timeout=60)
-            assert process.returncode == -signal.SIGKILL, f"step {n} of {total}: not killed"
-            now = tables(open_store(store))
-            state = "before" if same(now, before) else "after" if same(now, after) else None
-            assert state, f"killed at step {n} of {total}: the store reads as neither before nor after"
-            outcomes[state] += 1
-            ingest(second, into=store)  # the next ingest completes it (or finds it complete)
-            assert same(tables(open_store(store)), after), f"killed at step {n}: the next ingest did not recover"
-            on_disk = {p.relative_to(store).as_posix() for p in store.rglob("*.parquet")}
-            assert on_disk <= live_files(read_commit(store)) | live_files(read_commit(base)), "leftovers stay"
+    for n, store in stores.items():
+        assert statuses[str(n)] == "killed", f"step {n} of {total}: not killed ({statuses[str(n)]})"
+        now = tables(open_store(store))
+        state = "before" if same(now, before) else "after" if same(now, after) else None
+        assert state, f"killed at step {n} of {total}: the store reads as neither before nor after"
+        outcomes[state] += 1
+        ingest(second, into=store)  # the next ingest completes it (or finds it complete)
+        assert same(tables(open_store(store)), after), f"killed at step {n}: the next ingest did not recover"
+        on_disk = {p.relative_to(store).as_posix() for p in store.rglob("*.parquet")}
+        assert on_disk <= live_files(read_commit(store)) | live_files(read_commit(base)), "leftovers stay"
     assert outcomes["before"] and outcomes["after"]  # kills fell on both sides of the commit
 
 

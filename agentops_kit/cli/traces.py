@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .app import load, load_for_analytics, main, print_frame, trace_options
+from .app import load, main, print_frame, store_options, trace_options, traces_or_store
 
 
 @main.command()
@@ -52,7 +52,8 @@ HEADLINE = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_r
 
 
 @main.command()
-@click.argument("exports", nargs=-1, required=True)
+@click.argument("exports", nargs=-1)
+@store_options
 @click.option("--by", default="agent,week", show_default=True,
               help="comma-separated: agent, workflow, mode, week, day, model")
 @click.option("--baselines", type=click.Path(), default=None,
@@ -63,9 +64,10 @@ HEADLINE = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_r
 @click.option("--all", "all_columns", is_flag=True,
               help="table: every column, as wide as it takes (csv and json always have every column)")
 @trace_options
-def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt):
-    """Weekly metrics of EXPORTS (trace files, or a table-set folder from `ingest`). The table leads with the
-    headline: runs, completion, escalation, cost per successful run, customer-impact errors."""
+def metrics(exports, store, weeks, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt):
+    """Weekly metrics of EXPORTS (trace files, or a table-set folder from `ingest`), or of a trace store
+    (--store STORE, only the --weeks asked for). The table leads with the headline: runs, completion,
+    escalation, cost per successful run, customer-impact errors."""
     import textwrap
 
     import polars as pl
@@ -74,11 +76,15 @@ def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, p
     from ..scope import require_runs
     from .table import terminal_width
 
-    ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "metrics", before=1)
     require_runs(ts, what="metrics")
     groups = [b.strip() for b in by.split(",") if b.strip()]
     with pl.Config(engine_affinity="streaming"):  # bounded memory over a large store
         frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality)
+    if weeks and "week" in groups:  # the week before the first was read for its change, not to be shown
+        from ..store import parse_weeks
+
+        frame = frame.filter(pl.col("week").is_in(parse_weeks(weeks)))
     if out_format != "table" or all_columns:
         print_frame(frame, out_format, fit=not all_columns)
         return

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from .ingest import IngestResult, ingest
 from .layout import StoreError
-from .open import open_store, store_weeks
+from .open import open_store, parse_weeks, store_files, store_weeks, trend_window
 
-__all__ = ["IngestResult", "StoreError", "ingest", "open_store", "store_weeks"]
+__all__ = ["IngestResult", "StoreError", "ingest", "open_store", "parse_weeks", "store_files", "store_weeks",
+           "trend_window"]

@@ -32,8 +32,10 @@ def parse_age(text: str) -> dt.timedelta:
 
 
 def compact(store: str | os.PathLike, on_wait=None) -> dict:
-    """Merge the parts of each week of each table into one file. Returns what was merged."""
+    """Merge the parts of each week of each table (and of the rejected records and the manifest of files
+    ingested) into one file. Returns what was merged."""
     path = Path(store)
+    read_commit(path)  # a path that is not a store is refused before the lock (which would make the folder)
     with store_lock(path, on_wait):
         doc = read_commit(path)
         commit = doc["commit"] + 1
@@ -47,6 +49,12 @@ def compact(store: str | os.PathLike, on_wait=None) -> dict:
                 new["parts"][table][week] = [write_part(path, week_dir(table, week), commit, frame)]
                 merged += 1
                 files_before += len(parts)
+        for listing in ("rejected", "manifest"):  # one part per ingest: merged likewise
+            if len(doc[listing]) > 1:
+                frame = pl.read_parquet(checked_paths(path, doc[listing]), hive_partitioning=False, glob=False)
+                new[listing] = [write_part(path, listing, commit, frame)]
+                merged += 1
+                files_before += len(doc[listing])
         if not merged:
             return {"commit": None, "partitions_merged": 0, "files_before": 0}
         at = now()
@@ -63,7 +71,8 @@ def prune(store: str | os.PathLike, older_than: dt.timedelta, reason: str, today
     record it in the store's history with ``reason``. The manifest of ingested files stays, so ingesting the
     same exports again does not bring the dropped weeks back."""
     path = Path(store)
-    cutoff = (today or dt.datetime.now(dt.timezone.utc)) - older_than
+    cutoff = ((today or dt.datetime.now(dt.timezone.utc)) - older_than).replace(microsecond=0)
+    read_commit(path)  # a path that is not a store is refused before the lock (which would make the folder)
     with store_lock(path, on_wait):
         doc = read_commit(path)
         old = [w for w in weeks_of(doc) if w != UNKNOWN_WEEK and week_bounds(w)[1] <= cutoff]
@@ -97,10 +106,11 @@ def info(store: str | os.PathLike) -> dict:
         "bytes": sum(e["bytes"] for t in WEEK_TABLES for parts in doc["parts"][t].values() for e in parts)
         + sum(e["bytes"] for e in doc["rejected"]),
         "part_files": files,
-        "files_ingested": len(doc["ingested"]),
+        "files_ingested": sum(e["rows"] for e in doc["manifest"]),
         "rejected": sum(reasons.values()), "rejected_reasons": reasons,
         "labels_unmatched": sum(e["rows"] for e in doc["parts"]["labels"].get(UNMATCHED, [])),
         "prunes": [h for h in doc["history"] if h.get("action") == "prune"],
+        "history": doc["history"],  # every ingest (files, mapping, pricing), compaction and prune
     }
 
 

@@ -29,9 +29,9 @@ from ..readers.collector import STEP_ROW_SCHEMA
 from ..tableset import is_table_set
 from ..weeks import iso_week
 from .commit import now, publish, write_part
-from .layout import FACTS_SCHEMA, UNKNOWN_WEEK, UNMATCHED, WEEK_TABLES, StoreError, read_commit, week_dir
+from .layout import FACTS_SCHEMA, TIME, UNKNOWN_WEEK, UNMATCHED, WEEK_TABLES, StoreError, read_commit, week_dir
 from .lock import store_lock
-from .manifest import plan_files
+from .manifest import MANIFEST_SCHEMA, plan_files
 from .partitions import entries_of, locate_runs, scan, take_runs
 
 LATE = dt.timedelta(days=7)  # how far from its run a late span may start and still find it
@@ -133,7 +133,9 @@ def ingest(paths, into: str | os.PathLike, mapping: str | os.PathLike | Mapping 
     if store.exists() and not store.is_dir():
         raise StoreError(store, "exists and is not a folder: a store is a folder")
     read_commit(store, must_exist=False)  # a folder that is not a store is refused before any reading
-    files = expand_paths(paths)
+    if not paths and not labels:
+        raise AgentOpsError("ingest: no exports and no labels given: nothing to add")
+    files = expand_paths(paths) if paths else []  # labels alone may decide the outcome of stored runs
     folder = next((p for p in files if p.is_dir() or is_table_set(p)), None)
     if folder is not None:
         raise StoreError(folder, "is a table set: a store takes exports (their steps are kept to assemble runs "
@@ -147,7 +149,7 @@ def ingest(paths, into: str | os.PathLike, mapping: str | os.PathLike | Mapping 
     with store_lock(store, on_wait):
         doc = read_commit(store, must_exist=False)
         plan = plan_files([*files, *label_files], ["export"] * len(files) + ["labels"] * len(label_files),
-                          doc["ingested"])
+                          scan(store, doc["manifest"], MANIFEST_SCHEMA))
         result = IngestResult(store=str(store), commit=None, files_unchanged=plan.unchanged,
                               files_changed=plan.changed)
         if not plan.new:
@@ -158,9 +160,10 @@ def ingest(paths, into: str | os.PathLike, mapping: str | os.PathLike | Mapping 
         written = _commit(store, doc, commit, new_exports, new_labels, mapping_obj, pricing_obj, format, progress,
                           result)
         at = now()
-        written["ingested"] = doc["ingested"] + [{**e, "commit": commit, "ingested_at": at} for e in plan.new]
+        read = pl.DataFrame([{**e, "commit": commit, "ingested_at": at} for e in plan.new], schema=MANIFEST_SCHEMA)
+        written["manifest"] = doc["manifest"] + [write_part(store, "manifest", commit, read)]
         written["history"] = doc["history"] + [{
-            "commit": commit, "at": at, "action": "ingest", "files": [e["path"] for e in plan.new],
+            "commit": commit, "at": at, "action": "ingest", "files": len(plan.new),
             "mapping": str(mapping) if isinstance(mapping, (str, os.PathLike)) else
             ("default conventions" if mapping is None else "a Mapping given in code"),
             "pricing": pricing_source(pricing), "runs_added": result.runs_added, "runs_updated": result.runs_updated,
@@ -177,6 +180,8 @@ def _commit(store: Path, doc: dict, commit: int, exports: list[Path], label_file
     """Write the parts of the new commit; the new commit document (not yet published)."""
     collectors, _ = read_files(exports, format, Conventions(mapping), progress)
     raw_new = step_frame(collectors)
+    if "started_at" not in raw_new.columns:  # no step read (step_frame adds the times only to rows)
+        raw_new = raw_new.with_columns(pl.lit(None, TIME).alias("started_at"), pl.lit(None, TIME).alias("ended_at"))
     sources_new = pl.concat([empty("sources"), *(f for c in collectors for f in c.source_frames)])
     rejected_rows = [r for c in collectors for r in c.rejected]
     given = pl.concat([

@@ -2,13 +2,14 @@
 
 A store folder ``STORE`` holds::
 
-    STORE/store.json                       the commit: every live file, by table and week; the files ingested
+    STORE/store.json                       the commit: every live file, by table and week
     STORE/runs/week=2026-W47/part-….parquet
     STORE/steps/week=2026-W47/…            the steps of those runs (partitioned by their run's week)
     STORE/facts/week=2026-W47/…            per step, what re-assembling its run needs beyond the steps table
     STORE/sources/week=…, labels/week=…
     STORE/labels/week=unmatched/…          labels naming no run yet: matched again at every ingest
     STORE/rejected/part-….parquet          records set aside by every ingest, with file and line
+    STORE/manifest/part-….parquet          the files each ingest read: path, size, modification time, SHA-256
     STORE/.lock                            held by the one ingest or housekeeping at work
 
 Any engine reads the store from the files ``store.json`` lists (DuckDB:
@@ -35,7 +36,7 @@ LOCK = ".lock"
 UNKNOWN_WEEK = "unknown"  # runs without a start time
 UNMATCHED = "unmatched"  # labels partition: labels naming no run yet
 WEEK_TABLES = ("runs", "steps", "facts", "sources", "labels")
-DIRS = (*WEEK_TABLES, "rejected")
+DIRS = (*WEEK_TABLES, "rejected", "manifest")
 
 # per step, beside the canonical steps table: the columns ``assemble`` reads that the canonical steps do not
 # keep (exact times, the root flag, the run hints the mapping resolved, the cost the export reported)
@@ -56,7 +57,7 @@ class StoreError(InputFileError):
 
 def empty_commit() -> dict:
     return {"format": FORMAT, "version": VERSION, "commit": 0, "created": None,
-            "parts": {t: {} for t in WEEK_TABLES}, "rejected": [], "weeks": {}, "ingested": [], "history": []}
+            "parts": {t: {} for t in WEEK_TABLES}, "rejected": [], "weeks": {}, "manifest": [], "history": []}
 
 
 def is_ours(name: str) -> bool:
@@ -98,7 +99,7 @@ def read_commit(store: Path, must_exist: bool = True) -> dict:
     if not isinstance(doc.get("version"), int) or doc["version"] > VERSION:
         raise StoreError(path, f"has format version {doc.get('version')!r}; this agentops-kit reads version "
                                f"{VERSION} (upgrade agentops-kit)")
-    for key, kind in (("parts", dict), ("rejected", list), ("weeks", dict), ("ingested", list), ("history", list)):
+    for key, kind in (("parts", dict), ("rejected", list), ("weeks", dict), ("manifest", list), ("history", list)):
         if not isinstance(doc.get(key), kind):
             raise StoreError(path, f"has no valid \"{key}\" entry: the store's commit is damaged")
     for table in WEEK_TABLES:
@@ -117,7 +118,7 @@ def part_path(store: Path, entry: dict) -> Path:
 def live_files(doc: dict) -> set[str]:
     """Every file (relative to the store) the commit lists."""
     files = {e["file"] for weeks in doc["parts"].values() for parts in weeks.values() for e in parts}
-    return files | {e["file"] for e in doc["rejected"]}
+    return files | {e["file"] for e in (*doc["rejected"], *doc["manifest"])}
 
 
 def all_part_files(store: Path) -> list[str]:
@@ -149,6 +150,7 @@ def _entries(doc: dict):
         for parts in weeks.values():
             yield from parts
     yield from doc["rejected"]
+    yield from doc["manifest"]
 
 
 def fsync_dir(path: Path) -> None:

@@ -12,6 +12,8 @@ import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import polars as pl
+
 
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
@@ -30,19 +32,29 @@ class FilePlan:
     changed: list[tuple[str, str]] = field(default_factory=list)  # (path, what changed): reported, not read
 
 
-def plan_files(paths: list[Path], kinds: list[str], ingested: list[dict]) -> FilePlan:
-    """Sort ``paths`` (each of the given kind: ``export`` or ``labels``) against the manifest ``ingested``."""
-    by_path = {e["path"]: e for e in ingested}
-    by_sha = {e["sha256"]: e for e in ingested}
+MANIFEST_SCHEMA = pl.Schema({"path": pl.String, "size": pl.Int64, "mtime_ns": pl.Int64, "sha256": pl.String,
+                             "kind": pl.String, "commit": pl.Int64, "ingested_at": pl.String})
+
+
+def plan_files(paths: list[Path], kinds: list[str], manifest: pl.LazyFrame) -> FilePlan:
+    """Sort ``paths`` (each of the given kind: ``export`` or ``labels``) against the ``manifest`` of files
+    ingested (only its rows naming these paths or their contents are read)."""
+    keys = [str(p.resolve()) for p in paths]
+    rows = manifest.filter(pl.col("path").is_in(keys)).sort("commit").collect()
+    by_path = {r["path"]: r for r in rows.iter_rows(named=True)}
     plan = FilePlan()
-    for path, kind in zip(paths, kinds, strict=True):
-        key = str(path.resolve())
+    pending = []
+    for path, key, kind in zip(paths, keys, kinds, strict=True):
         info = path.stat()
         known = by_path.get(key)
         if known and known["size"] == info.st_size and known["mtime_ns"] == info.st_mtime_ns:
             plan.unchanged.append((str(path), f"already ingested (commit {known['commit']})"))
-            continue
-        digest = sha256(path)
+        else:
+            pending.append((path, key, kind, info, known, sha256(path)))
+    digests = [p[-1] for p in pending]
+    same = manifest.filter(pl.col("sha256").is_in(digests)).sort("commit").collect() if digests else None
+    by_sha = {r["sha256"]: r for r in same.iter_rows(named=True)} if same is not None else {}
+    for path, key, kind, info, known, digest in pending:
         if known and known["sha256"] != digest:
             plan.changed.append((str(path), f"changed since it was ingested at {known['ingested_at']} (commit "
                                             f"{known['commit']}; size {known['size']} -> {info.st_size} bytes, "
@@ -50,11 +62,11 @@ def plan_files(paths: list[Path], kinds: list[str], ingested: list[dict]) -> Fil
                                             "its records already in the store stay"))
             continue
         if known or digest in by_sha:
-            same = known or by_sha[digest]
-            plan.unchanged.append((str(path), f"already ingested (same content as {same['path']}, commit "
-                                              f"{same['commit']})"))
+            first = known or by_sha[digest]
+            plan.unchanged.append((str(path), f"already ingested (same content as {first['path']}, commit "
+                                              f"{first['commit']})"))
             continue
         entry = {"path": key, "size": info.st_size, "mtime_ns": info.st_mtime_ns, "sha256": digest, "kind": kind}
-        by_sha[digest] = by_path[key] = {**entry, "commit": "this ingest"}
+        by_sha[digest] = {**entry, "commit": "this ingest"}
         plan.new.append(entry)
     return plan

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -11,9 +12,9 @@ import polars as pl
 from ..errors import UsageError
 from ..model import TABLE_SCHEMAS, conform
 from ..traceset import TraceSet
-from ..weeks import parse_week
+from ..weeks import parse_week, week_of, week_range
 from .layout import COMMIT, UNKNOWN_WEEK, UNMATCHED, read_commit, weeks_of
-from .partitions import entries_of, scan
+from .partitions import checked_paths, entries_of, scan
 
 
 def _weeks(doc: dict, weeks: Iterable[str] | str | None) -> list[str]:
@@ -80,9 +81,51 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
     return ts
 
 
+def store_files(store: str | os.PathLike, table: str, weeks: Iterable[str] | str | None = None) -> list[str]:
+    """The live Parquet files of ``table`` (runs, steps, sources, labels, rejected) for ``weeks`` (default:
+    every week), from the store's current commit, each checked to be there: for DuckDB, Spark or pandas
+    (``duckdb.read_parquet(files, hive_partitioning=True)`` adds the ``week`` column)."""
+    path = Path(store)
+    doc = read_commit(path)
+    if table == "rejected":
+        return checked_paths(path, doc["rejected"])
+    if table not in ("runs", "steps", "sources", "labels"):
+        raise UsageError(f"table {table!r}: expected runs, steps, sources, labels or rejected")
+    return checked_paths(path, entries_of(doc, table, _weeks(doc, weeks)))
+
+
 def store_weeks(store: str | os.PathLike) -> list[str]:
     """The weeks holding runs in the store, in order."""
     return weeks_of(read_commit(Path(store)))
 
 
-__all__ = ["open_store", "store_weeks", "UNKNOWN_WEEK"]
+def parse_weeks(spec: str) -> list[str]:
+    """``2026-W40..2026-W47`` (every week from one to the other) or ``2026-W44,2026-W46``; UsageError otherwise."""
+    weeks = []
+    for part in (p.strip() for p in spec.split(",") if p.strip()):
+        first, dots, last = part.partition("..")
+        if dots:
+            if parse_week(first) > parse_week(last):
+                raise UsageError(f"weeks {part!r}: the first week comes after the last")
+            weeks += week_range([first.strip(), last.strip()])
+        else:
+            parse_week(part)
+            weeks.append(part)
+    if not weeks:
+        raise UsageError(f"weeks {spec!r}: expected ISO weeks such as 2026-W40..2026-W47 or 2026-W44,2026-W46")
+    return list(dict.fromkeys(weeks))
+
+
+def trend_window(store: str | os.PathLike, week: str | None, weeks_back: int) -> tuple[str | None, list[str]]:
+    """The week a review shows (default: the last week with runs in the store) and the ``weeks_back`` weeks
+    ending with it: the only weeks the review reads."""
+    if week is None:
+        dated = [w for w in store_weeks(store) if w != UNKNOWN_WEEK]
+        if not dated:
+            return None, []
+        week = dated[-1]
+    monday = parse_week(week)
+    return week, [week_of(monday - dt.timedelta(weeks=n)) for n in range(weeks_back - 1, -1, -1)]
+
+
+__all__ = ["open_store", "parse_weeks", "store_files", "store_weeks", "trend_window", "UNKNOWN_WEEK"]
