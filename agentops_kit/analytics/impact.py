@@ -21,7 +21,9 @@ def customer_impact_errors(ts) -> pl.DataFrame:
     """Every run labelled customer_impact = true: run, agent, workflow, when, outcome, what it did (its tool
     and action calls in order), the error, and where the label came from."""
     labels = true_runs(ts.labels, CUSTOMER_IMPACT).rename({"source": "label_source"})  # every source saying true
+    # the tool calls of the labelled runs only (a few), not of every run
     actions = (ts.steps.filter(pl.col("kind").is_in(TOOL_CALL_KINDS))
+               .join(labels.select("run_id"), on="run_id", how="semi")
                .sort("started_at", "step_id", nulls_last=True).group_by("run_id")
                .agg(pl.col("tool_name").str.join(" → ").alias("what_it_did")))
     return (ts.runs.filter(PRODUCTION).join(labels, on="run_id", how="inner").join(actions, on="run_id", how="left")

@@ -79,7 +79,8 @@ def metrics(exports, store, weeks, by, baselines, quality, out_format, all_colum
     ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "metrics", before=1)
     require_runs(ts, what="metrics")
     groups = [b.strip() for b in by.split(",") if b.strip()]
-    frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality)
+    with pl.Config(engine_affinity="streaming"):  # bounded memory over a large store
+        frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality)
     if weeks and "week" in groups:  # the week before the first was read for its change, not to be shown
         from ..store import parse_weeks
 

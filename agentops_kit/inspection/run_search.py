@@ -14,6 +14,7 @@ from ..analytics.definitions import impacted_runs
 from ..errors import UsageError
 
 MIN_ID_PREFIX = 8
+ENGINE = "streaming"  # over a store: sorted, counted and paged in bounded memory, never loaded whole
 SORTABLE = {
     "started_at": "started", "duration_s": "duration", "cost_usd": "cost", "tokens": "tokens",
     "agent": "agent", "workflow": "workflow", "outcome": "outcome", "llm_calls": "LLM calls",
@@ -151,7 +152,7 @@ class RunSearch:
     @property
     def total(self) -> int:
         if self._total is None:
-            self._total = self.runs.select(pl.len()).collect().item()
+            self._total = self.runs.select(pl.len()).collect(engine=ENGINE).item()
         return self._total
 
     def options(self) -> FilterOptions:
@@ -160,15 +161,15 @@ class RunSearch:
         distinct = runs.select(pl.col("agent").unique().sort().implode(), pl.col("workflow").unique().sort().implode(),
                                pl.col("outcome").unique().sort().implode(), pl.col("mode").unique().sort().implode(),
                                pl.col("started_at").min().alias("first"), pl.col("started_at").max().alias("last")
-                               ).collect().row(0, named=True)
+                               ).collect(engine=ENGINE).row(0, named=True)
         tools = (self.ts.steps.filter(pl.col("tool_name").is_not_null()).group_by("tool_name")
                  .agg(pl.col("run_id").n_unique().alias("runs")).sort(["runs", "tool_name"], descending=[True, False])
-                 .collect())
+                 .collect(engine=ENGINE))
         errors = (pl.concat([self.ts.steps.select("run_id", pl.col("error").alias("value")),
                              runs.select("run_id", pl.col("error_type").alias("value"))])
                   .filter(pl.col("value").is_not_null() & (pl.col("value") != ""))
                   .group_by("value").agg(pl.col("run_id").n_unique().alias("runs"))
-                  .sort(["runs", "value"], descending=[True, False]).collect())
+                  .sort(["runs", "value"], descending=[True, False]).collect(engine=ENGINE))
         return FilterOptions(
             agents=[a for a in distinct["agent"] if a is not None],
             workflows=[w for w in distinct["workflow"] if w is not None],
@@ -234,7 +235,7 @@ class RunSearch:
         return self.matching(q).sort([q.sort_by, "run_id"], descending=[q.descending, False], nulls_last=True)
 
     def count(self, q: RunQuery) -> int:
-        return self.matching(q).select(pl.len()).collect().item()
+        return self.matching(q).select(pl.len()).collect(engine=ENGINE).item()
 
     def page(self, q: RunQuery, page: int = 1, size: int = 25) -> RunPage:
         """One page of the sorted matches; a page past the end is the last page."""
@@ -243,21 +244,21 @@ class RunSearch:
         matching = self.count(q)
         pages = max(1, -(-matching // size))
         page = min(max(1, page), pages)
-        rows = self.sorted(q).slice((page - 1) * size, size).select(PAGE_COLUMNS).collect()
+        rows = self.sorted(q).slice((page - 1) * size, size).select(PAGE_COLUMNS).collect(engine=ENGINE)
         unknown = 0
         if q.cost_min is not None or q.cost_max is not None:
             unknown = (self.matching(q, skip_cost=True).filter(pl.col("cost_usd").is_null())
-                       .select(pl.len()).collect().item())
+                       .select(pl.len()).collect(engine=ENGINE).item())
         return RunPage(rows, matching, self.total, page, pages, size, unknown)
 
     def contains(self, q: RunQuery, run_id: str) -> bool:
         """Whether ``q`` matches ``run_id`` (no sort needed)."""
-        return bool(self.matching(q).filter(pl.col("run_id") == run_id).select(pl.len()).collect().item())
+        return bool(self.matching(q).filter(pl.col("run_id") == run_id).select(pl.len()).collect(engine=ENGINE).item())
 
     def position(self, q: RunQuery, run_id: str) -> int | None:
         """0-based place of ``run_id`` in the sorted matches, or None when the query does not match it."""
         hit = (self.sorted(q).select("run_id").with_row_index("_at").filter(pl.col("run_id") == run_id)
-               .select("_at").collect())
+               .select("_at").collect(engine=ENGINE))
         return None if not hit.height else int(hit.item())
 
     def ids_starting(self, prefix: str, limit: int = 20) -> list[str]:
@@ -266,4 +267,4 @@ class RunSearch:
         if len(prefix) < MIN_ID_PREFIX:
             raise UsageError(f"run id {prefix!r}: type at least {MIN_ID_PREFIX} characters of an id, then Enter")
         return (self.ts.runs.filter(pl.col("run_id").str.to_lowercase().str.starts_with(prefix))
-                .select("run_id").sort("run_id").head(limit).collect()["run_id"].to_list())
+                .select("run_id").sort("run_id").head(limit).collect(engine=ENGINE)["run_id"].to_list())

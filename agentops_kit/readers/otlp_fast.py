@@ -107,8 +107,10 @@ def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
 
 
 class Reader:
-    """One file's blocks through the decoder. Decoded rows wait in ``pending`` and become step rows in one
-    go, before any row the Python reader adds (a handed-back line) and at the end: the order is kept."""
+    """One file's blocks through the decoder. Each block's decoded rows become step rows at once (the
+    decoder's wider columns are dropped block by block, never held for the whole file) and wait in
+    ``pending``, handed to the collector before any row the Python reader adds (a handed-back line) and at
+    the end: the order is kept."""
 
     def __init__(self, col: Collector, conv: Conventions, file: str):
         # a decoder per file: its buffers (about one block's output) are freed with it
@@ -123,7 +125,7 @@ class Reader:
         while pos < size:
             steps, sources, pos, self.line, bail = native.decode(self.spec, chunk, pos, self.line)
             if steps is not None:
-                self.pending.append(_frame(steps))
+                self.pending.append(_steps(_frame(steps), self.conv, self.file))
             if sources is not None:
                 self.pending_sources.append(_frame(sources).cast(dict(TABLE_SCHEMAS["sources"])))
             if bail is not None:
@@ -133,9 +135,8 @@ class Reader:
 
     def flush(self) -> None:
         self.col.flush()  # rows the Python reader collected so far come first
-        if self.pending:
-            self.col.frames.append(_steps(pl.concat(self.pending), self.conv, self.file))
-            self.pending = []
+        self.col.frames += self.pending
+        self.pending = []
         self.col.source_frames += self.pending_sources
         self.pending_sources = []
 

@@ -165,6 +165,17 @@ class WeeklyReview(Result):
         approval gates. Red-team runs stay out of every production number and are scored in their own section.
         Raises NothingToShow (naming the weeks and agents the traces hold) when there is nothing to review.
         """
+        # the streaming engine: over a store, every query below aggregates before collecting, in bounded memory
+        with pl.Config(engine_affinity="streaming"):
+            return cls._build(ts, week, mapping=mapping, policies=policies, readiness_file=readiness_file,
+                              error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
+                              quality_file=quality_file, approvals_db=approvals_db, agents=agents,
+                              weeks_back=weeks_back, inputs=inputs)
+
+    @classmethod
+    def _build(cls, ts: TraceSet, week: str | None, *, mapping, policies, readiness_file, error_budget_file,
+               baselines, policy_tests, quality_file, approvals_db, agents, weeks_back: int,
+               inputs: ReviewInputs | None) -> WeeklyReview:
         check_weeks_back(weeks_back)
         agents = list(agents) if agents else None
         check_scope(ts, week, agents)
@@ -189,8 +200,8 @@ class WeeklyReview(Result):
         as_of = end - dt.timedelta(microseconds=1)
         budgets = error_budget(ts, error_budget_file, as_of=as_of) if error_budget_file else None
         violations = check_policy(week_ts, policies, as_of=as_of).violations if policies else None
-        runs = week_ts.runs.collect()
-        cols = ["run_id", "agent", "started_at", "outcome", "duration_s", "cost_usd", "tool_calls"]
+        # only the ten rows each list shows are collected, never the week's runs
+        runs = week_ts.runs.select("run_id", "agent", "started_at", "outcome", "duration_s", "cost_usd", "tool_calls")
         ready = changes = None
         if readiness_file:
             kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping,
@@ -203,8 +214,7 @@ class WeeklyReview(Result):
         return cls(
             ts=ts, week=week, inputs=inputs, metrics=metrics, headline=headline, budgets=budgets,
             violations=violations, impact=customer_impact_errors(week_ts),
-            slowest=runs.sort("duration_s", descending=True, nulls_last=True).head(10).select(cols),
-            most_expensive=runs.sort("cost_usd", descending=True, nulls_last=True).head(10).select(cols),
+            slowest=_top(runs, "duration_s"), most_expensive=_top(runs, "cost_usd"),
             cost_breakdown=cost_breakdown(window_ts), latency=latency_by_agent(week_ts), readiness=ready,
             readiness_changes=changes,
             rejected=ts.rejected.collect(), agents=agents, summary=ts.summary(),
@@ -448,7 +458,7 @@ class WeeklyReview(Result):
         }
         frame, caption, absent = frames[name]
         if isinstance(frame, pl.LazyFrame):  # collected only for the section asked for
-            frame = frame.collect()
+            frame = frame.collect(engine="streaming")
         if frame is None:
             return f"<p class='agentops-absent'>{esc(caption)}: {esc(absent)}</p>" if absent else ""
         source = LINKED.get(name)
@@ -637,6 +647,11 @@ class WeeklyReview(Result):
 # table of the review (section name) -> the source of its counts (``counted``)
 LINKED = {"headline_table": "headline", "error_budget": "budgets", "impact_by_agent": "impact",
           "violations_summary": "violations", "cost_week": "cost", "latency": "latency"}
+
+
+def _top(runs: pl.LazyFrame, by: str, n: int = 10) -> pl.DataFrame:
+    """The ``n`` runs highest in ``by`` (unknown values last), ties in the order the runs are listed."""
+    return runs.sort(by, descending=True, nulls_last=True, maintain_order=True).head(n).collect()
 
 
 def violation_lines(violations: pl.DataFrame) -> list[str]:
