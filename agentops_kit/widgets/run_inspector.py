@@ -95,9 +95,11 @@ class RunTable(w.VBox):
         self._page: list[dict] = []
         self.options: list[tuple[str, str]] = []
         self.value: str | None = None
-        # a header per column: click to sort by it, click again to turn the order round
+        # a header per column: click to sort by it, click again to turn the order round (as wide as the
+        # column's cells, whose 6 px of padding each side come on top of their width)
         self.sort_buttons = {column: w.Button(description=name, tooltip=f"sort by {name}",
-                                              layout=w.Layout(width=f"{wd}px", min_width=f"{wd}px", height="26px",
+                                              layout=w.Layout(width=f"{wd + 12}px", min_width=f"{wd + 12}px",
+                                                              height="26px",
                                                               margin="0", padding="0 4px"),
                                               style={"font_weight": "bold"})
                              for column, (name, wd) in zip(SORT_COLUMNS, COLUMNS, strict=True)}
