@@ -6,9 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from ..analytics.policy_tests import run_policy_tests
+from ..analytics.policy_tests import PolicyTestFile, run_policy_tests
+from ..config import load_model
 from ..errors import InputFileError
 from .postmortem import CONTROL_HEADING, CONTROL_LINE, GUIDANCE, PLACEHOLDER, POSTMORTEM, TEST_FILE
 
@@ -53,11 +52,8 @@ def check_incident(directory) -> IncidentCheck:
     if not tests.is_file():
         return IncidentCheck(False, f"{tests}: no policy test of the incident run — add a case to your policy "
                                     "tests that expects the control change to catch it, and keep it here")
-    try:
-        named = (yaml.safe_load(tests.read_text(encoding="utf-8")) or {}).get("policy")
-    except (yaml.YAMLError, AttributeError):
-        named = None  # run_policy_tests says what is wrong with the file
-    if isinstance(named, str) and not (tests.parent / named).is_file():
+    named = load_model(tests, PolicyTestFile).policy  # a broken file stops with the line and key
+    if not (tests.parent / named).is_file():
         return IncidentCheck(False, f"{tests}: the policy it tests, {tests.parent / named}, does not exist yet — "
                                     f"apply the policy change ({folder / 'policy.diff'}) to create it")
     failed = [r for r in run_policy_tests(tests) if not r.passed]

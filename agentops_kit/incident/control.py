@@ -19,8 +19,9 @@ import orjson
 import polars as pl
 import yaml
 
-from ..analytics.policy import Policy
+from ..analytics.policy import Policy, load_policy
 from ..analytics.policy_check import SEVERITY, SEVERITY_ORDER, check_policy
+from ..errors import AgentOpsError
 from ..model import TOOL_CALL_KINDS, StepKind
 
 CASE_STEP_FIELDS = ("step_id", "parent_id", "kind", "name", "tool_name", "started_at", "ended_at", "status",
@@ -145,10 +146,17 @@ def policy_text(old_text: str | None, policy: Policy, candidate: Candidate, note
 
 
 def _same(text: str, want: dict) -> bool:
-    try:
-        loaded = Policy.model_validate((yaml.safe_load(text) or {}).get("agent"))
-    except Exception:  # noqa: BLE001 — any failure means the in-place edit is not the policy wanted
-        return False
+    """Whether ``text``, read as every policy file is (config.py), is the policy wanted."""
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "policy.yaml"
+        path.write_text(text, encoding="utf-8")
+        try:
+            loaded = load_policy(path)
+        except AgentOpsError:  # the in-place edit is not a valid policy: the whole file is written instead
+            return False
     return loaded.model_dump(exclude_none=True, exclude_defaults=True, exclude={"source_file"}) == want
 
 
