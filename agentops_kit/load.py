@@ -20,12 +20,12 @@ from .files import (
     stream_lines,
 )
 from .mapping import Mapping, load_mapping
-from .model import TABLE_SCHEMAS, RejectReason, empty
+from .model import TABLE_SCHEMAS, RejectReason, conform, empty
 from .pricing import Pricing, load_pricing, pricing_source
 from .readers import registry
 from .readers.collector import Collector
 from .readers.detect import detect
-from .tableset import loose_table_error, read_set
+from .tableset import loose_table_error, table_paths
 from .traceset import TABLES, TraceSet
 
 SNIFF_BYTES = 64 * 1024
@@ -46,11 +46,13 @@ def _disk_size(path: Path) -> int:
 
 
 def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
-               tables: dict[str, list[pl.LazyFrame]], advance) -> None:
-    """One input file into its format's collector (or, for a table-set folder, its tables into ``tables``)."""
+               tables: dict[str, list[pl.LazyFrame]], advance, table_files: dict[str, list[str]]) -> None:
+    """One input file into its format's collector (or, for a table-set folder, its tables into ``tables`` and
+    their files into ``table_files``)."""
     if path.is_dir():
-        for name, frame in read_set(path, TABLES).items():
-            tables[name].append(frame)
+        for name, file in table_paths(path, TABLES).items():
+            tables[name].append(conform(pl.scan_parquet(file), name))
+            table_files[name].append(str(file))
         return
     head = read_head(path)
     fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
@@ -115,6 +117,7 @@ def load_traces(
 
     collectors: dict[str, Collector] = {}
     tables: dict[str, list[pl.LazyFrame]] = {t: [] for t in TABLES}
+    table_files: dict[str, list[str]] = {t: [] for t in TABLES}
     bar = None
     if progress:  # by bytes on disk, so that one large export shows progress too
         from tqdm.auto import tqdm
@@ -123,7 +126,7 @@ def load_traces(
                    unit="B", unit_scale=True, unit_divisor=1024)
     for path in files:
         counted = bar.n if bar is not None else 0
-        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None)
+        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None, table_files)
         if bar is not None:
             bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
     if bar is not None:
@@ -151,8 +154,10 @@ def load_traces(
         for name in TABLES
     }
     priced_by = pricing_source(pricing_arg) if steps_raw.height else None  # canonical tables keep their costs
+    only_sets = bool(files) and all(p.is_dir() for p in files)  # then runs, steps and sources are the files'
     return TraceSet(**lazy, inputs=[str(p) for p in files], priced_by=priced_by,
-                    label_problems=label_problems.collect().lazy())
+                    label_problems=label_problems.collect().lazy(),
+                    files={t: table_files[t] for t in ("runs", "steps", "sources")} if only_sets else None)
 
 
 if load_traces.__doc__:  # the formats, from the registry (None under python -OO)
