@@ -125,7 +125,7 @@ def get_engine(engine: Any = None, spark_master: str | None = None) -> Engine:
         raise UsageError(f"engine {engine!r}: choose one of {', '.join(ENGINES)} (or pass a DuckDB connection "
                          "or a SparkSession)")
     kind = f"{type(engine).__module__}.{type(engine).__name__}"
-    if kind.startswith("duckdb"):
+    if "duckdb" in kind.lower() and hasattr(engine, "from_arrow"):
         return _duckdb(engine)
     if kind.startswith("pyspark.sql") and hasattr(engine, "createDataFrame"):
         return _spark(engine)

@@ -20,7 +20,9 @@ def week_key(col: str = "started_at") -> nw.Expr:
     """The Monday (UTC) of the ISO week of ``col`` as year * 1000 + day of the year."""
     t = nw.col(col)
     year = t.dt.year().cast(nw.Int64)
-    monday = t.dt.ordinal_day().cast(nw.Int64) - t.dt.weekday().cast(nw.Int64) + 1
+    # 1 = Monday .. 7 = Sunday everywhere: narwhals' Spark weekday (narwhals 2.29) gives Sunday as 0
+    weekday = (t.dt.weekday().cast(nw.Int64) + 6) % 7 + 1
+    monday = t.dt.ordinal_day().cast(nw.Int64) - weekday + 1
     before = year - 1
     return nw.when(monday < 1).then(before * 1000 + monday + 365 + _leap(before)).otherwise(year * 1000 + monday)
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .app import load_for_analytics, main, open_queue, print_frame, trace_options
+from .app import engine_options, load_for_analytics, main, make_engine, open_queue, print_frame, trace_options
 
 
 @main.group()
@@ -21,7 +21,9 @@ def policy():
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--strict", is_flag=True, help="lint findings also make the check fail")
 @trace_options
-def policy_check(policies, exports, approvals_db, out_format, strict, mapping, pricing, labels, fmt):
+@engine_options
+def policy_check(policies, exports, approvals_db, out_format, strict, mapping, pricing, labels, fmt, engine,
+                 spark_master):
     """Evaluate every run of the agents the POLICIES name. Exit 0 clean, 1 violations, 2 bad input."""
     import json as _json
 
@@ -32,7 +34,7 @@ def policy_check(policies, exports, approvals_db, out_format, strict, mapping, p
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
     require_runs(ts, what="policy check")
     decisions = open_queue(approvals_db, None, create=False).decisions() if approvals_db else None
-    result = check_policy(ts, list(policies), approvals=decisions)
+    result = check_policy(ts, list(policies), approvals=decisions, engine=make_engine(engine, spark_master))
     findings = lint_policy(list(policies)) if strict else None
     if out_format == "json":
         payload = result.to_dict()

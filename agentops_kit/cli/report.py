@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import main
+from .app import engine_options, main
 
 
 @main.group()
@@ -29,8 +29,9 @@ def report():
 @click.option("--notebook", type=click.Path(exists=True), default=None, help="another weekly_review.ipynb")
 @click.option("--quality", "quality_file", type=click.Path(exists=True), default=None, help="quality metrics YAML (floors)")
 @click.option("--approvals-db", default=None, help="approvals store URL: evidence for removing approval gates")
+@engine_options
 def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
-                  baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db):
+                  baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db, engine, spark_master):
     """Execute the weekly_review notebook with papermill and write weekly-<WEEK>.html (offline, code
     hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out.
 
@@ -44,6 +45,8 @@ def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, re
                           labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                           agents=list(agents) or None, weeks_back=weeks_back, quality_file=quality_file,
-                          approvals_db=approvals_db)
+                          approvals_db=approvals_db,
+                          # the notebook's defaults are polars: a notebook of one's own needs no engine parameter
+                          **({} if engine == "polars" else {"engine": engine, "spark_master": spark_master}))
     for name, path in paths.items():
         click.echo(f"{name}: {path}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import load, load_for_analytics, main, print_frame, trace_options
+from .app import engine_options, load, load_for_analytics, main, make_engine, print_frame, trace_options
 
 
 @main.command()
@@ -43,7 +43,9 @@ HEADLINE = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_r
 @click.option("--all", "all_columns", is_flag=True,
               help="table: every column, as wide as it takes (csv and json always have every column)")
 @trace_options
-def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt):
+@engine_options
+def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt, engine,
+            spark_master):
     """Weekly metrics of EXPORTS (trace files, or a table-set folder from `ingest`). The table leads with the
     headline: runs, completion, escalation, cost per successful run, customer-impact errors."""
     import textwrap
@@ -57,7 +59,8 @@ def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, p
     ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
     require_runs(ts, what="metrics")
     groups = [b.strip() for b in by.split(",") if b.strip()]
-    frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality)
+    frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality,
+                           engine=make_engine(engine, spark_master))
     if out_format != "table" or all_columns:
         print_frame(frame, out_format, fit=not all_columns)
         return

@@ -105,7 +105,7 @@ class WeeklyReview(Result):
     def from_traceset(cls, ts: TraceSet, week: str | None = None, *, mapping=None, policies=None,
                       readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
                       quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8,
-                      inputs: ReviewInputs | None = None) -> WeeklyReview:
+                      inputs: ReviewInputs | None = None, engine=None) -> WeeklyReview:
         """The review of ``week`` (default: the last week with runs) over the weeks_back weeks that end with it.
 
         Each config argument that is ``None`` leaves its part out ("no policy given", ...). ``mapping`` is the
@@ -115,6 +115,7 @@ class WeeklyReview(Result):
         with their floors; ``approvals_db`` (a store URL or an ApprovalQueue) is the evidence for removing
         approval gates. Red-team runs stay out of every production number and are scored in their own section.
         Raises NothingToShow (naming the weeks and agents the traces hold) when there is nothing to review.
+        ``engine``: where metrics, budgets, policy, readiness and the impact list run (analytics/engine.py).
         """
         check_weeks_back(weeks_back)
         agents = list(agents) if agents else None
@@ -130,21 +131,21 @@ class WeeklyReview(Result):
         if week is None:
             week = ts.runs.select(iso_week().max()).collect().item()
         start, end = week_bounds(week)
-        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines, quality=quality_file)
+        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines, quality=quality_file, engine=engine)
         first = start - dt.timedelta(weeks=weeks_back - 1)
         window = [w for w in metrics["week"].unique().to_list() if first <= week_bounds(w)[0] <= start]
         metrics = metrics.filter(pl.col("week").is_in(window)).sort("agent", "week")
         headline = metrics.filter(pl.col("week") == week)
         week_ts = ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end) & PRODUCTION)
         as_of = end - dt.timedelta(microseconds=1)
-        budgets = error_budget(ts, error_budget_file, as_of=as_of) if error_budget_file else None
-        violations = check_policy(week_ts, policies, as_of=as_of).violations if policies else None
+        budgets = error_budget(ts, error_budget_file, as_of=as_of, engine=engine) if error_budget_file else None
+        violations = check_policy(week_ts, policies, as_of=as_of, engine=engine).violations if policies else None
         runs = week_ts.runs.collect()
         cols = ["run_id", "agent", "started_at", "outcome", "duration_s", "cost_usd", "tool_calls"]
         ready = changes = None
         if readiness_file:
             kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping,
-                      quality=quality_file)
+                      quality=quality_file, engine=engine)
             now = readiness(ts, readiness_file, as_of=as_of, **kw)
             before = readiness(ts, readiness_file, as_of=as_of - dt.timedelta(weeks=1), **kw)
             ready = now.lines
@@ -152,7 +153,7 @@ class WeeklyReview(Result):
                                           on="agent", how="left").select("agent", "verdict", "verdict_last_week", "open_items")
         return cls(
             ts=ts, week=week, inputs=inputs, metrics=metrics, headline=headline, budgets=budgets,
-            violations=violations, impact=customer_impact_errors(week_ts),
+            violations=violations, impact=customer_impact_errors(week_ts, engine=engine),
             slowest=runs.sort("duration_s", descending=True, nulls_last=True).head(10).select(cols),
             most_expensive=runs.sort("cost_usd", descending=True, nulls_last=True).head(10).select(cols),
             cost_breakdown=_cost_breakdown(week_ts), readiness=ready, readiness_changes=changes,
@@ -165,11 +166,14 @@ class WeeklyReview(Result):
     def from_files(cls, traces, week: str | None = None, *, mapping=None, pricing=None, labels=None,
                    policies=None, readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
                    quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8, format: str | None = None,
-                   progress: bool = False) -> WeeklyReview:
+                   progress: bool = False, engine=None, spark_master: str | None = None) -> WeeklyReview:
         """Load ``traces`` (files, folders, globs, or a Parquet folder from ``ingest``) with the mapping, pricing
-        and labels given — only those — and review them; the Inputs section lists every file read."""
+        and labels given — only those — and review them; the Inputs section lists every file read. ``engine``
+        (polars, duckdb, spark) and ``spark_master``: where the analytics run (analytics/engine.py)."""
+        from ..analytics.engine import get_engine
         from ..load import load_traces
 
+        engine = get_engine(engine, spark_master=spark_master)
         traces = [traces] if isinstance(traces, (str, Path)) else list(traces)
         labels = [labels] if isinstance(labels, (str, Path)) else labels
         ts = load_traces(traces, mapping=mapping, pricing=pricing, labels=labels, format=format, progress=progress)
@@ -180,7 +184,7 @@ class WeeklyReview(Result):
         return cls.from_traceset(ts, week, mapping=mapping, policies=policies, readiness_file=readiness_file,
                                  error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                                  quality_file=quality_file, approvals_db=approvals_db, agents=agents,
-                                 weeks_back=weeks_back, inputs=inputs)
+                                 weeks_back=weeks_back, inputs=inputs, engine=engine)
 
     # ---- data --------------------------------------------------------------------------------------
     def to_polars(self) -> pl.DataFrame:
