@@ -141,3 +141,25 @@ def test_engine_names_and_handles(spark):
         get_engine("postgres")
     with pytest.raises(UsageError, match="a DuckDB connection or a SparkSession"):
         get_engine(42)
+
+
+def test_cli_engine_option_gives_the_same_table(tmp_path, sample_ts):
+    import json
+
+    from click.testing import CliRunner
+
+    from agentops_kit.cli import main
+
+    sample_ts.write_parquet(tmp_path / "tables")
+    outputs = {}
+    for engine in ("polars", "duckdb"):
+        result = CliRunner().invoke(main, ["metrics", str(tmp_path / "tables"), "--by", "agent,week",
+                                           "--format", "json", "--engine", engine])
+        assert result.exit_code == 0, result.output
+        outputs[engine] = pl.DataFrame(json.loads(result.output))
+    same(outputs["polars"], outputs["duckdb"])
+    checked = CliRunner().invoke(main, ["policy", "check", str(TEMPLATES / "policies"), "--traces",
+                                        str(tmp_path / "tables"), "--engine", "duckdb"])
+    assert checked.exit_code == 1 and "616 runs checked" in checked.output
+    wrong = CliRunner().invoke(main, ["metrics", str(tmp_path / "tables"), "--engine", "oracle"])
+    assert wrong.exit_code == 2 and "'oracle' is not one of 'polars', 'duckdb', 'spark'" in wrong.output
