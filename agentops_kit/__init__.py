@@ -32,6 +32,8 @@ from .version import __version__ as __version__
 # need not pay for SQLAlchemy, plotly or the widgets)
 FRONT_DOOR = {
     "load_traces": "load",
+    "ingest": "store",
+    "open_store": "store",
     "TraceSet": "traceset",
     "weekly_metrics": "analytics.metrics",
     "error_budget": "analytics.error_budget",

@@ -46,13 +46,14 @@ def _disk_size(path: Path) -> int:
 
 
 def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
-               tables: dict[str, list[pl.LazyFrame]], advance, table_files: dict[str, list[str]]) -> None:
+               tables: dict[str, list[pl.LazyFrame]], advance, table_files: dict[str, list[str]] | None = None) -> None:
     """One input file into its format's collector (or, for a table-set folder, its tables into ``tables`` and
     their files into ``table_files``)."""
     if path.is_dir():
         for name, file in table_paths(path, TABLES).items():
             tables[name].append(conform(pl.scan_parquet(file), name))
-            table_files[name].append(str(file))
+            if table_files is not None:
+                table_files[name].append(str(file))
         return
     head = read_head(path)
     fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
@@ -76,6 +77,28 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
         problems += [problem] if problem else []
     for problem in problems:
         col.reject(str(path), RejectReason.TRUNCATED_FILE, problem)
+
+
+def read_files(files: list[Path], format: str | None, conv: Conventions, progress: bool = False,
+               table_files: dict[str, list[str]] | None = None) -> tuple[list[Collector], dict[str, list[pl.LazyFrame]]]:
+    """Every file into its format's collector (table-set folders: their tables, and their files into
+    ``table_files``), with a progress bar by bytes."""
+    collectors: dict[str, Collector] = {}
+    tables: dict[str, list[pl.LazyFrame]] = {t: [] for t in TABLES}
+    bar = None
+    if progress:  # by bytes on disk, so that one large export shows progress too
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=sum(_disk_size(p) for p in files), desc=f"reading {len(files)} file(s)",
+                   unit="B", unit_scale=True, unit_divisor=1024)
+    for path in files:
+        counted = bar.n if bar is not None else 0
+        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None, table_files)
+        if bar is not None:
+            bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
+    if bar is not None:
+        bar.close()
+    return list(collectors.values()), tables
 
 
 def load_traces(
@@ -115,24 +138,8 @@ def load_traces(
     label_files = [] if labels is None else ([labels] if isinstance(labels, (str, os.PathLike)) else list(labels))
     extra_labels = [labels_mod.load_labels(p) for p in label_files]
 
-    collectors: dict[str, Collector] = {}
-    tables: dict[str, list[pl.LazyFrame]] = {t: [] for t in TABLES}
     table_files: dict[str, list[str]] = {t: [] for t in TABLES}
-    bar = None
-    if progress:  # by bytes on disk, so that one large export shows progress too
-        from tqdm.auto import tqdm
-
-        bar = tqdm(total=sum(_disk_size(p) for p in files), desc=f"reading {len(files)} file(s)",
-                   unit="B", unit_scale=True, unit_divisor=1024)
-    for path in files:
-        counted = bar.n if bar is not None else 0
-        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None, table_files)
-        if bar is not None:
-            bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
-    if bar is not None:
-        bar.close()
-
-    all_cols = list(collectors.values())
+    all_cols, tables = read_files(files, format, conv, progress, table_files)
     steps_raw, duplicates = drop_duplicates(step_frame(all_cols))
     if duplicates:
         all_cols[0].rejected.extend(duplicates)

@@ -163,3 +163,19 @@ def test_cli_engine_option_gives_the_same_table(tmp_path, sample_ts):
     assert checked.exit_code == 1 and "616 runs checked" in checked.output
     wrong = CliRunner().invoke(main, ["metrics", str(tmp_path / "tables"), "--engine", "oracle"])
     assert wrong.exit_code == 2 and "'oracle' is not one of 'polars', 'duckdb', 'spark'" in wrong.output
+
+
+def test_a_store_is_scanned_by_each_engine_from_its_live_files(tmp_path, engines):
+    from .conftest import SAMPLE
+
+    ak.ingest([SAMPLE / "traces.otlp.jsonl.gz"], into=tmp_path / "store", mapping=TEMPLATES / "mapping.yaml",
+              pricing=TEMPLATES / "pricing.yaml", labels=[SAMPLE / "labels.csv"])
+    ts = ak.open_store(tmp_path / "store", weeks=["2026-W46", "2026-W47"])
+    assert ts.files is not None and all(f.endswith(".parquet") for f in ts.files["runs"])
+    metrics = ak.weekly_metrics(ts, by=("agent", "week"))
+    policy = ak.check_policy(ts, TEMPLATES / "policies", as_of=AS_OF)
+    assert set(metrics["week"]) == {"2026-W46", "2026-W47"}
+    for engine in engines.values():
+        same(metrics, ak.weekly_metrics(ts, by=("agent", "week"), engine=engine))
+        same(policy.violations, ak.check_policy(ts, TEMPLATES / "policies", as_of=AS_OF, engine=engine).violations,
+             key=["run_id", "rule", "step_id", "detail"])

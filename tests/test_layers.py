@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("presentation", ("rendering", "charts", "results")),
     ("inputs", ("files", "tableset", "mapping", "conventions", "pricing", "labels", "scope", "sample")),
     ("readers", ("readers", "_otlp_columns")),  # _otlp_columns: the compiled decoder (absent without a C compiler)
-    ("canonical tables", ("assemble", "red_team_marks", "traceset", "load")),
+    ("canonical tables", ("assemble", "red_team_marks", "traceset", "load", "store")),
     ("analytics", ("analytics", "inventory", "inventory_store", "inventory_reality", "approvals", "inspection")),
     ("views", ("widgets", "report")),
     ("command line", ("cli", "__main__")),

@@ -14,6 +14,7 @@ from . import (  # noqa: F401  (importing registers the commands)
     redteam,
     report,
     serve,
+    store,
     traces,
 )
 from .app import main

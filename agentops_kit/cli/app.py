@@ -83,6 +83,40 @@ def load_for_analytics(exports, mapping, pricing, labels, fmt):
     return load(exports, mapping, pricing, labels, fmt, progress=False)
 
 
+def store_options(func):
+    """--store and --weeks: read a trace store (only the weeks asked for) instead of exports."""
+    func = click.option("--weeks", default=None,
+                        help="with --store: only these ISO weeks, e.g. 2026-W40..2026-W47 or 2026-W44,2026-W46 "
+                             "(default: every week stored)")(func)
+    func = click.option("--store", default=None, type=click.Path(),
+                        help="a trace store (`agentops-kit ingest --into STORE`) instead of exports")(func)
+    return func
+
+
+def traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, what: str, before: int = 0):
+    """The TraceSet of EXPORTS, or of the weeks asked for in --store (exactly one of the two), with the
+    ``before`` weeks ahead of the first one (for a change from the previous week)."""
+    from ..errors import UsageError
+
+    if bool(exports) == (store is not None):
+        raise UsageError(f"{what}: give either the traces (exports) or --store STORE, not both or neither")
+    if store is None:
+        if weeks is not None:
+            raise UsageError(f"{what}: --weeks reads weeks of a store: give --store STORE")
+        return load_for_analytics(exports, mapping, pricing, labels, fmt)
+    given = [name for name, value in (("--mapping", mapping), ("--pricing", pricing), ("--labels", labels),
+                                      ("--input-format", fmt)) if value]
+    if given:
+        raise UsageError(f"{what}: {', '.join(given)} cannot be used with --store: a store's runs were assembled "
+                         "when they were ingested (give them to `agentops-kit ingest --into`)")
+    from ..store import open_store, parse_weeks, trend_window
+
+    if not weeks:
+        return open_store(store)
+    asked = parse_weeks(weeks)
+    return open_store(store, weeks=sorted({*asked, *trend_window(store, min(asked), before + 1)[1]}))
+
+
 def print_frame(frame, fmt: str, fit: bool = True) -> None:
     """``frame`` on stdout: JSON (non-ASCII escaped the JSON way), CSV, or a table wrapped to the terminal's
     width (``fit=False``: as wide as its values). Control characters in text never reach the terminal raw."""

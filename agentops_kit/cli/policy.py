@@ -6,7 +6,16 @@ import sys
 
 import click
 
-from .app import engine_options, load_for_analytics, main, make_engine, open_queue, print_frame, trace_options
+from .app import (
+    engine_options,
+    main,
+    make_engine,
+    open_queue,
+    print_frame,
+    store_options,
+    trace_options,
+    traces_or_store,
+)
 
 
 @main.group()
@@ -16,22 +25,24 @@ def policy():
 
 @policy.command("check")
 @click.argument("policies", nargs=-1, required=True, type=click.Path())
-@click.option("--traces", "exports", multiple=True, required=True, help="trace exports or Parquet folder (repeatable)")
+@click.option("--traces", "exports", multiple=True, help="trace exports or Parquet folder (repeatable)")
+@store_options
 @click.option("--approvals-db", default=None, help="approvals store URL: its decisions count as approval evidence")
 @click.option("--format", "out_format", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--strict", is_flag=True, help="lint findings also make the check fail")
 @trace_options
 @engine_options
-def policy_check(policies, exports, approvals_db, out_format, strict, mapping, pricing, labels, fmt, engine,
-                 spark_master):
-    """Evaluate every run of the agents the POLICIES name. Exit 0 clean, 1 violations, 2 bad input."""
+def policy_check(policies, exports, store, weeks, approvals_db, out_format, strict, mapping, pricing, labels, fmt,
+                 engine, spark_master):
+    """Evaluate every run of the agents the POLICIES name, from --traces or a trace store (--store, only the
+    --weeks asked for). Exit 0 clean, 1 violations, 2 bad input."""
     import json as _json
 
     from ..analytics.policy_check import check_policy
     from ..analytics.policy_lint import lint_policy
     from ..scope import require_runs
 
-    ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "policy check")
     require_runs(ts, what="policy check")
     decisions = open_queue(approvals_db, None, create=False).decisions() if approvals_db else None
     result = check_policy(ts, list(policies), approvals=decisions, engine=make_engine(engine, spark_master))

@@ -13,7 +13,9 @@ def report():
 
 
 @report.command("weekly")
-@click.option("--traces", "exports", multiple=True, required=True, help="trace exports or a Parquet folder (repeatable)")
+@click.option("--traces", "exports", multiple=True, help="trace exports or a Parquet folder (repeatable)")
+@click.option("--store", default=None, type=click.Path(exists=True),
+              help="a trace store instead of --traces: only the weeks of the trend window are read")
 @click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (default: last week)")
 @click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path())
 @click.option("--mapping", type=click.Path(exists=True), default=None)
@@ -30,7 +32,7 @@ def report():
 @click.option("--quality", "quality_file", type=click.Path(exists=True), default=None, help="quality metrics YAML (floors)")
 @click.option("--approvals-db", default=None, help="approvals store URL: evidence for removing approval gates")
 @engine_options
-def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
+def report_weekly(exports, store, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
                   baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db, engine, spark_master):
     """Execute the weekly_review notebook with papermill and write weekly-<WEEK>.html (offline, code
     hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out.
@@ -38,10 +40,11 @@ def report_weekly(exports, week, out_dir, mapping, pricing, labels, policies, re
     Only the inputs given are used: without --labels there are no labels, without --policy no policy
     section, and so on (the report's Inputs section lists each file with its SHA-256, or "none given").
     Relative paths and globs resolve from the current directory. The traces are checked first: no runs,
-    a week without runs or an unknown --agent is one line naming the weeks and agents they hold (exit 2)."""
+    a week without runs or an unknown --agent is one line naming the weeks and agents they hold (exit 2).
+    With --store (made by `ingest --into`) the report reads only the --weeks-back weeks ending with --week."""
     from ..report.export import weekly_report
 
-    paths = weekly_report(out_dir, week, list(exports), notebook=notebook, mapping=mapping, pricing=pricing,
+    paths = weekly_report(out_dir, week, list(exports), store=store, notebook=notebook, mapping=mapping, pricing=pricing,
                           labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                           agents=list(agents) or None, weeks_back=weeks_back, quality_file=quality_file,

@@ -2,22 +2,42 @@
 
 from __future__ import annotations
 
+import sys
+
 import click
 
-from .app import engine_options, load, load_for_analytics, main, make_engine, print_frame, trace_options
+from .app import engine_options, load, main, make_engine, print_frame, store_options, trace_options, traces_or_store
 
 
 @main.command()
 @click.argument("exports", nargs=-1, required=True)
-@click.option("--out", "out_dir", required=True, type=click.Path(), help="Folder for the canonical Parquet tables.")
+@click.option("--out", "out_dir", default=None, type=click.Path(), help="Folder for the canonical Parquet tables.")
+@click.option("--into", "store", default=None, type=click.Path(),
+              help="A trace store to add the exports to (created if new): week partitions, one atomic commit; "
+                   "files already ingested are skipped.")
 @trace_options
-def ingest(exports, out_dir, mapping, pricing, labels, fmt):
+def ingest(exports, out_dir, store, mapping, pricing, labels, fmt):
     """Read trace EXPORTS (files, folders, globs; any supported format) and write the canonical tables
     (runs, steps, sources, labels, rejected) into --out as one table set (Parquet files and a manifest,
-    published at once), then print a summary."""
+    published at once), then print a summary.
+
+    With --into STORE instead, add them to a trace store: Parquet partitioned by the ISO week of each run's
+    start, a manifest of the files ingested (path, size, time, SHA-256), one atomic commit. Files already in the
+    store change nothing; a file changed since it was ingested is reported (CHANGED) and not read again; late
+    spans of a stored run assemble it again. Another ingest into the same store is waited for (said on stderr)."""
+    from ..errors import UsageError
     from ..scope import NothingToShow
     from ..tableset import check_target
 
+    if (out_dir is None) == (store is None):
+        raise UsageError("ingest: give either --out DIR (a table set) or --into STORE (a trace store)")
+    if store is not None:
+        from ..store import ingest as ingest_into
+
+        result = ingest_into(list(exports), into=store, mapping=mapping, pricing=pricing, labels=list(labels) or None,
+                             format=fmt, progress=sys.stderr.isatty())
+        click.echo(result.text())
+        return
     check_target(out_dir)  # an output that cannot take the tables is refused before the load, not after
     ts = load(exports, mapping, pricing, labels, fmt)
     click.echo(ts.summary_text())
@@ -32,7 +52,8 @@ HEADLINE = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_r
 
 
 @main.command()
-@click.argument("exports", nargs=-1, required=True)
+@click.argument("exports", nargs=-1)
+@store_options
 @click.option("--by", default="agent,week", show_default=True,
               help="comma-separated: agent, workflow, mode, week, day, model")
 @click.option("--baselines", type=click.Path(), default=None,
@@ -44,10 +65,11 @@ HEADLINE = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_r
               help="table: every column, as wide as it takes (csv and json always have every column)")
 @trace_options
 @engine_options
-def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt, engine,
+def metrics(exports, store, weeks, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt, engine,
             spark_master):
-    """Weekly metrics of EXPORTS (trace files, or a table-set folder from `ingest`). The table leads with the
-    headline: runs, completion, escalation, cost per successful run, customer-impact errors."""
+    """Weekly metrics of EXPORTS (trace files, or a table-set folder from `ingest`), or of a trace store
+    (--store STORE, only the --weeks asked for). The table leads with the headline: runs, completion,
+    escalation, cost per successful run, customer-impact errors."""
     import textwrap
 
     import polars as pl
@@ -56,11 +78,15 @@ def metrics(exports, by, baselines, quality, out_format, all_columns, mapping, p
     from ..scope import require_runs
     from .table import terminal_width
 
-    ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "metrics", before=1)
     require_runs(ts, what="metrics")
     groups = [b.strip() for b in by.split(",") if b.strip()]
     frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality,
                            engine=make_engine(engine, spark_master))
+    if weeks and "week" in groups:  # the week before the first was read for its change, not to be shown
+        from ..store import parse_weeks
+
+        frame = frame.filter(pl.col("week").is_in(parse_weeks(weeks)))
     if out_format != "table" or all_columns:
         print_frame(frame, out_format, fit=not all_columns)
         return

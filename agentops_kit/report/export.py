@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 from .. import resources
-from ..errors import AgentOpsError
+from ..errors import AgentOpsError, UsageError
 from ..rendering import TABLE_CSS
 from ..resources import report_template_dir
 
@@ -90,8 +90,8 @@ def absolute_sqlite(url: str) -> str:
     return url
 
 
-def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook: str | Path | None = None,
-                  kernel_name: str | None = None, **options) -> dict[str, Path]:
+def weekly_report(out_dir: str | Path, week: str | None, traces: list | None, notebook: str | Path | None = None,
+                  kernel_name: str | None = None, store: str | Path | None = None, **options) -> dict[str, Path]:
     """Execute ``weekly_review.ipynb`` for ``week`` (default: last week) on exactly these inputs and write
     ``weekly-<week>.{ipynb,html,md,png}`` into out_dir.
 
@@ -99,6 +99,7 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook:
     quality_file, agents, weeks_back, approvals_db — as the notebook's parameters; an option not given is absent from the review. Paths
     and globs resolve from the current directory. Before the notebook starts, the traces are loaded and
     checked: no runs, a week without runs or an unknown agent raise NothingToShow naming what they hold.
+    ``store`` instead of ``traces``: a trace store, of which only the trend window's weeks are read.
     """
     from ..analytics.names import require_config_names
     from ..load import load_traces
@@ -112,19 +113,31 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list, notebook:
     params = {k: (absolute(v) if k in PATH_OPTIONS else v) for k, v in options.items() if v is not None}
     if "approvals_db" in params:
         params["approvals_db"] = absolute_sqlite(str(params["approvals_db"]))
-    traces = absolute([traces] if isinstance(traces, (str, os.PathLike)) else list(traces))
+    if (not traces) == (store is None):
+        raise UsageError("weekly report: give either the traces (--traces) or a store (--store), not both or neither")
+    traces = absolute([traces] if isinstance(traces, (str, os.PathLike)) else list(traces or []))
     check_weeks_back(params.get("weeks_back", 8))
     nb = Path(notebook) if notebook else resources.notebook("weekly_review.ipynb")
     if not nb.is_file():
         raise ReportError(f"{nb}: notebook not found (pass --notebook)")
-    ts = load_traces(traces, mapping=params.get("mapping"), pricing=params.get("pricing"), labels=params.get("labels"))
+    if store is not None:
+        from ..store import open_store, trend_window
+        from .review import weeks_read
+
+        store = str(Path(store).absolute())
+        history = weeks_read(params.get("weeks_back", 8), params.get("error_budget_file"),
+                             params.get("readiness_file"), gates=bool(params.get("policies") or params.get("approvals_db")))
+        ts = open_store(store, weeks=None if history is None else trend_window(store, week, history)[1])
+    else:
+        ts = load_traces(traces, mapping=params.get("mapping"), pricing=params.get("pricing"),
+                         labels=params.get("labels"))
     check_scope(ts, week, params.get("agents"))  # before a kernel starts: one line, nothing written
     require_config_names(ts, params.get("policies"), params.get("error_budget_file"), params.get("baselines"),
                          params.get("quality_file"))
     del ts
     out = Path(out_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    params.update(sample=False, traces=traces, week=week, out_dir=str(out))
+    params.update(sample=False, week=week, out_dir=str(out), **({"store": store} if store else {"traces": traces}))
     executed = execute(nb, out / f"weekly-{week}.ipynb", params, kernel_name, cwd=Path.cwd())
     html = to_html(executed, out / f"weekly-{week}.html")
     return {"notebook": executed, "html": html, "digest": out / f"weekly-{week}.md", "png": out / f"weekly-{week}.png"}

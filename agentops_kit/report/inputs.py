@@ -32,6 +32,7 @@ WHEN_ABSENT = {
     "pricing": "none given: {bundled}",  # load_traces prices with the bundled list (named when described)
 }
 NOT_RECORDED = "not recorded: the TraceSet was loaded by the caller"
+IN_STORE = "as given to each ingest into the store (`agentops-kit store info --format json` lists its history)"
 _CHUNK = 1 << 20
 
 
@@ -95,7 +96,7 @@ class ReviewInputs:
         record = {}
         for name, _ in SETTINGS:
             value = settings.get(name)
-            record[name] = value if value is None or value == NOT_RECORDED else tuple(_config_files(value))
+            record[name] = value if value is None or value in (NOT_RECORDED, IN_STORE) else tuple(_config_files(value))
         traces = list(traces)
         return cls(tuple(InputFile.of(p) for p in expand_paths(traces)) if traces else (), record,
                    store_text(approvals_db))

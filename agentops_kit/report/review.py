@@ -26,7 +26,7 @@ from ..results import PAGE_CSS, PAGE_POLICY, Result, records
 from ..scope import require_runs
 from ..traceset import TraceSet
 from ..weeks import iso_week, parse_week, week_bounds
-from .inputs import NOT_RECORDED, ReviewInputs
+from .inputs import IN_STORE, NOT_RECORDED, ReviewInputs
 from .markdown import code, md
 from .practices import Practices
 
@@ -58,6 +58,41 @@ def check_scope(ts: TraceSet, week: str | None, agents=None) -> None:
         require_runs(mine, week=week, what=f"agent{'s' if len(agents) > 1 else ''} {', '.join(agents)}")
     else:
         require_runs(ts, week=week)
+
+
+def weeks_read(weeks_back: int, error_budget_file=None, readiness_file=None, gates: bool = False) -> int | None:
+    """How many weeks, ending with the week reviewed, a review reads: the trend window (and one week before it,
+    for the first week's change), and the longer windows its error budgets, readiness checks (with last week's
+    verdicts) and gate evidence (``gates``: policies or an approvals store given) look back over; ``None``
+    (every week) for gate evidence over the whole history."""
+    from ..analytics.error_budget import load_budgets
+    from ..analytics.readiness import load_readiness
+
+    weeks = weeks_back + 1  # and the week before the trend's first: its change from the previous week
+    if error_budget_file is not None:
+        days = max((b.window_days for b in load_budgets(error_budget_file).budgets), default=0)
+        weeks = max(weeks, -(-days // 7) + 1)
+    if readiness_file is not None:
+        config = load_readiness(readiness_file)
+        weeks = max(weeks, config.window_weeks + 2)
+        if gates and config.gate_removal is not None:
+            if config.gate_removal.window_weeks is None:
+                return None
+            weeks = max(weeks, config.gate_removal.window_weeks + 1)
+    return weeks
+
+
+def ingested_mapping(store) -> str | None:
+    """The mapping file the store's runs were ingested with (readiness reads its escalation tools): the one
+    every ingest names, None for the default conventions; UsageError when ingests used different ones."""
+    from ..store.layout import read_commit
+
+    named = {h.get("mapping") for h in read_commit(Path(store))["history"] if h.get("action") == "ingest"}
+    if len(named) > 1:
+        raise UsageError(f"{store}: its ingests used different mappings ({', '.join(sorted(map(str, named)))}): "
+                         "runs assembled under different outcome rules cannot be reviewed together")
+    mapping = next(iter(named), None)
+    return mapping if mapping and Path(mapping).is_file() else None
 
 
 def check_weeks_back(weeks_back) -> None:
@@ -163,17 +198,58 @@ class WeeklyReview(Result):
         )
 
     @classmethod
-    def from_files(cls, traces, week: str | None = None, *, mapping=None, pricing=None, labels=None,
+    def from_store(cls, store, week: str | None = None, *, policies=None, readiness_file=None,
+                   error_budget_file=None, baselines=None, policy_tests=None, quality_file=None, approvals_db=None,
+                   agents=None, weeks_back: int = 8, engine=None) -> WeeklyReview:
+        """The review of ``week`` (default: the last week with runs in the store) read from a trace store: only
+        the weeks it shows are scanned — the ``weeks_back`` weeks of its trend window, or the longer windows of
+        its error budgets and readiness checks (``weeks_read``). The Inputs section names the store's commit."""
+        from ..store import open_store, trend_window
+        from ..store.layout import COMMIT
+
+        check_weeks_back(weeks_back)
+        week, _ = trend_window(store, week, weeks_back)
+        history = weeks_read(weeks_back, error_budget_file, readiness_file,
+                             gates=policies is not None or approvals_db is not None)
+        ts = open_store(store, weeks=None if history is None else trend_window(store, week, history)[1])
+        commit = Path(store) / COMMIT
+        inputs = ReviewInputs.of([commit], mapping=IN_STORE, pricing=IN_STORE, labels=IN_STORE, policies=policies,
+                                 error_budget_file=error_budget_file, baselines=baselines,
+                                 readiness_file=readiness_file, policy_tests=policy_tests,
+                                 quality_file=quality_file, approvals_db=approvals_db)
+        return cls.from_traceset(ts, week, mapping=ingested_mapping(store), policies=policies,
+                                 readiness_file=readiness_file, error_budget_file=error_budget_file,
+                                 baselines=baselines, policy_tests=policy_tests, quality_file=quality_file,
+                                 approvals_db=approvals_db, agents=agents, weeks_back=weeks_back, inputs=inputs,
+                                 engine=engine)
+
+    @classmethod
+    def from_files(cls, traces=None, week: str | None = None, *, mapping=None, pricing=None, labels=None,
                    policies=None, readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
                    quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8, format: str | None = None,
-                   progress: bool = False, engine=None, spark_master: str | None = None) -> WeeklyReview:
+                   progress: bool = False, store=None, engine=None, spark_master: str | None = None) -> WeeklyReview:
         """Load ``traces`` (files, folders, globs, or a Parquet folder from ``ingest``) with the mapping, pricing
-        and labels given — only those — and review them; the Inputs section lists every file read. ``engine``
-        (polars, duckdb, spark) and ``spark_master``: where the analytics run (analytics/engine.py)."""
+        and labels given — only those — and review them; the Inputs section lists every file read. ``store``
+        instead of ``traces``: a trace store, read as ``from_store`` does (only the trend window's weeks).
+        ``engine`` (polars, duckdb, spark) and ``spark_master``: where the analytics run (analytics/engine.py)."""
         from ..analytics.engine import get_engine
         from ..load import load_traces
 
         engine = get_engine(engine, spark_master=spark_master)
+
+        if (traces is None) == (store is None):
+            raise UsageError("give either traces (exports) or store (a trace store), not both or neither")
+        if store is not None:
+            given = [n for n, v in (("mapping", mapping), ("pricing", pricing), ("labels", labels), ("format", format))
+                     if v is not None]
+            if given:
+                raise UsageError(f"{', '.join(given)}: cannot be used with a store, whose runs were assembled when "
+                                 "they were ingested (give them to `agentops-kit ingest --into`)")
+            return cls.from_store(store, week, policies=policies, readiness_file=readiness_file,
+                                  error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
+                                  quality_file=quality_file, approvals_db=approvals_db, agents=agents,
+                                  weeks_back=weeks_back, engine=engine)
+
         traces = [traces] if isinstance(traces, (str, Path)) else list(traces)
         labels = [labels] if isinstance(labels, (str, Path)) else labels
         ts = load_traces(traces, mapping=mapping, pricing=pricing, labels=labels, format=format, progress=progress)
