@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 import narwhals as nw
 import polars as pl
@@ -88,7 +89,7 @@ def _policy_frame(policies: list[Policy], now: dt.datetime) -> pl.DataFrame:
 
 
 # A violation as found on the engine: its rule, where, and the raw values its text is made of (in polars, after).
-FOUND = {"run_id": nw.String, "agent": nw.String, "rule": nw.String, "step_id": nw.String, "_n1": nw.Int64,
+FOUND: dict[str, Any] = {"run_id": nw.String, "agent": nw.String, "rule": nw.String, "step_id": nw.String, "_n1": nw.Int64,
          "_n2": nw.Int64, "_f1": nw.Float64, "_f2": nw.Float64, "_text": nw.String, "_day": nw.Date}
 DETAIL = {
     "max_runtime": pl.format("ran {} s, cap {} s", pl.col("_f1").round(1).cast(pl.String), "_f2"),
@@ -112,10 +113,10 @@ def _found(frame, rule: str, **values):
 
 
 def _detail() -> pl.Expr:
-    chain = None
+    chain: Any = pl
     for rule, text in DETAIL.items():
-        chain = (pl.when(pl.col("rule") == rule) if chain is None else chain.when(pl.col("rule") == rule)).then(text)
-    return chain.otherwise(pl.lit(None, pl.String))  # type: ignore[union-attr]  # DETAIL is not empty
+        chain = chain.when(pl.col("rule") == rule).then(text)
+    return chain.otherwise(pl.lit(None, pl.String))
 
 
 def _evidence(eng, steps, approvals: pl.DataFrame | None) -> pl.DataFrame:
