@@ -181,3 +181,16 @@ def test_a_store_is_scanned_by_each_engine_from_its_live_files(tmp_path, engines
         if name == "duckdb":  # the policy check on the store's files; on Spark it is tested on the table set above
             same(policy.violations, ak.check_policy(ts, TEMPLATES / "policies", as_of=AS_OF, engine=engine).violations,
                  key=["run_id", "rule", "step_id", "detail"])
+
+
+def test_the_weekly_review_on_duckdb_shows_the_same_numbers(sample_ts):
+    from agentops_kit.report import WeeklyReview
+
+    kw = dict(policies=TEMPLATES / "policies", error_budget_file=TEMPLATES / "error_budget.yaml",
+              readiness_file=TEMPLATES / "readiness.yaml", baselines=TEMPLATES / "baselines.yaml",
+              mapping=TEMPLATES / "mapping.yaml")
+    polars_review = WeeklyReview.from_traceset(sample_ts, "2026-W47", **kw)
+    duck_review = WeeklyReview.from_traceset(sample_ts, "2026-W47", engine="duckdb", **kw)
+    for part in ("metrics", "headline", "budgets", "impact", "readiness", "readiness_changes"):
+        same(getattr(polars_review, part), getattr(duck_review, part))
+    same(polars_review.violations, duck_review.violations, key=["run_id", "rule", "step_id", "detail"])
