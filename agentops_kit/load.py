@@ -21,12 +21,12 @@ from .files import (
     stream_lines,
 )
 from .mapping import Mapping, load_mapping
-from .model import TABLE_SCHEMAS, RejectReason, empty
+from .model import TABLE_SCHEMAS, RejectReason, conform, empty
 from .pricing import Pricing, load_pricing, pricing_source
 from .readers import registry
 from .readers.collector import Collector
 from .readers.detect import detect
-from .tableset import loose_table_error, read_set
+from .tableset import loose_table_error, table_paths
 from .traceset import TABLES, TraceSet
 
 SNIFF_BYTES = 64 * 1024
@@ -47,11 +47,14 @@ def _disk_size(path: Path) -> int:
 
 
 def _read_file(path: Path, format: str | None, conv: Conventions, collectors: dict[str, Collector],
-               tables: dict[str, list[pl.LazyFrame]], advance) -> None:
-    """One input file into its format's collector (or, for a table-set folder, its tables into ``tables``)."""
+               tables: dict[str, list[pl.LazyFrame]], advance, table_files: dict[str, list[str]] | None = None) -> None:
+    """One input file into its format's collector (or, for a table-set folder, its tables into ``tables`` and
+    their files into ``table_files``)."""
     if path.is_dir():
-        for name, frame in read_set(path, TABLES).items():
-            tables[name].append(frame)
+        for name, file in table_paths(path, TABLES).items():
+            tables[name].append(conform(pl.scan_parquet(file), name))
+            if table_files is not None:
+                table_files[name].append(str(file))
         return
     head = read_head(path)
     fmt = format or detect(head[:SNIFF_BYTES], logical_name(path))
@@ -79,9 +82,10 @@ def _read_file(path: Path, format: str | None, conv: Conventions, collectors: di
         col.reject(str(path), RejectReason.TRUNCATED_FILE, problem)
 
 
-def read_files(files: list[Path], format: str | None, conv: Conventions,
-               progress: bool = False) -> tuple[list[Collector], dict[str, list[pl.LazyFrame]]]:
-    """Every file into its format's collector (table-set folders: their tables), with a progress bar by bytes."""
+def read_files(files: list[Path], format: str | None, conv: Conventions, progress: bool = False,
+               table_files: dict[str, list[str]] | None = None) -> tuple[list[Collector], dict[str, list[pl.LazyFrame]]]:
+    """Every file into its format's collector (table-set folders: their tables, and their files into
+    ``table_files``), with a progress bar by bytes."""
     collectors: dict[str, Collector] = {}
     tables: dict[str, list[pl.LazyFrame]] = {t: [] for t in TABLES}
     bar = None
@@ -92,7 +96,7 @@ def read_files(files: list[Path], format: str | None, conv: Conventions,
                    unit="B", unit_scale=True, unit_divisor=1024)
     for path in files:
         counted = bar.n if bar is not None else 0
-        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None)
+        _read_file(path, format, conv, collectors, tables, bar.update if bar is not None else None, table_files)
         if bar is not None:
             bar.update(_disk_size(path) - (bar.n - counted))  # the rest of this file
     if bar is not None:
@@ -137,7 +141,8 @@ def load_traces(
     label_files = [] if labels is None else ([labels] if isinstance(labels, (str, os.PathLike)) else list(labels))
     extra_labels = [labels_mod.load_labels(p) for p in label_files]
 
-    all_cols, tables = read_files(files, format, conv, progress)
+    table_files: dict[str, list[str]] = {t: [] for t in TABLES}
+    all_cols, tables = read_files(files, format, conv, progress, table_files)
     steps_raw, duplicates = drop_duplicates(step_frame(all_cols))
     if duplicates:
         all_cols[0].rejected.extend(duplicates)
@@ -159,8 +164,10 @@ def load_traces(
         for name in TABLES
     }
     priced_by = pricing_source(pricing_arg) if steps_raw.height else None  # canonical tables keep their costs
+    only_sets = bool(files) and all(p.is_dir() for p in files)  # then runs, steps and sources are the files'
     return TraceSet(**lazy, inputs=[str(p) for p in files], priced_by=priced_by,
-                    label_problems=label_problems.collect().lazy())
+                    label_problems=label_problems.collect().lazy(),
+                    files={t: table_files[t] for t in ("runs", "steps", "sources")} if only_sets else None)
 
 
 if load_traces.__doc__:  # the formats, from the registry (None under python -OO)

@@ -9,9 +9,9 @@ from pathlib import Path
 import polars as pl
 
 from .labels import PROBLEMS, label_problems
-from .model import CostSource, Outcome
+from .model import CostSource, Outcome, conform
 from .pricing import unpriced_models
-from .tableset import read_set, write_set
+from .tableset import table_paths, write_set
 from .terminal import safe
 
 TABLES = ("runs", "steps", "sources", "labels", "rejected")
@@ -44,6 +44,9 @@ class TraceSet:
     # the TraceSet as loaded, when this one was filtered from it: names in policies, budgets and baselines
     # are checked against the whole of it (an agent with no run in one week is not a typo)
     whole: TraceSet | None = field(default=None, repr=False, compare=False)
+    # the Parquet files each table was read from, as written (a table set, a store): DuckDB and Spark scan
+    # them directly (analytics/engine.py); None for tables built in memory or narrowed since
+    files: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
     _summary: dict | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -63,9 +66,11 @@ class TraceSet:
     @classmethod
     def read_parquet(cls, directory: str | Path) -> TraceSet:
         """The complete table set in ``directory``; ``TableSetError`` names what is missing, changed or unlisted."""
-        frames = read_set(directory, TABLES)
+        paths = table_paths(directory, TABLES)
+        frames = {table: conform(pl.scan_parquet(path), table) for table, path in paths.items()}
         return cls(runs=frames["runs"], steps=frames["steps"], sources=frames["sources"], labels=frames["labels"],
-                   rejected=frames["rejected"], inputs=[str(directory)])
+                   rejected=frames["rejected"], inputs=[str(directory)],
+                   files={table: [str(path)] for table, path in paths.items()})
 
     def filter_runs(self, predicate: pl.Expr) -> TraceSet:
         """The runs matching ``predicate`` (an expression on the runs table), with their steps, sources and labels."""

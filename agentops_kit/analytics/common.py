@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import narwhals as nw
 import polars as pl
 
 from ..labels import true_runs
@@ -14,7 +15,13 @@ def truthy_label(labels: pl.LazyFrame, name: str) -> pl.LazyFrame:
 
 def primary_model(steps: pl.LazyFrame) -> pl.LazyFrame:
     """(run_id, model): the model of most of a run's LLM calls (ties: alphabetical)."""
-    return (steps.filter((pl.col("kind") == "llm") & pl.col("model").is_not_null())
-            .group_by("run_id", "model").agg(pl.len().alias("_n"))
-            .sort(["run_id", "_n", "model"], descending=[False, True, False])
-            .group_by("run_id", maintain_order=True).agg(pl.col("model").first()))
+    return engine_primary_model(nw.from_native(steps)).to_native()
+
+
+def engine_primary_model(steps: nw.LazyFrame) -> nw.LazyFrame:
+    """``primary_model`` on any engine (narwhals; no order-dependent aggregation)."""
+    calls = (steps.filter((nw.col("kind") == "llm") & ~nw.col("model").is_null())
+             .group_by("run_id", "model").agg(nw.len().alias("_n")))
+    top = calls.group_by("run_id").agg(nw.col("_n").max().alias("_top"))
+    return (calls.join(top, on="run_id").filter(nw.col("_n") == nw.col("_top"))
+            .group_by("run_id").agg(nw.col("model").min()))

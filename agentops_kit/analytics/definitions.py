@@ -9,10 +9,16 @@ the inventory's measured rates are those of active runs too.
 
 Rates are null where there is nothing to divide (a week without runs, an agent without successes):
 undefined, never 0 and never NaN.
+
+The counts are written once over a namespace: ``pl`` gives the polars expressions every polars caller uses,
+``nw`` the narwhals expressions the engines (polars, DuckDB, Spark; see ``engine.py``) run. A count of a
+condition casts it to an integer before summing (Spark cannot sum a boolean). Rates are taken in polars over
+the collected counts.
 """
 
 from __future__ import annotations
 
+import narwhals as nw
 import polars as pl
 
 from ..model import Mode, Outcome
@@ -25,21 +31,40 @@ ACTIVE = pl.col("mode") == Mode.ACTIVE  # the runs whose outcome is work done (s
 PRODUCTION = pl.col("mode").ne_missing(Mode.RED_TEAM)
 
 
-def outcome_is(outcome: Outcome) -> pl.Expr:
-    return pl.col("outcome") == outcome
+def outcome_is(outcome: Outcome, ns=pl):
+    return ns.col("outcome") == outcome.value
 
 
-# Counts over the runs of a group. customer_impact_errors reads the per-run flag `_impact` (see impacted_runs).
-COUNTS: dict[str, pl.Expr] = {
-    "runs": pl.len(),
-    "successes": outcome_is(Outcome.SUCCESS).sum(),
-    "escalations": outcome_is(Outcome.ESCALATED).sum(),
-    "failures": outcome_is(Outcome.FAILURE).sum(),
-    "unknown": outcome_is(Outcome.UNKNOWN).sum(),
-    "cost_usd": pl.col("cost_usd").sum(),  # the costs that are known
-    "cost_unknown_runs": pl.col("cost_usd").is_null().sum(),
-    "customer_impact_errors": pl.col("_impact").sum(),
-}
+def active(ns=pl):
+    """The runs whose outcome is work done, in namespace ``ns`` (``ACTIVE`` is the polars one)."""
+    return ns.col("mode") == Mode.ACTIVE.value
+
+
+def production(ns=pl):
+    """Every run but the red-team exercises, in namespace ``ns`` (``PRODUCTION`` is the polars one)."""
+    return ns.col("mode").is_null() | (ns.col("mode") != Mode.RED_TEAM.value)
+
+
+def _counts(ns) -> dict:
+    """Counts over the runs of a group. customer_impact_errors reads the per-run flag ``_impact`` (see
+    impacted_runs)."""
+    def number(condition):  # of the runs meeting a condition
+        return condition.cast(ns.Int64).sum()
+
+    return {
+        "runs": ns.len(),
+        "successes": number(outcome_is(Outcome.SUCCESS, ns)),
+        "escalations": number(outcome_is(Outcome.ESCALATED, ns)),
+        "failures": number(outcome_is(Outcome.FAILURE, ns)),
+        "unknown": number(outcome_is(Outcome.UNKNOWN, ns)),
+        "cost_usd": ns.col("cost_usd").sum(),  # the costs that are known (0 when none is: see engine_counts)
+        "cost_unknown_runs": number(ns.col("cost_usd").is_null()),
+        "customer_impact_errors": number(ns.col("_impact")),
+    }
+
+
+COUNTS: dict[str, pl.Expr] = _counts(pl)
+ENGINE_COUNTS: dict[str, nw.Expr] = _counts(nw)
 
 
 # The runs each count above counts, as a predicate over the same runs (None: all of them); the runs behind a
@@ -82,6 +107,20 @@ RATES: dict[str, pl.Expr] = {
 def counts(*names: str) -> list[pl.Expr]:
     """Aggregations of the named counts (inside a ``group_by(...).agg`` or a ``select``)."""
     return [COUNTS[n].alias(n) for n in names]
+
+
+def engine_counts(*names: str) -> list[nw.Expr]:
+    """The named counts as narwhals aggregations, for any engine; ``conform_counts`` fixes their types after."""
+    return [ENGINE_COUNTS[n].alias(n) for n in names]
+
+
+def conform_counts(frame: pl.DataFrame, *names: str) -> pl.DataFrame:
+    """Counts collected from any engine in polars' types: integers as Int64 (DuckDB gives decimals, Spark
+    longs), and a sum over no known value as 0, as polars sums (SQL engines give null)."""
+    present = [n for n in dict.fromkeys(names) if n in frame.columns]
+    return frame.with_columns(
+        pl.col(n).fill_null(0.0).cast(pl.Float64) if n == "cost_usd" else pl.col(n).fill_null(0).cast(pl.Int64)
+        for n in present)
 
 
 def rates(*names: str) -> list[pl.Expr]:

@@ -15,6 +15,7 @@ import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
+import narwhals as nw
 import polars as pl
 from pydantic import Field, model_validator
 
@@ -23,7 +24,8 @@ from ..config import Strict, load_model
 from ..rendering import table
 from ..results import Result
 from ..scope import require_named
-from .definitions import PRODUCTION, impacted_runs, measure
+from .definitions import conform_counts, engine_counts, impacted_runs, production, rates
+from .engine import get_engine
 
 
 class Budget(Strict):
@@ -62,9 +64,10 @@ def require_budget_names(ts, budgets) -> ErrorBudgets:
     return budgets
 
 
-def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
+def error_budget(ts, budgets, as_of: dt.datetime | None = None, engine=None) -> pl.DataFrame:
     """One row per budget: runs and errors in the window, allowed errors, consumed, burn rate, exhaustion date.
-    A budget naming an agent or workflow with no run in the traces loaded raises NothingToShow.
+    A budget naming an agent or workflow with no run in the traces loaded raises NothingToShow. ``engine``:
+    where the windows are counted (``engine.py``: polars by default, DuckDB, Spark).
 
     Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
 
@@ -73,16 +76,26 @@ def error_budget(ts, budgets, as_of: dt.datetime | None = None) -> pl.DataFrame:
         ['agent SupportRefundAgent']
     """
     budgets = require_budget_names(ts, budgets)
-    impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
-    runs = ts.runs.filter(PRODUCTION).join(impact, on="run_id", how="left").with_columns(pl.col("_impact").fill_null(False)).collect()
+    eng = get_engine(engine)
+    impact = eng.frame(impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact")))
+    runs = (eng.tables(ts).runs.filter(production(nw)).join(impact, on="run_id", how="left")
+            .with_columns(nw.col("_impact").fill_null(False)))
     if as_of is None:
-        as_of = runs["started_at"].max() or dt.datetime.now(dt.timezone.utc)
-    rows = []
-    for b in budgets.budgets:
+        as_of = eng.collect(runs.select(nw.col("started_at").max()))["started_at"][0] or dt.datetime.now(dt.timezone.utc)
+    windows = []
+    for i, b in enumerate(budgets.budgets):  # one query for every budget: one pass on a cluster
         start = as_of - dt.timedelta(days=b.window_days)
-        scope = pl.col("agent") == b.agent if b.agent else pl.col("workflow") == b.workflow
-        window = runs.filter(scope & (pl.col("started_at") > start) & (pl.col("started_at") <= as_of))
-        m = measure(window, "runs", "customer_impact_errors", "customer_impact_rate")
+        scope = nw.col("agent") == b.agent if b.agent else nw.col("workflow") == b.workflow
+        window = runs.filter(scope & (nw.col("started_at") > start) & (nw.col("started_at") <= as_of))
+        windows.append(window.select(nw.lit(i).cast(nw.Int64).alias("_budget"),
+                                     *engine_counts("runs", "customer_impact_errors")))
+    counted = conform_counts(eng.collect(nw.concat(windows)), "runs", "customer_impact_errors") if windows else None
+    measured = {} if counted is None else {
+        r["_budget"]: r for r in counted.with_columns(rates("customer_impact_rate")).iter_rows(named=True)}
+    rows = []
+    for i, b in enumerate(budgets.budgets):
+        start = as_of - dt.timedelta(days=b.window_days)
+        m = measured[i]
         n, errors, rate = m["runs"], m["customer_impact_errors"], m["customer_impact_rate"]
         allowed = b.max_customer_impact_rate * n
         daily = errors / b.window_days
@@ -112,8 +125,8 @@ class ErrorBudgetResult(Result):
     title = "Error budgets"
 
     @classmethod
-    def compute(cls, ts, budgets, as_of: dt.datetime | None = None) -> ErrorBudgetResult:
-        return cls(error_budget(ts, budgets, as_of=as_of))
+    def compute(cls, ts, budgets, as_of: dt.datetime | None = None, engine=None) -> ErrorBudgetResult:
+        return cls(error_budget(ts, budgets, as_of=as_of, engine=engine))
 
     @property
     def breached(self) -> pl.DataFrame:

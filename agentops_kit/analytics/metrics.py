@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import narwhals as nw
 import polars as pl
 
 from ..charts import metrics_bars, metrics_trend
@@ -35,10 +36,12 @@ from ..errors import UsageError
 from ..model import Outcome
 from ..rendering import esc, table
 from ..results import Result, records
-from ..weeks import week_number, week_range, week_text
+from ..weeks import week_range
 from .baseline import Baselines, load_baselines
-from .common import primary_model
-from .definitions import ACTIVE, DIMENSIONS, PRODUCTION, counts, impacted_runs, outcome_is, rates
+from .common import engine_primary_model
+from .definitions import DIMENSIONS, active, conform_counts, engine_counts, impacted_runs, outcome_is, production, rates
+from .engine import get_engine
+from .time_keys import day_key, key_date, key_week, week_key
 
 COUNTS = ("runs", "successes", "escalations", "failures", "unknown", "cost_unknown_runs", "customer_impact_errors",
           "approvals")
@@ -46,24 +49,26 @@ WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", 
        "time_saved_hours", "p95_duration_s")
 
 
-def _runs_with_facts(ts, by: Sequence[str]) -> pl.LazyFrame:
-    runs = ts.runs.filter(PRODUCTION).with_columns(week_number().alias("week"), pl.col("started_at").dt.date().alias("day"))
-    impact = impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact"))
-    approvals = ts.steps.filter(pl.col("kind") == "approval").group_by("run_id").agg(pl.len().alias("_approvals"))
-    # both per-run facts are small: merge them first, so the runs are probed once, not twice
-    facts = approvals.join(impact, on="run_id", how="full", coalesce=True)
-    runs = runs.join(facts, on="run_id", how="left").with_columns(
-        pl.col("_impact").fill_null(False), pl.col("_approvals").fill_null(0))
+def _runs_with_facts(eng, ts, by: Sequence[str]):
+    """The production runs on the engine, with their week and day keys, customer-impact flag and approvals."""
+    t = eng.tables(ts)
+    runs = t.runs.filter(production(nw)).with_columns(week_key().alias("week"), day_key().alias("day"))
+    impact = eng.frame(impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact")))
+    approvals = t.steps.filter(nw.col("kind") == "approval").group_by("run_id").agg(nw.len().alias("_approvals"))
+    runs = (runs.join(approvals, on="run_id", how="left").join(impact, on="run_id", how="left")
+            .with_columns(nw.col("_impact").fill_null(False), nw.col("_approvals").fill_null(0)))
     if "model" in by:
-        runs = runs.join(primary_model(ts.steps), on="run_id", how="left").with_columns(
-            pl.col("model").fill_null("none"))
+        runs = runs.join(engine_primary_model(t.steps), on="run_id", how="left").with_columns(
+            nw.col("model").fill_null("none"))
     return runs
 
 
 def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None,
-                   quality=None) -> pl.DataFrame:
+                   quality=None, engine=None) -> pl.DataFrame:
     """The weekly review's numbers, one row per group of ``by`` (see the module docstring); red-team runs are
     left out. ``quality``: a quality YAML file (or QualityConfig) adding its metrics (see ``quality.py``).
+    ``engine``: where the aggregation runs — ``"polars"`` (default), ``"duckdb"``, ``"spark"``, a DuckDB
+    connection or a SparkSession (see ``engine.py``); the frame returned is polars on every engine.
 
     Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
 
@@ -75,29 +80,41 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
     unknown = [d for d in by if d not in DIMENSIONS]
     if unknown:
         raise UsageError(f"cannot group by {unknown}: choose from {', '.join(DIMENSIONS)}")
+    eng = get_engine(engine)
     base = load_baselines(baselines)
     base.require_runs(ts)
-    runs = _runs_with_facts(ts, by).join(base.frame().lazy(), on="workflow", how="left")
+    runs = _runs_with_facts(eng, ts, by).join(eng.frame(base.frame()), on="workflow", how="left")
+    act = active(nw)
+    success, escalated = act & outcome_is(Outcome.SUCCESS, nw), act & outcome_is(Outcome.ESCALATED, nw)
     saved_minutes = (
-        pl.when(ACTIVE & outcome_is(Outcome.SUCCESS)).then(pl.col("human_minutes_per_run")).otherwise(0.0)
-        - pl.when(ACTIVE).then(pl.col("_approvals") * pl.col("review_minutes_per_approval")).otherwise(0.0)
-        - pl.when(ACTIVE & outcome_is(Outcome.ESCALATED)).then(pl.col("minutes_per_escalation")).otherwise(0.0)
+        nw.when(success).then(nw.col("human_minutes_per_run")).otherwise(0.0)
+        - nw.when(act).then(nw.col("_approvals") * nw.col("review_minutes_per_approval")).otherwise(0.0)
+        - nw.when(escalated).then(nw.col("minutes_per_escalation")).otherwise(0.0)
     )
-    agg = runs.group_by(by).agg(
-        *counts("runs", "successes", "escalations", "failures", "unknown", "cost_usd", "cost_unknown_runs",
-                "customer_impact_errors"),
-        pl.col("duration_s").quantile(0.5, "linear").alias("p50_duration_s"),
-        pl.col("duration_s").quantile(0.95, "linear").alias("p95_duration_s"),
-        pl.col("tool_calls").mean().alias("tool_calls_per_run"),
-        pl.when(pl.col("human_minutes_per_run").is_null().any()).then(None)
-        .otherwise(saved_minutes.sum() / 60).alias("time_saved_hours"),
-        pl.col("_approvals").filter(ACTIVE).sum().alias("approvals"),
-        *_formula_parts(ACTIVE),
-    ).collect()
-    agg = agg.with_columns(pl.col(c).cast(pl.Int64) for c in COUNTS)  # signed: week-over-week can go down
+    runs = runs.with_columns(saved_minutes.alias("_saved"), success.alias("_success"), escalated.alias("_escalated"),
+                             nw.when(act).then(nw.col("_approvals")).otherwise(0).alias("_active_approvals"),
+                             nw.col("human_minutes_per_run").is_null().alias("_unbased"))
+    agg = eng.collect(runs.group_by(by).agg(
+        *engine_counts("runs", "successes", "escalations", "failures", "unknown", "cost_usd", "cost_unknown_runs",
+                       "customer_impact_errors"),
+        nw.col("duration_s").quantile(0.5, interpolation="linear").alias("p50_duration_s"),
+        nw.col("duration_s").quantile(0.95, interpolation="linear").alias("p95_duration_s"),
+        nw.col("tool_calls").mean().alias("tool_calls_per_run"),
+        nw.col("_saved").sum().alias("_saved"),
+        nw.col("_active_approvals").sum().alias("approvals"),
+        *_formula_parts(),
+    ))
+    agg = conform_counts(agg, "cost_usd", *COUNTS, *FORMULA_COUNTS).with_columns(  # signed: week-over-week can go down
+        pl.col("p50_duration_s", "p95_duration_s", "tool_calls_per_run", "_saved", "_human_min", "_review_min",
+               "_escalation_min").cast(pl.Float64),
+        (pl.col("_no_baseline") > 0).alias("_no_baseline"))
+    agg = agg.with_columns(pl.when(pl.col("_no_baseline")).then(None).otherwise(pl.col("_saved") / 60)
+                           .alias("time_saved_hours")).drop("_saved")
     agg = agg.with_columns(_formula().alias("time_saved_formula")).drop(FORMULA_PARTS)
     if "week" in by:
-        agg = agg.with_columns(week_text(pl.col("week")).alias("week"))
+        agg = agg.with_columns(key_week(pl.col("week")).alias("week"))
+    if "day" in by:
+        agg = agg.with_columns(key_date(pl.col("day")).alias("day"))
     if "week" in by:
         agg = _fill_weeks(agg, by)
     out = agg.with_columns(  # a week without runs has no rate
@@ -131,9 +148,9 @@ class MetricsResult(Result):
 
     @classmethod
     def compute(cls, ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None,
-                quality=None) -> MetricsResult:
+                quality=None, engine=None) -> MetricsResult:
         by = (by,) if isinstance(by, str) else tuple(by)
-        return cls(weekly_metrics(ts, by=by, baselines=baselines, quality=quality), by)
+        return cls(weekly_metrics(ts, by=by, baselines=baselines, quality=quality, engine=engine), by)
 
     def to_polars(self) -> pl.DataFrame:
         return self.frame
@@ -152,18 +169,20 @@ class MetricsResult(Result):
 
 FORMULA_PARTS = ("_no_baseline", "_workflows", "_active_successes", "_human_min", "_review_min",
                  "_active_escalations", "_escalation_min")
+FORMULA_COUNTS = ("approvals", "_workflows", "_active_successes", "_active_escalations")
 
 
-def _formula_parts(active: pl.Expr) -> list[pl.Expr]:
-    """The numbers of the time-saved formula, aggregated with the rest (the text is made per group after)."""
+def _formula_parts() -> list[nw.Expr]:
+    """The numbers of the time-saved formula, aggregated with the rest (the text is made per group after).
+    The baseline minutes are shown only for a group of one workflow, where they are one value: max is it."""
     return [
-        pl.col("human_minutes_per_run").is_null().any().alias("_no_baseline"),
-        pl.col("workflow").n_unique().alias("_workflows"),
-        (active & outcome_is(Outcome.SUCCESS)).sum().alias("_active_successes"),
-        pl.col("human_minutes_per_run").first().alias("_human_min"),
-        pl.col("review_minutes_per_approval").first().alias("_review_min"),
-        (active & outcome_is(Outcome.ESCALATED)).sum().alias("_active_escalations"),
-        pl.col("minutes_per_escalation").first().alias("_escalation_min"),
+        nw.col("_unbased").cast(nw.Int64).max().alias("_no_baseline"),
+        nw.col("workflow").n_unique().alias("_workflows"),
+        nw.col("_success").cast(nw.Int64).sum().alias("_active_successes"),
+        nw.col("human_minutes_per_run").max().alias("_human_min"),
+        nw.col("review_minutes_per_approval").max().alias("_review_min"),
+        nw.col("_escalated").cast(nw.Int64).sum().alias("_active_escalations"),
+        nw.col("minutes_per_escalation").max().alias("_escalation_min"),
     ]
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+import narwhals as nw
 import polars as pl
 from pydantic import Field, model_validator
 
@@ -19,7 +20,8 @@ from ..config import Strict, load_model
 from ..model import TOOL_CALL_KINDS, Outcome, Verdict
 from ..rendering import table
 from ..results import Result, records
-from .definitions import ACTIVE, PRODUCTION, agreement, measure, outcome_is
+from .definitions import active, agreement, conform_counts, engine_counts, outcome_is, production, rates
+from .engine import get_engine
 from .gate_rule import GateRule
 from .rollback import Rollback, rollback_lines
 
@@ -94,38 +96,36 @@ def load_readiness(source) -> ReadinessConfig:
     return load_model(Path(source), ReadinessConfig)
 
 
-def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, baselines, policy_test_results, shadow):
-    """metric -> (value or None, evidence text) for one agent."""
-    from .policy_check import check_policy
+def _agent_facts(window) -> list:
+    """Per agent (narwhals aggregations): the counts of definitions.py over every run of the window, and those
+    the other checks read — active runs and successes, escalations handed off, fully traced runs."""
+    c, act = nw.col, active(nw)
+    traced = ~c("root_missing") & (c("orphan_steps") == 0) & ((c("llm_calls") + c("tool_calls")) > 0)
+    handed_off = outcome_is(Outcome.ESCALATED, nw) & (c("_handoff") == 1)
+    return [*engine_counts("runs", "successes", "escalations", "cost_usd", "cost_unknown_runs"),
+            act.cast(nw.Int64).sum().alias("active_runs"),
+            (act & outcome_is(Outcome.SUCCESS, nw)).cast(nw.Int64).sum().alias("active_successes"),
+            handed_off.cast(nw.Int64).sum().alias("handoffs"), traced.cast(nw.Int64).sum().alias("traced")]
 
+
+def _measure(facts: dict, agent: str, pols, policy_counts: dict, baselines, policy_test_results, shadow):
+    """metric -> (value or None, evidence text) for one agent, from its facts (a row of the per-agent counts)."""
     out: dict[str, tuple[float | None, str]] = {}
-    # the metrics of definitions.py; completion over the active runs only (a shadow run's outcome is a
-    # recommendation, not work done), escalation and cost over every run of the agent
-    active = measure(agent_runs.filter(ACTIVE), "runs", "successes", "completion_rate")
-    every = measure(agent_runs, "runs", "successes", "escalations", "escalation_rate", "cost_unknown_runs",
-                    "cost_per_successful_run")
-    n = every["runs"]
-    out["completion_rate"] = (active["completion_rate"], f"{active['successes']} of {active['runs']} active runs succeeded")
-    out["escalation_rate"] = (every["escalation_rate"], f"{every['escalations']} of {n} runs escalated")
-    esc = agent_runs.filter(outcome_is(Outcome.ESCALATED))
-    handoff: int = esc.get_column("_handoff").sum() if esc.height else 0  # type: ignore[assignment]  # sum of bools
-    out["escalation_handoff_share"] = (handoff / esc.height if esc.height else None,
-                                       f"{handoff} of {esc.height} escalations handed off through an escalation tool")
-    traced = agent_runs.filter(~pl.col("root_missing") & (pl.col("orphan_steps") == 0)
-                               & ((pl.col("llm_calls") + pl.col("tool_calls")) > 0)).height
+    n = facts["runs"]
+    out["completion_rate"] = (facts["completion_rate"],
+                              f"{facts['active_successes']} of {facts['active_runs']} active runs succeeded")
+    out["escalation_rate"] = (facts["escalation_rate"], f"{facts['escalations']} of {n} runs escalated")
+    handoff, escalations = facts["handoffs"], facts["escalations"]
+    out["escalation_handoff_share"] = (handoff / escalations if escalations else None,
+                                       f"{handoff} of {escalations} escalations handed off through an escalation tool")
+    traced = facts["traced"]
     out["fully_traced_share"] = (traced / n if n else None, f"{traced} of {n} runs fully traced")
     pairs = shadow.pairs.filter(pl.col("agent") == agent)
     agree = int(pairs["agree"].sum()) if pairs.height else 0
     out["shadow_agreement"] = (pairs.select(agreement()).item() if pairs.height else None,
                                f"{agree} of {pairs.height} shadow runs agreed with the human decision")
-    mine = [p for p in (policies or []) if p.name == agent]
-    if mine:
-        ids = agent_runs.select("run_id").lazy()
-        sub = ts.only_runs(ids)
-        result = check_policy(sub, mine, approvals=approvals)
-        bad = result.violations.filter(pl.col("rule") == "unapproved_action").height
-        gated = sub.steps.filter(pl.col("tool_name").is_in(mine[0].actions_require_approval)
-                                 & pl.col("kind").is_in(TOOL_CALL_KINDS)).select(pl.len()).collect().item()
+    if any(p.name == agent for p in pols or []):
+        bad, gated = policy_counts.get(agent, (0, 0))
         out["unapproved_gated_actions"] = (bad, f"{bad} gated actions without prior approval ({gated} gated actions)")
         out["approval_coverage"] = ((gated - bad) / gated if gated else None,
                                     f"{gated - bad} of {gated} gated actions approved first")
@@ -137,13 +137,13 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
         failed = sum(not r.passed for r in policy_test_results)
         out["policy_tests_pass"] = (float(failed == 0), f"{len(policy_test_results) - failed} of {len(policy_test_results)} policy tests pass")
     base = baselines.workflows if baselines else {}
-    wf = agent_runs["workflow"].mode().to_list()[0] if n else None
+    wf = facts["workflow"]
     b = base.get(wf)
-    per_success = every["cost_per_successful_run"]
+    per_success = facts["cost_per_successful_run"]
     if b is None or b.hourly_cost_usd is None:
         out["cost_vs_human"] = (None, f"no human baseline with an hourly cost for workflow {wf}")
     elif per_success is None:
-        out["cost_vs_human"] = (None, f"{every['cost_unknown_runs']} runs of unknown cost, {every['successes']} successes: "
+        out["cost_vs_human"] = (None, f"{facts['cost_unknown_runs']} runs of unknown cost, {facts['successes']} successes: "
                                       "not measurable")
     else:
         human = b.human_minutes_per_run / 60 * b.hourly_cost_usd
@@ -151,12 +151,29 @@ def _measure(ts, agent_runs: pl.DataFrame, agent: str, policies, approvals, base
     return out
 
 
+def _policy_counts(eng, t, window, pols, approvals) -> dict[str, tuple[int, int]]:
+    """agent -> (gated actions executed without an approval before them, gated actions) in the window."""
+    from .policy_check import _evidence, _gated, unapproved_actions
+
+    steps = t.steps.join(window.select("run_id", "agent").join(eng.frame(pl.DataFrame({"agent": [p.name for p in pols]})),
+                                                                on="agent"), on="run_id")
+    gated = steps.filter(nw.col("kind").is_in(TOOL_CALL_KINDS)).join(eng.frame(_gated(pols)), on=["agent", "tool_name"])
+    bad = unapproved_actions(eng, steps, pols, eng.frame(_evidence(eng, steps, approvals)))
+    counted = eng.collect(nw.concat([
+        gated.group_by("agent").agg(nw.len().cast(nw.Int64).alias("n")).with_columns(nw.lit("gated").alias("what")),
+        bad.group_by("agent").agg(nw.len().cast(nw.Int64).alias("n")).with_columns(nw.lit("bad").alias("what")),
+    ]))
+    found = {(r["agent"], r["what"]): int(r["n"]) for r in counted.iter_rows(named=True)}
+    return {p.name: (found.get((p.name, "bad"), 0), found.get((p.name, "gated"), 0)) for p in pols}
+
+
 def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_tests=None,
-              as_of: dt.datetime | None = None, mapping=None, quality=None) -> Readiness:
+              as_of: dt.datetime | None = None, mapping=None, quality=None, engine=None) -> Readiness:
     """Evaluate the checklist per agent over the last ``window_weeks`` before ``as_of`` (default: the last run).
     ``mapping`` (the one the traces were loaded with) names the escalation tools that count as a hand-off.
     ``quality``: a quality YAML file; each of its metrics adds a line, no-go when its floor is breached.
-    Red-team runs are left out.
+    Red-team runs are left out. ``engine``: where the runs are measured (``engine.py``: polars by default,
+    DuckDB, Spark); quality lines read labels in polars.
 
     Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
 
@@ -179,20 +196,38 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
         require_policy_agents(ts, pols, what="readiness")
     if base is not None:
         base.require_runs(ts)
-    runs = ts.runs.filter(PRODUCTION).collect()
-    end = as_of or runs["started_at"].max()
+    eng = get_engine(engine)
+    t = eng.tables(ts)
+    production_runs = t.runs.filter(production(nw))
+    end = as_of or eng.collect(production_runs.select(nw.col("started_at").max()))["started_at"][0]
     if end is None:
         end = dt.datetime.now(dt.timezone.utc)
     start = end - dt.timedelta(weeks=cfg.window_weeks)
     tools = load_mapping(mapping).outcome.escalation_tools
-    handoffs = (ts.steps.filter(pl.col("tool_name").is_in(tools)).select("run_id").unique()
-                .with_columns(pl.lit(1).alias("_handoff")).collect())
-    runs = (runs.filter(pl.col("started_at").is_null() | ((pl.col("started_at") > start) & (pl.col("started_at") <= end)))
-            .join(handoffs, on="run_id", how="left").with_columns(pl.col("_handoff").fill_null(0)))
-    shadow = shadow_report(ts)
+    at = nw.col("started_at")
+    window = production_runs.filter(at.is_null() | ((at > start) & (at <= end)))
+    if tools:
+        handoffs = (t.steps.filter(nw.col("tool_name").is_in(list(tools))).select("run_id").unique()
+                    .with_columns(nw.lit(1).cast(nw.Int64).alias("_handoff")))
+        window = window.join(handoffs, on="run_id", how="left").with_columns(nw.col("_handoff").fill_null(0))
+    else:
+        window = window.with_columns(nw.lit(0).cast(nw.Int64).alias("_handoff"))
+    facts = conform_counts(eng.collect(window.group_by("agent").agg(*_agent_facts(window))),
+                           "runs", "successes", "escalations", "cost_usd", "cost_unknown_runs", "active_runs",
+                           "active_successes", "handoffs", "traced")
+    workflows = (eng.collect(window.group_by("agent", "workflow").agg(nw.len().alias("_n")))
+                 .sort(["agent", "_n", "workflow"], descending=[False, True, False], nulls_last=True)
+                 .group_by("agent", maintain_order=True).agg(pl.col("workflow").first()))
+    facts = (facts.with_columns(rates("escalation_rate", "cost_per_successful_run"))
+             .with_columns(pl.when(pl.col("active_runs") > 0).then(pl.col("active_successes") / pl.col("active_runs"))
+                           .alias("completion_rate"))  # RATES' completion_rate, over the active runs
+             .join(workflows, on="agent", how="left"))
+    shadow = shadow_report(ts, engine=eng)
+    policy_counts = _policy_counts(eng, t, window, pols, approvals) if pols else {}
     rows = []
-    for agent in sorted(runs["agent"].unique().to_list()):
-        measured = _measure(ts, runs.filter(pl.col("agent") == agent), agent, pols, approvals, base, test_results, shadow)
+    for agent_facts in facts.filter(pl.col("agent").is_not_null()).sort("agent").iter_rows(named=True):
+        agent = agent_facts["agent"]
+        measured = _measure(agent_facts, agent, pols, policy_counts, base, test_results, shadow)
         for check in cfg.checks:
             value, evidence = measured[check.metric]
             if value is None:
@@ -205,10 +240,11 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
                          "measured": None if value is None else float(value),
                          "threshold": f">= {check.min:g}" if check.min is not None else f"<= {check.max:g}",
                          "evidence": evidence, "owner": check.owner, "definition": DESCRIPTION[check.metric]})
-    rows += rollback_lines(sorted(runs["agent"].unique().to_list()), cfg.rollback)
+    rows += rollback_lines(sorted(facts["agent"].drop_nulls().unique().to_list()), cfg.rollback)
     if quality is not None:
         from .quality import readiness_lines, require_quality_names
 
+        runs = eng.collect(window.select("run_id"))  # quality reads labels, in polars
         rows += readiness_lines(ts, runs, require_quality_names(ts, quality))
     return Readiness(pl.DataFrame(rows, schema={"agent": pl.String, "area": pl.String, "check": pl.String,
                                                 "verdict": pl.String, "measured": pl.Float64, "threshold": pl.String,

@@ -10,20 +10,16 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+import narwhals as nw
 import polars as pl
 
 from ..charts import shadow_confusion
-from ..model import Mode
+from ..model import UTC_TS, Mode
 from ..rendering import pct, table
 from ..results import Result, records
 from ..runs_behind import Counted, RunsBehind
 from .definitions import agreement
-
-
-def _recommendations(ts, attribute: str) -> pl.LazyFrame:
-    return (ts.steps.filter(pl.col("parent_id").is_null())
-            .select("run_id", pl.col("attributes").str.json_path_match(f'$["{attribute}"]').alias("recommendation"))
-            .filter(pl.col("recommendation").is_not_null()).unique("run_id"))
+from .engine import get_engine
 
 
 @dataclass
@@ -101,8 +97,9 @@ class ShadowReport(Result):
         return shadow_confusion(self.confusion())
 
 
-def shadow_report(ts, recommendation_attribute: str = "agentops.recommendation") -> ShadowReport:
-    """Shadow runs' recommendations (a root-span attribute) against the ``human_decision`` labels.
+def shadow_report(ts, recommendation_attribute: str = "agentops.recommendation", engine=None) -> ShadowReport:
+    """Shadow runs' recommendations (a root-span attribute) against the ``human_decision`` labels. ``engine``:
+    where the shadow runs and their root spans are found (``engine.py``); the attribute is read in polars.
 
     Example (``ts`` is a TraceSet; run in a folder made by ``agentops-kit init``)::
 
@@ -110,12 +107,22 @@ def shadow_report(ts, recommendation_attribute: str = "agentops.recommendation")
         >>> shadow.compared, round(shadow.agreement_rate, 3)
         (98, 0.806)
     """
+    eng = get_engine(engine)
+    t = eng.tables(ts)
     decisions = (ts.labels.filter(pl.col("name") == "human_decision").group_by("run_id")
                  .agg(pl.col("value").last().alias("human_decision")))
-    pairs = (ts.runs.filter(pl.col("mode") == Mode.SHADOW).select("run_id", "agent", "started_at")
-             .join(_recommendations(ts, recommendation_attribute), on="run_id", how="inner")
-             .join(decisions, on="run_id", how="inner")
+    shadow = t.runs.filter(nw.col("mode") == Mode.SHADOW.value).select("run_id", "agent", "started_at")
+    roots = (t.steps.filter(nw.col("parent_id").is_null()
+                            & nw.col("attributes").str.contains(recommendation_attribute, literal=True))
+             .select("run_id", "attributes").join(shadow, on="run_id", how="inner"))
+    recommendations = (eng.collect(roots).lazy()
+                       .select("run_id", "agent", pl.col("started_at").cast(UTC_TS),
+                               pl.col("attributes").str.json_path_match(f'$["{recommendation_attribute}"]')
+                               .alias("recommendation"))
+                       .filter(pl.col("recommendation").is_not_null()).unique("run_id"))
+    pairs = (recommendations.join(decisions, on="run_id", how="inner")
              .with_columns((pl.col("recommendation").str.strip_chars().str.to_lowercase()
                             == pl.col("human_decision").str.strip_chars().str.to_lowercase()).alias("agree"))
+             .select("run_id", "agent", "started_at", "recommendation", "human_decision", "agree")
              .sort("started_at").collect())
     return ShadowReport(pairs)

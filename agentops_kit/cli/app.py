@@ -54,6 +54,22 @@ def trace_options(func):
     return func
 
 
+def engine_options(func):
+    """--engine and --spark-master: where the analytics run (analytics/engine.py)."""
+    func = click.option("--spark-master", default="local[*]", show_default=True,
+                        help="Spark master URL for --engine spark (local[*], spark://host:7077, yarn, ...)")(func)
+    func = click.option("--engine", type=click.Choice(["polars", "duckdb", "spark"]), default="polars",
+                        show_default=True, help="where the analytics run: polars, DuckDB or Apache Spark "
+                        "(pip install 'agentops-kit[spark]'); the numbers are the same")(func)
+    return func
+
+
+def make_engine(engine: str, spark_master: str):
+    from ..analytics.engine import get_engine
+
+    return get_engine(engine, spark_master=spark_master)
+
+
 def load(exports, mapping, pricing, labels, fmt, progress=True):
     from ..load import load_traces
 

@@ -6,7 +6,15 @@ import sys
 
 import click
 
-from .app import main, print_frame, store_options, trace_options, traces_or_store
+from .app import (
+    engine_options,
+    main,
+    make_engine,
+    print_frame,
+    store_options,
+    trace_options,
+    traces_or_store,
+)
 from .approvals import KEY_FILE_HELP, echo, open_store
 
 
@@ -29,8 +37,9 @@ def policy():
 @click.option("--as", "actor", default=None, help="who the automatic stops are recorded as (with --stop-on)")
 @click.option("--key-file", type=click.Path(), default=None, help=KEY_FILE_HELP)
 @trace_options
+@engine_options
 def policy_check(policies, exports, store, weeks, approvals_db, out_format, strict, stop_on, actor, key_file,
-                 mapping, pricing, labels, fmt):
+                 mapping, pricing, labels, fmt, engine, spark_master):
     """Evaluate every run of the agents the POLICIES name, from --traces or a trace store (--store, only the
     --weeks asked for). Exit 0 clean, 1 violations, 2 bad input.
 
@@ -48,7 +57,7 @@ def policy_check(policies, exports, store, weeks, approvals_db, out_format, stri
     ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "policy check")
     require_runs(ts, what="policy check")
     decisions = approvals.decisions() if approvals is not None else None
-    result = check_policy(ts, list(policies), approvals=decisions)
+    result = check_policy(ts, list(policies), approvals=decisions, engine=make_engine(engine, spark_master))
     findings = lint_policy(list(policies)) if strict else None
     stops = None
     if stop_on and approvals is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from .app import main
+from .app import engine_options, main
 
 
 @main.group()
@@ -35,9 +35,10 @@ def report():
 @click.option("--stop-on-breach", is_flag=True, help="stop (kill switch) every agent whose error budget is breached "
               "or that has a critical policy violation this week; needs --approvals-db and --as (off by default)")
 @click.option("--as", "stop_as", default=None, help="who the automatic stops are recorded as (with --stop-on-breach)")
+@engine_options
 def report_weekly(exports, store, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
                   baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db, stop_on_breach,
-                  stop_as):
+                  stop_as, engine, spark_master):
     """Execute the weekly_review notebook with papermill and write weekly-<WEEK>.html (offline, code
     hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out.
 
@@ -57,6 +58,8 @@ def report_weekly(exports, store, week, out_dir, mapping, pricing, labels, polic
                           labels=list(labels) or None, policies=policies, readiness_file=readiness_file,
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                           agents=list(agents) or None, weeks_back=weeks_back, quality_file=quality_file,
-                          approvals_db=approvals_db, stop_on_breach=stop_on_breach or None, stop_as=stop_as)
+                          approvals_db=approvals_db, stop_on_breach=stop_on_breach or None, stop_as=stop_as,
+                          # the notebook's defaults are polars: a notebook of one's own needs no engine parameter
+                          **({} if engine == "polars" else {"engine": engine, "spark_master": spark_master}))
     for name, path in paths.items():
         click.echo(f"{name}: {path}")

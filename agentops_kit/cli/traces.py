@@ -6,7 +6,17 @@ import sys
 
 import click
 
-from .app import load, load_for_analytics, main, print_frame, store_options, trace_options, traces_or_store
+from .app import (
+    engine_options,
+    load,
+    load_for_analytics,
+    main,
+    make_engine,
+    print_frame,
+    store_options,
+    trace_options,
+    traces_or_store,
+)
 
 
 @main.command()
@@ -64,7 +74,9 @@ HEADLINE = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_r
 @click.option("--all", "all_columns", is_flag=True,
               help="table: every column, as wide as it takes (csv and json always have every column)")
 @trace_options
-def metrics(exports, store, weeks, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt):
+@engine_options
+def metrics(exports, store, weeks, by, baselines, quality, out_format, all_columns, mapping, pricing, labels, fmt, engine,
+            spark_master):
     """Weekly metrics of EXPORTS (trace files, or a table-set folder from `ingest`), or of a trace store
     (--store STORE, only the --weeks asked for). The table leads with the headline: runs, completion,
     escalation, cost per successful run, customer-impact errors."""
@@ -80,7 +92,8 @@ def metrics(exports, store, weeks, by, baselines, quality, out_format, all_colum
     require_runs(ts, what="metrics")
     groups = [b.strip() for b in by.split(",") if b.strip()]
     with pl.Config(engine_affinity="streaming"):  # bounded memory over a large store
-        frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality)
+        frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality,
+                               engine=make_engine(engine, spark_master))
     if weeks and "week" in groups:  # the week before the first was read for its change, not to be shown
         from ..store import parse_weeks
 

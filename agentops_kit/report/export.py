@@ -80,7 +80,7 @@ def to_html(notebook: Path, output: Path) -> Path:
 
 PATH_OPTIONS = ("mapping", "pricing", "labels", "policies", "readiness_file", "error_budget_file", "baselines",
                 "policy_tests", "quality_file")
-OTHER_OPTIONS = ("agents", "weeks_back", "approvals_db", "stop_on_breach", "stop_as")
+OTHER_OPTIONS = ("agents", "weeks_back", "approvals_db", "stop_on_breach", "stop_as", "engine", "spark_master")
 
 
 def absolute(value):

@@ -154,7 +154,7 @@ class WeeklyReview(Result):
     def from_traceset(cls, ts: TraceSet, week: str | None = None, *, mapping=None, policies=None,
                       readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
                       quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8,
-                      inputs: ReviewInputs | None = None) -> WeeklyReview:
+                      inputs: ReviewInputs | None = None, engine=None) -> WeeklyReview:
         """The review of ``week`` (default: the last week with runs) over the weeks_back weeks that end with it.
 
         Each config argument that is ``None`` leaves its part out ("no policy given", ...). ``mapping`` is the
@@ -164,18 +164,19 @@ class WeeklyReview(Result):
         with their floors; ``approvals_db`` (a store URL or an ApprovalQueue) is the evidence for removing
         approval gates. Red-team runs stay out of every production number and are scored in their own section.
         Raises NothingToShow (naming the weeks and agents the traces hold) when there is nothing to review.
+        ``engine``: where metrics, budgets, policy, readiness and the impact list run (analytics/engine.py).
         """
         # the streaming engine: over a store, every query below aggregates before collecting, in bounded memory
         with pl.Config(engine_affinity="streaming"):
             return cls._build(ts, week, mapping=mapping, policies=policies, readiness_file=readiness_file,
                               error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                               quality_file=quality_file, approvals_db=approvals_db, agents=agents,
-                              weeks_back=weeks_back, inputs=inputs)
+                              weeks_back=weeks_back, inputs=inputs, engine=engine)
 
     @classmethod
     def _build(cls, ts: TraceSet, week: str | None, *, mapping, policies, readiness_file, error_budget_file,
                baselines, policy_tests, quality_file, approvals_db, agents, weeks_back: int,
-               inputs: ReviewInputs | None) -> WeeklyReview:
+               inputs: ReviewInputs | None, engine=None) -> WeeklyReview:
         check_weeks_back(weeks_back)
         agents = list(agents) if agents else None
         check_scope(ts, week, agents)
@@ -190,7 +191,7 @@ class WeeklyReview(Result):
         if week is None:
             week = ts.runs.select(iso_week().max()).collect().item()
         start, end = week_bounds(week)
-        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines, quality=quality_file)
+        metrics = weekly_metrics(ts, by=("agent", "week"), baselines=baselines, quality=quality_file, engine=engine)
         first = start - dt.timedelta(weeks=weeks_back - 1)
         window = [w for w in metrics["week"].unique().to_list() if first <= week_bounds(w)[0] <= start]
         metrics = metrics.filter(pl.col("week").is_in(window)).sort("agent", "week")
@@ -198,14 +199,14 @@ class WeeklyReview(Result):
         week_ts = ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end) & PRODUCTION)
         window_ts = ts.filter_runs((pl.col("started_at") >= first) & (pl.col("started_at") < end) & PRODUCTION)
         as_of = end - dt.timedelta(microseconds=1)
-        budgets = error_budget(ts, error_budget_file, as_of=as_of) if error_budget_file else None
-        violations = check_policy(week_ts, policies, as_of=as_of).violations if policies else None
+        budgets = error_budget(ts, error_budget_file, as_of=as_of, engine=engine) if error_budget_file else None
+        violations = check_policy(week_ts, policies, as_of=as_of, engine=engine).violations if policies else None
         # only the ten rows each list shows are collected, never the week's runs
         runs = week_ts.runs.select("run_id", "agent", "started_at", "outcome", "duration_s", "cost_usd", "tool_calls")
         ready = changes = None
         if readiness_file:
             kw = dict(policies=policies, baselines=baselines, policy_tests=policy_tests, mapping=mapping,
-                      quality=quality_file)
+                      quality=quality_file, engine=engine)
             now = readiness(ts, readiness_file, as_of=as_of, **kw)
             before = readiness(ts, readiness_file, as_of=as_of - dt.timedelta(weeks=1), **kw)
             ready = now.lines
@@ -213,7 +214,7 @@ class WeeklyReview(Result):
                                           on="agent", how="left").select("agent", "verdict", "verdict_last_week", "open_items")
         return cls(
             ts=ts, week=week, inputs=inputs, metrics=metrics, headline=headline, budgets=budgets,
-            violations=violations, impact=customer_impact_errors(week_ts),
+            violations=violations, impact=customer_impact_errors(week_ts, engine=engine),
             slowest=_top(runs, "duration_s"), most_expensive=_top(runs, "cost_usd"),
             cost_breakdown=cost_breakdown(window_ts), latency=latency_by_agent(week_ts), readiness=ready,
             readiness_changes=changes,
@@ -226,7 +227,7 @@ class WeeklyReview(Result):
     @classmethod
     def from_store(cls, store, week: str | None = None, *, policies=None, readiness_file=None,
                    error_budget_file=None, baselines=None, policy_tests=None, quality_file=None, approvals_db=None,
-                   agents=None, weeks_back: int = 8) -> WeeklyReview:
+                   agents=None, weeks_back: int = 8, engine=None) -> WeeklyReview:
         """The review of ``week`` (default: the last week with runs in the store) read from a trace store: only
         the weeks it shows are scanned — the ``weeks_back`` weeks of its trend window, or the longer windows of
         its error budgets and readiness checks (``weeks_read``). The Inputs section names the store's commit."""
@@ -246,17 +247,22 @@ class WeeklyReview(Result):
         return cls.from_traceset(ts, week, mapping=ingested_mapping(store), policies=policies,
                                  readiness_file=readiness_file, error_budget_file=error_budget_file,
                                  baselines=baselines, policy_tests=policy_tests, quality_file=quality_file,
-                                 approvals_db=approvals_db, agents=agents, weeks_back=weeks_back, inputs=inputs)
+                                 approvals_db=approvals_db, agents=agents, weeks_back=weeks_back, inputs=inputs,
+                                 engine=engine)
 
     @classmethod
     def from_files(cls, traces=None, week: str | None = None, *, mapping=None, pricing=None, labels=None,
                    policies=None, readiness_file=None, error_budget_file=None, baselines=None, policy_tests=None,
                    quality_file=None, approvals_db=None, agents=None, weeks_back: int = 8, format: str | None = None,
-                   progress: bool = False, store=None) -> WeeklyReview:
+                   progress: bool = False, store=None, engine=None, spark_master: str | None = None) -> WeeklyReview:
         """Load ``traces`` (files, folders, globs, or a Parquet folder from ``ingest``) with the mapping, pricing
         and labels given — only those — and review them; the Inputs section lists every file read. ``store``
-        instead of ``traces``: a trace store, read as ``from_store`` does (only the trend window's weeks)."""
+        instead of ``traces``: a trace store, read as ``from_store`` does (only the trend window's weeks).
+        ``engine`` (polars, duckdb, spark) and ``spark_master``: where the analytics run (analytics/engine.py)."""
+        from ..analytics.engine import get_engine
         from ..load import load_traces
+
+        engine = get_engine(engine, spark_master=spark_master)
 
         if (traces is None) == (store is None):
             raise UsageError("give either traces (exports) or store (a trace store), not both or neither")
@@ -269,7 +275,7 @@ class WeeklyReview(Result):
             return cls.from_store(store, week, policies=policies, readiness_file=readiness_file,
                                   error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                                   quality_file=quality_file, approvals_db=approvals_db, agents=agents,
-                                  weeks_back=weeks_back)
+                                  weeks_back=weeks_back, engine=engine)
 
         traces = [traces] if isinstance(traces, (str, Path)) else list(traces)
         labels = [labels] if isinstance(labels, (str, Path)) else labels
@@ -281,7 +287,7 @@ class WeeklyReview(Result):
         return cls.from_traceset(ts, week, mapping=mapping, policies=policies, readiness_file=readiness_file,
                                  error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                                  quality_file=quality_file, approvals_db=approvals_db, agents=agents,
-                                 weeks_back=weeks_back, inputs=inputs)
+                                 weeks_back=weeks_back, inputs=inputs, engine=engine)
 
     # ---- breaches: rollback plans and automatic stops -----------------------------------------------
     def agents_in_breach(self) -> list[str]:

@@ -62,7 +62,9 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
     chosen = _weeks(doc, weeks)
     frames = _frames(path, doc, chosen, pending_labels=weeks is None)
     ts = TraceSet(runs=frames["runs"], steps=frames["steps"], sources=frames["sources"], labels=frames["labels"],
-                  rejected=frames["rejected"], inputs=[str(path)], priced_by=_priced_by(doc))
+                  rejected=frames["rejected"], inputs=[str(path)], priced_by=_priced_by(doc),
+                  # the live files of this commit, which DuckDB and Spark scan themselves (analytics/engine.py)
+                  files={t: checked_paths(path, entries_of(doc, t, chosen)) for t in ("runs", "steps", "sources")})
     whole = None
     if weeks is not None:  # names in policies and budgets are checked against every run stored (their runs table)
         every = conform(scan(path, entries_of(doc, "runs", weeks_of(doc)), TABLE_SCHEMAS["runs"]), "runs")
