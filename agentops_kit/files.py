@@ -57,6 +57,9 @@ def expand_paths(inputs: str | os.PathLike | list) -> list[Path]:
         path = Path(text)
         if is_table_set(path):
             found.append(path)
+        elif (path / "store.json").is_file():  # its Parquet parts are not exports; read as such, they would be junk
+            raise InputFileError(text, "a trace store: read it with --store (ak.open_store), add to it with "
+                                       "`agentops-kit ingest --into`")
         elif path.is_dir():
             found += _in_folder(path)
         elif path.is_file():

@@ -21,7 +21,8 @@ from .conftest import ROOT, SAMPLE, write_lines
 NOTEBOOK_DIR = ROOT / "agentops_kit" / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 NOT_INPUTS = {"sample": "True", "weeks_back": "8", "recommendation_attribute": '"agentops.recommendation"',
-              "stop_on_breach": "False"}  # opt-in: the kill switch never acts by default
+              "stop_on_breach": "False",  # opt-in: the kill switch never acts by default
+              "engine": '"polars"', "spark_master": '"local[*]"'}  # where the analytics run, not an input
 
 
 def execute(path, out, **parameters):

@@ -122,3 +122,24 @@ def test_housekeeping_compacts_prunes_and_tells(tmp_path):
     shutil.rmtree(path)
     result = CliRunner().invoke(main, ["store", "info", str(path)])
     assert result.exit_code == 2 and result.output.startswith("error: ") and "no such store folder" in result.output
+
+
+def test_metrics_of_some_weeks_count_only_those_weeks_whatever_they_are_grouped_by(store):
+    by_week = json.loads(cli("metrics", "--store", store, "--weeks", "2026-W47", "--by", "agent,week", "--format", "json"))
+    by_agent = json.loads(cli("metrics", "--store", store, "--weeks", "2026-W47", "--by", "agent", "--format", "json"))
+    assert {r["agent"]: r["runs"] for r in by_agent} == {r["agent"]: r["runs"] for r in by_week}
+    by_day = json.loads(cli("metrics", "--store", store, "--weeks", "2026-W47", "--by", "day", "--format", "json"))
+    assert sum(r["runs"] for r in by_day) == sum(r["runs"] for r in by_week)
+
+
+def test_a_store_is_refused_where_exports_are_expected_and_read_where_a_store_is(store, tmp_path):
+    for args in (["sessions", store], ["ingest", store, "--out", tmp_path / "set"], ["metrics", store]):
+        result = CliRunner().invoke(main, [str(a) for a in args])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip() == f"error: {store}: a trace store: read it with --store (ak.open_store), add to it " \
+                                        "with `agentops-kit ingest --into`"
+    assert "616 run(s) without a conversation id" in cli("sessions", "--store", store)  # the sample has none
+    result = CliRunner().invoke(main, ["report", "weekly", "--store", str(store), "--week", "2026-W47",
+                                       "--labels", str(LABELS[0]), "--out", str(tmp_path / "r")])
+    assert result.exit_code == 2 and "--labels cannot be used with --store" in result.output, result.output
+    assert not (tmp_path / "r").exists()  # refused before the kernel: nothing written

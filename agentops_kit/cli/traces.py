@@ -9,7 +9,6 @@ import click
 from .app import (
     engine_options,
     load,
-    load_for_analytics,
     main,
     make_engine,
     print_frame,
@@ -88,9 +87,11 @@ def metrics(exports, store, weeks, by, baselines, quality, out_format, all_colum
     from ..scope import require_runs
     from .table import terminal_width
 
-    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "metrics", before=1)
-    require_runs(ts, what="metrics")
     groups = [b.strip() for b in by.split(",") if b.strip()]
+    # the week before the first is read only for the change from it, which only a table by week shows
+    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "metrics",
+                         before=1 if "week" in groups else 0)
+    require_runs(ts, what="metrics")
     with pl.Config(engine_affinity="streaming"):  # bounded memory over a large store
         frame = weekly_metrics(ts, by=groups, baselines=baselines, quality=quality,
                                engine=make_engine(engine, spark_master))
@@ -119,16 +120,20 @@ def metrics(exports, store, weeks, by, baselines, quality, out_format, all_colum
 
 
 @main.command()
-@click.argument("exports", nargs=-1, required=True)
+@click.argument("exports", nargs=-1)
+@store_options
 @click.option("--format", "out_format", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True)
 @trace_options
-def sessions(exports, out_format, mapping, pricing, labels, fmt):
-    """Conversations of EXPORTS (gen_ai.conversation.id, session.id, Langfuse sessionId): runs, outcomes and
-    cost per conversation, latest first. Cost is – when a run's cost is unknown (cost_known_usd: the known part)."""
+def sessions(exports, store, weeks, out_format, mapping, pricing, labels, fmt):
+    """Conversations of EXPORTS, or of a trace store (--store STORE, only the --weeks asked for)
+    (gen_ai.conversation.id, session.id, Langfuse sessionId): runs, outcomes and cost per conversation,
+    latest first. Cost is – when a run's cost is unknown (cost_known_usd: the known part)."""
     from ..analytics.sessions import runs_without_session
     from ..analytics.sessions import sessions as per_session
+    from ..scope import require_runs
 
-    ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "sessions")
+    require_runs(ts, what="sessions")
     frame = per_session(ts)
     print_frame(frame, out_format)
     if out_format == "table":

@@ -139,6 +139,9 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list | None, no
         params["approvals_db"] = absolute_sqlite(str(params["approvals_db"]))
     if (not traces) == (store is None):
         raise UsageError("weekly report: give either the traces (--traces) or a store (--store), not both or neither")
+    if store is not None and (given := [f"--{k}" for k in ("mapping", "pricing", "labels") if k in params]):
+        raise UsageError(f"weekly report: {', '.join(given)} cannot be used with --store: a store's runs were "
+                         "assembled when they were ingested (give them to `agentops-kit ingest --into`)")
     traces = absolute([traces] if isinstance(traces, (str, os.PathLike)) else list(traces or []))
     check_weeks_back(params.get("weeks_back", 8))
     if params.get("stop_on_breach"):

@@ -164,7 +164,7 @@ def ingest(paths, into: str | os.PathLike, mapping: str | os.PathLike | Mapping 
         written["manifest"] = doc["manifest"] + [write_part(store, "manifest", commit, read)]
         written["history"] = doc["history"] + [{
             "commit": commit, "at": at, "action": "ingest", "files": len(plan.new),
-            "mapping": str(mapping) if isinstance(mapping, (str, os.PathLike)) else
+            "mapping": str(Path(mapping).resolve()) if isinstance(mapping, (str, os.PathLike)) else
             ("default conventions" if mapping is None else "a Mapping given in code"),
             "pricing": pricing_source(pricing), "runs_added": result.runs_added, "runs_updated": result.runs_updated,
             "rejected": result.rejected, "changed_files_skipped": [p for p, _ in plan.changed]}]
