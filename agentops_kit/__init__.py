@@ -3,7 +3,7 @@
 The front door — ``import agentops_kit as ak`` — offers what a user needs; ``help(ak.NAME)`` shows each
 with a short example (run as it is in a folder made by ``agentops-kit init``):
 
-- reading traces: ``load_traces``, ``TraceSet``
+- reading traces: ``load_traces``, ``TraceSet``; the trace store: ``ingest``, ``open_store``
 - the weekly review's numbers: ``weekly_metrics``, ``error_budget``, ``check_policy``, ``readiness``,
   ``shadow_report``, and all of them at once: ``WeeklyReview``
 - before automating: ``score_inventory``
@@ -51,8 +51,8 @@ FRONT_DOOR = {
     "AgentOpsError": "errors",
 }
 
-# Still reachable as ``ak.NAME`` (code written against the first release uses them), but not part of the
-# front door: their home is the public module named here.
+# Still reachable as ``ak.NAME`` (code written against the first release uses them; ``tracing`` is the agent
+# side's), but not part of the front door: their home is the public module named here.
 _ALSO = {
     "customer_impact_errors": "analytics.impact",
     "gate_evidence": "analytics.gates",
@@ -84,7 +84,7 @@ PUBLIC_MODULES = (
     "agentops_kit.analytics.redteam", "agentops_kit.inventory", "agentops_kit.inventory_store",
     "agentops_kit.inventory_reality", "agentops_kit.mapping", "agentops_kit.pricing", "agentops_kit.report",
     "agentops_kit.scope", "agentops_kit.analytics.cost_breakdown", "agentops_kit.analytics.latency",
-    "agentops_kit.tracing_defaults", "agentops_kit.incident",
+    "agentops_kit.tracing_defaults", "agentops_kit.incident", "agentops_kit.store",
 )
 
 
