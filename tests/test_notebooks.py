@@ -121,3 +121,13 @@ def test_approvals_on_your_store_is_never_seeded_and_says_when_the_traces_are_em
     printed = "".join(o.get("text", "") for o in outputs(executed, "stream"))
     assert f"{empty}: the traces hold no runs; requests are shown without their runs" in printed
     assert ak.ApprovalQueue(url).pending() == []
+
+
+def test_the_run_inspector_notebook_opens_the_approvals_store_for_its_stop_button(tmp_path):
+    url = f"sqlite:///{tmp_path / 'approvals.db'}"
+    ak.ApprovalQueue(url).stop_agent("SupportRefundAgent", reason="refunds to the wrong card", actor="alice")
+    executed = execute(NOTEBOOK_DIR / "run_inspector.ipynb", tmp_path / "run_inspector.ipynb", approvals_db=url)
+    assert not outputs(executed, "error")
+    with pytest.raises(PapermillExecutionError, match="no such"):  # a store that is not there is not made
+        execute(NOTEBOOK_DIR / "run_inspector.ipynb", tmp_path / "again.ipynb",
+                approvals_db=f"sqlite:///{tmp_path / 'missing.db'}")
