@@ -166,6 +166,9 @@ class WeeklyReview(Result):
         Raises NothingToShow (naming the weeks and agents the traces hold) when there is nothing to review.
         ``engine``: where metrics, budgets, policy, readiness and the impact list run (analytics/engine.py).
         """
+        from ..analytics.engine import get_engine
+
+        engine = get_engine(engine)  # once: a DuckDB connection or SparkSession shared by every analysis below
         # the streaming engine: over a store, every query below aggregates before collecting, in bounded memory
         with pl.Config(engine_affinity="streaming"):
             return cls._build(ts, week, mapping=mapping, policies=policies, readiness_file=readiness_file,
@@ -342,6 +345,8 @@ class WeeklyReview(Result):
             "readiness_changes": rows(self.readiness_changes), "rejected_records": self.rejected.height,
             "load_summary": json.loads(json.dumps(self.summary, default=str)),
             "practices": None if self.practices is None else self.practices.to_dict(),
+            "automatic_stops": None if self.auto_stops is None else self.auto_stops.to_dicts(),
+            "rollback_plans": None if self.rollback is None else {a: self._rollback_note(a) for a in self.agents_in_breach()},
         }
 
     # ---- HTML --------------------------------------------------------------------------------------
