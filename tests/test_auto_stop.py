@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import agentops_kit as ak
-from agentops_kit.approvals import AgentStopped, ApprovalQueue
+from agentops_kit.approvals import AgentStopped, ApprovalQueue, generate_key
 from agentops_kit.cli import main
 from agentops_kit.errors import AgentOpsError
 
@@ -149,3 +149,26 @@ def test_report_weekly_stop_on_breach_needs_a_store_and_a_name(tmp_path, url):
     result = CliRunner().invoke(main, [*args, "--db", url.replace("approvals.db", "typo.db"), "--as", "ci-bot"])
     assert result.exit_code == 2 and "no approvals store" in result.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_report_weekly_stops_agents_in_breach_in_a_keyed_store_with_its_key_file(tmp_path):
+    """The whole path: the CLI, papermill, the notebook's stop, the keyed store (its key from --key-file only)."""
+    key = tmp_path / "keys" / "audit.key"
+    key.parent.mkdir()
+    generate_key(key)
+    url = f"sqlite:///{tmp_path / 'keyed.db'}"
+    ApprovalQueue(url, key_file=key).close()
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [
+        "report", "weekly", "--traces", TRACES, "--mapping", MAPPING, "--labels", str(SAMPLE / "labels.csv"),
+        "--policy", POLICIES, "--error-budget", str(TEMPLATES / "error_budget.yaml"), "--week", "2026-W47",
+        "--out", str(out), "--stop-on-breach", "--approvals-db", url, "--as", "ci-bot", "--key-file", str(key)])
+    assert result.exit_code == 0, result.output
+    q = ApprovalQueue(url, key_file=key, create=False)
+    stops = q.agent_stops()
+    assert "SupportRefundAgent" in stops["agent"].to_list() and set(stops["stopped_by"]) == {"ci-bot"}
+    assert q.verify().ok
+    digest = (out / "weekly-2026-W47.md").read_text()
+    assert "## Automatic stops (--stop-on-breach)" in digest and "stopped SupportRefundAgent (audit row" in digest
+    with pytest.raises(AgentStopped):
+        ak.guard(q, agent="SupportRefundAgent").check()

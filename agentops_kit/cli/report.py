@@ -35,10 +35,13 @@ def report():
 @click.option("--stop-on-breach", is_flag=True, help="stop (kill switch) every agent whose error budget is breached "
               "or that has a critical policy violation this week; needs --approvals-db and --as (off by default)")
 @click.option("--as", "stop_as", default=None, help="who the automatic stops are recorded as (with --stop-on-breach)")
+@click.option("--key-file", type=click.Path(), default=None,
+              help="the approvals store's audit key (with --stop-on-breach on a keyed store; default: "
+                   "$AGENTOPS_AUDIT_KEY or $AGENTOPS_AUDIT_KEY_FILE)")
 @engine_options
 def report_weekly(exports, store, week, out_dir, mapping, pricing, labels, policies, readiness_file, error_budget_file,
                   baselines, policy_tests, agents, weeks_back, notebook, quality_file, approvals_db, stop_on_breach,
-                  stop_as, engine, spark_master):
+                  stop_as, key_file, engine, spark_master):
     """Execute the weekly_review notebook with papermill and write weekly-<WEEK>.html (offline, code
     hidden), .ipynb (for debugging), .md (digest) and .png (headline chart) into --out.
 
@@ -51,7 +54,7 @@ def report_weekly(exports, store, week, out_dir, mapping, pricing, labels, polic
 
     With --stop-on-breach the agents in breach are stopped in the approvals store (one audit row each, naming
     the rule and the runs) and the digest and the page list the stops. The audit key comes from
-    $AGENTOPS_AUDIT_KEY or $AGENTOPS_AUDIT_KEY_FILE."""
+    --key-file, else $AGENTOPS_AUDIT_KEY or $AGENTOPS_AUDIT_KEY_FILE."""
     from ..report.export import weekly_report
 
     paths = weekly_report(out_dir, week, list(exports), store=store, notebook=notebook, mapping=mapping, pricing=pricing,
@@ -59,6 +62,7 @@ def report_weekly(exports, store, week, out_dir, mapping, pricing, labels, polic
                           error_budget_file=error_budget_file, baselines=baselines, policy_tests=policy_tests,
                           agents=list(agents) or None, weeks_back=weeks_back, quality_file=quality_file,
                           approvals_db=approvals_db, stop_on_breach=stop_on_breach or None, stop_as=stop_as,
+                          key_file=key_file,
                           # the notebook's defaults are polars: a notebook of one's own needs no engine parameter
                           **({} if engine == "polars" else {"engine": engine, "spark_master": spark_master}))
     for name, path in paths.items():

@@ -79,7 +79,7 @@ def to_html(notebook: Path, output: Path) -> Path:
 
 
 PATH_OPTIONS = ("mapping", "pricing", "labels", "policies", "readiness_file", "error_budget_file", "baselines",
-                "policy_tests", "quality_file")
+                "policy_tests", "quality_file", "key_file")
 OTHER_OPTIONS = ("agents", "weeks_back", "approvals_db", "stop_on_breach", "stop_as", "engine", "spark_master")
 
 
@@ -100,7 +100,7 @@ def absolute_sqlite(url: str) -> str:
     return url
 
 
-def check_stop_options(approvals_db, stop_as) -> None:
+def check_stop_options(approvals_db, stop_as, key_file=None) -> None:
     """--stop-on-breach needs a store that exists and a name to record the stops as; checked before a kernel
     starts, so a typo fails in one line with nothing written."""
     from ..approvals import ApprovalQueue
@@ -110,7 +110,7 @@ def check_stop_options(approvals_db, stop_as) -> None:
     if not approvals_db or not stop_as:
         raise UsageError("--stop-on-breach needs --approvals-db URL (the approvals store) and --as NAME (who stops)")
     check_identity(stop_as, "--as")
-    ApprovalQueue(str(approvals_db), create=False).close()
+    ApprovalQueue(str(approvals_db), key_file=key_file, create=False).close()
 
 
 def weekly_report(out_dir: str | Path, week: str | None, traces: list | None, notebook: str | Path | None = None,
@@ -145,7 +145,7 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list | None, no
     traces = absolute([traces] if isinstance(traces, (str, os.PathLike)) else list(traces or []))
     check_weeks_back(params.get("weeks_back", 8))
     if params.get("stop_on_breach"):
-        check_stop_options(params.get("approvals_db"), params.get("stop_as"))
+        check_stop_options(params.get("approvals_db"), params.get("stop_as"), params.get("key_file"))
     nb = Path(notebook) if notebook else resources.notebook("weekly_review.ipynb")
     if not nb.is_file():
         raise ReportError(f"{nb}: notebook not found (pass --notebook)")
