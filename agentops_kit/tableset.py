@@ -131,7 +131,8 @@ def _writer_lock(out: Path) -> Iterator[None]:
         yield
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a folder's entries durable, where the file system can (a no-op where it cannot)."""
     with contextlib.suppress(OSError):  # not every platform or file system can sync a folder
         fd = os.open(path, os.O_RDONLY)
         try:
@@ -180,9 +181,9 @@ def write_set(frames: Mapping[str, pl.LazyFrame | pl.DataFrame], directory: str 
                 tables[table] = {"file": f"{name}/{table}.parquet", "rows": data.height,
                                  "bytes": path.stat().st_size, "sha256": _sha256(path)}
                 del data
-            _fsync_dir(staging)
+            fsync_dir(staging)
             staging.rename(final)
-            _fsync_dir(out)
+            fsync_dir(out)
             manifest = {"format": FORMAT, "version": VERSION, "created": now.isoformat().replace("+00:00", "Z"),
                         "set": name, "tables": tables}
             with pending.open("w") as handle:
@@ -197,7 +198,7 @@ def write_set(frames: Mapping[str, pl.LazyFrame | pl.DataFrame], directory: str 
         except BaseException:
             _remove([staging, final, pending])
             raise
-        _fsync_dir(out)
+        fsync_dir(out)
         replaced = old.get("set") if old and keep_replaced else None
         _remove(p for p in out.iterdir() if _is_ours(p, name, legacy=True) and p.name != replaced)
     return out

@@ -8,7 +8,6 @@ token acts as the serving user, through ApprovalQueue: the same audited decision
 from __future__ import annotations
 
 import html
-import ipaddress
 import os
 import secrets
 import shutil
@@ -23,15 +22,6 @@ from .approvals import approvals, echo, store_options
 
 DEFAULT_PORT = 8866  # Voilà's own
 MIN_TOKEN = 16
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:  # a host name: it may resolve anywhere
-        return False
 
 
 def read_token(path: str) -> str:
@@ -88,6 +78,7 @@ def approvals_serve(db, key_file, host, port, token_file, user):
     from ..approvals import ApprovalQueue
     from ..approvals.identity import check_identity
     from ..approvals.store import parse_url, shown_url
+    from ..collect.receiver import is_loopback
     from ..widgets.user import current_user
 
     if not is_loopback(host) and token_file is None:

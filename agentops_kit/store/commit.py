@@ -20,7 +20,8 @@ from pathlib import Path
 
 import polars as pl
 
-from .layout import COMMIT, all_part_files, fsync_dir, live_files
+from ..tableset import fsync_dir
+from .layout import COMMIT, all_part_files, live_files
 
 _steps = 0  # file-system steps taken by this process's writes
 

@@ -153,14 +153,3 @@ def _entries(doc: dict):
     yield from doc["manifest"]
 
 
-def fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # not every file system can sync a folder
-        pass
-    finally:
-        os.close(fd)
