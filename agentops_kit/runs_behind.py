@@ -175,17 +175,28 @@ def appendix_frames(sets: list[RunsBehind], runs: pl.LazyFrame,
     without a run), all sets in one query."""
     if not sets:
         return {}
-    wanted = pl.concat(_set_runs(sets), how="vertical_relaxed")
-    distinct = wanted.filter(pl.col("run_id").is_not_null()).unique()
-    facts = runs.select([c for c in FACTS if c in runs.collect_schema().names()])
-    listed = (distinct.join(facts, on="run_id", how="left")
-              .sort(["_set", "started_at", "run_id"], descending=[False, True, False], nulls_last=True)
-              .group_by("_set", maintain_order=True).head(max_rows))
-    sizes = distinct.group_by("_set").len()
-    missing = wanted.filter(pl.col("run_id").is_null()).group_by("_set").len()
-    found, counted, gaps = pl.collect_all([listed, sizes, missing])
-    parts = {key[0]: part.drop("_set") for key, part in found.partition_by("_set", as_dict=True).items()}
-    empty, size, without = found.clear().drop("_set"), dict(counted.iter_rows()), dict(gaps.iter_rows())
+    names = runs.collect_schema().names()
+    facts = runs.select([c for c in FACTS if c in names])
+    found, size, without = [], {}, {}
+    # one query per table column: its sets' runs are held at once, never those of the whole review
+    for wanted in _set_runs(sets):
+        distinct = wanted.filter(pl.col("run_id").is_not_null()).unique()
+        # the start of only these runs (semi join: the hash is of the sets' runs, not of every run read)
+        starts = runs.select("run_id", "started_at").join(distinct.select("run_id"), on="run_id", how="semi")
+        latest = (distinct.join(starts, on="run_id", how="left")
+                  .sort(["_set", "started_at", "run_id"], descending=[False, True, False], nulls_last=True)
+                  .group_by("_set", maintain_order=True).head(max_rows).select("_set", "run_id"))
+        listed, counted, gaps = pl.collect_all([
+            latest, distinct.group_by("_set").len(), wanted.filter(pl.col("run_id").is_null()).group_by("_set").len()])
+        found.append(listed)
+        size.update(counted.iter_rows())
+        without.update(gaps.iter_rows())
+    chosen = pl.concat(found, how="vertical_relaxed")
+    listed = (chosen.lazy().join(facts.filter(pl.col("run_id").is_in(chosen["run_id"].unique().implode())),
+                                 on="run_id", how="left")
+              .sort(["_set", "started_at", "run_id"], descending=[False, True, False], nulls_last=True).collect())
+    parts = {key[0]: part.drop("_set") for key, part in listed.partition_by("_set", as_dict=True).items()}
+    empty = listed.clear().drop("_set")
     return {s.anchor: (parts.get(i, empty), size.get(i, 0), without.get(i, 0)) for i, s in enumerate(sets)}
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from .errors import UsageError
-from .weeks import iso_week
+from .weeks import week_of
 
 
 class NothingToShow(UsageError):
@@ -37,11 +37,13 @@ def holdings(ts) -> Holdings:
     """Runs, weeks (sorted), agents and workflows of a TraceSet, in one pass over the runs table."""
     row = ts.runs.select(
         pl.len().alias("runs"),
-        iso_week().drop_nulls().unique().sort().implode().alias("weeks"),
+        # the Mondays, then their names: naming every run's week first would make a string per run
+        pl.col("started_at").dt.truncate("1w").drop_nulls().unique().sort().implode().alias("weeks"),
         pl.col("agent").drop_nulls().unique().sort().implode().alias("agents"),
         pl.col("workflow").drop_nulls().unique().sort().implode().alias("workflows"),
     ).collect().row(0, named=True)
-    return Holdings(row["runs"], row["weeks"] or [], row["agents"] or [], row["workflows"] or [])
+    return Holdings(row["runs"], [week_of(monday) for monday in row["weeks"] or []], row["agents"] or [],
+                    row["workflows"] or [])
 
 
 def require_runs(ts, week: str | None = None, agents=None, workflows=None, what: str = "") -> Holdings:

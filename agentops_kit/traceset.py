@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import polars as pl
@@ -13,6 +14,7 @@ from .model import CostSource, Outcome, conform
 from .pricing import unpriced_models
 from .tableset import table_paths, write_set
 from .terminal import safe
+from .weeks import week_of
 
 TABLES = ("runs", "steps", "sources", "labels", "rejected")
 
@@ -47,6 +49,9 @@ class TraceSet:
     # the Parquet files each table was read from, as written (a table set, a store): DuckDB and Spark scan
     # them directly (analytics/engine.py); None for tables built in memory or narrowed since
     files: dict[str, list[str]] | None = field(default=None, repr=False, compare=False)
+    # a store's week partitions (ISO week of the run's start -> the TraceSet of that week alone): analytics that
+    # group by week aggregate one partition at a time, so their memory is that of a week, not of the store
+    partitions: dict[str, TraceSet] | None = field(default=None, repr=False, compare=False)
     _summary: dict | None = field(default=None, repr=False)
 
     def __post_init__(self):
@@ -74,7 +79,23 @@ class TraceSet:
 
     def filter_runs(self, predicate: pl.Expr) -> TraceSet:
         """The runs matching ``predicate`` (an expression on the runs table), with their steps, sources and labels."""
-        return self.only_runs(self.runs.filter(predicate).select("run_id"))
+        ids = self.runs.filter(predicate).select("run_id")
+        # the runs themselves are filtered, not joined with their own ids: a join would hold every id at once
+        parts = {w: part.filter_runs(predicate) for w, part in self.partitions.items()} if self.partitions else None
+        return replace(self.only_runs(ids), runs=self.runs.filter(predicate), partitions=parts)
+
+    def week_parts(self) -> list[TraceSet]:
+        """The week partitions of a store, in order (each run in the one of its start's ISO week); ``[self]``
+        for a TraceSet that has none. Results grouped by week are the same computed part by part."""
+        return [self.partitions[w] for w in sorted(self.partitions)] if self.partitions else [self]
+
+    def week(self, start: dt.datetime, end: dt.datetime) -> TraceSet:
+        """The runs that started in ``[start, end)`` (one ISO week): the store's partition of that week when
+        there is one (nothing else is scanned), otherwise the runs filtered by their start."""
+        name = week_of(start.date())
+        if self.partitions is not None and start.weekday() == 0 and end - start == dt.timedelta(weeks=1):
+            return self.partitions.get(name) or self.filter_runs(pl.lit(False))
+        return self.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end))
 
     def only_runs(self, ids: pl.LazyFrame) -> TraceSet:
         """The runs whose ``run_id`` is in ``ids`` (a lazy frame with that column), with their steps, sources and

@@ -139,5 +139,10 @@ def week_tables(week_monday: dt.date, first_run: int, n: int) -> dict[str, pl.Da
         "run_id", pl.lit("customer_impact").alias("name"), pl.lit("true").alias("value"),
         pl.lit("incident-review.csv").alias("source")).collect()
     out = {"runs": runs, "steps": steps.drop("agent", "_mode_roll", "_outcome_roll", "g"), "labels": labels}
-    return {t: out[t].select(list(s)).cast(dict(s)) if t in out else pl.DataFrame(schema=s)
-            for t, s in TABLE_SCHEMAS.items()}
+    return {t: _conform(out[t], s) if t in out else pl.DataFrame(schema=s) for t, s in TABLE_SCHEMAS.items()}
+
+
+def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
+    """The table in the canonical schema; a column the generator does not make (a newer convention's, such as
+    session_id or reasoning tokens) is null, as a reader leaves it when the export has no such attribute."""
+    return frame.select(pl.col(c).cast(t) if c in frame.columns else pl.lit(None, t).alias(c) for c, t in schema.items())

@@ -236,6 +236,23 @@ def test_run_search_ids_and_positions(sample_ts):
     assert search.contains(RunQuery(), run_id) and not search.contains(RunQuery(agent="nobody"), run_id)
 
 
+@pytest.mark.parametrize("sort_by", ["cost_usd", "started_at", "agent", "error_type", "run_id", "tokens"])
+def test_every_page_and_position_is_that_of_one_full_sort(sample_ts, sort_by):
+    """Pages are cut from the nearer end of the order on the sort key and run id alone, and a position is a count
+    of the runs before: both must agree with sorting every whole row, ties and unknown keys included."""
+    search = RunSearch(sample_ts)
+    for descending in (True, False):
+        query = RunQuery(sort_by=sort_by, descending=descending)
+        full = search.sorted(query).select("run_id").collect()["run_id"].to_list()
+        keys = search.sorted(query).select(sort_by).collect()[sort_by]
+        assert keys.null_count() == 0 or keys.tail(keys.null_count()).null_count() == keys.null_count()  # last
+        size = 37
+        pages = [search.page(query, page=p, size=size).rows["run_id"].to_list() for p in range(1, len(full) // size + 2)]
+        assert sum(pages, []) == full, (sort_by, descending)
+        for at in (0, 1, len(full) // 2, len(full) - 1):
+            assert search.position(query, full[at]) == at, (sort_by, descending, at)
+
+
 def test_parse_range_says_what_is_wrong():
     assert parse_range("", " 2.5 ", "cost") == (None, 2.5)
     assert parse_range("$0.01", "", "cost") == (0.01, None)

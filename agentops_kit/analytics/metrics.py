@@ -83,27 +83,10 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
     eng = get_engine(engine)
     base = load_baselines(baselines)
     base.require_runs(ts)
-    runs = _runs_with_facts(eng, ts, by).join(eng.frame(base.frame()), on="workflow", how="left")
-    act = active(nw)
-    success, escalated = act & outcome_is(Outcome.SUCCESS, nw), act & outcome_is(Outcome.ESCALATED, nw)
-    saved_minutes = (
-        nw.when(success).then(nw.col("human_minutes_per_run")).otherwise(0.0)
-        - nw.when(act).then(nw.col("_approvals") * nw.col("review_minutes_per_approval")).otherwise(0.0)
-        - nw.when(escalated).then(nw.col("minutes_per_escalation")).otherwise(0.0)
-    )
-    runs = runs.with_columns(saved_minutes.alias("_saved"), success.alias("_success"), escalated.alias("_escalated"),
-                             nw.when(act).then(nw.col("_approvals")).otherwise(0).alias("_active_approvals"),
-                             nw.col("human_minutes_per_run").is_null().alias("_unbased"))
-    agg = eng.collect(runs.group_by(by).agg(
-        *engine_counts("runs", "successes", "escalations", "failures", "unknown", "cost_usd", "cost_unknown_runs",
-                       "customer_impact_errors"),
-        nw.col("duration_s").quantile(0.5, interpolation="linear").alias("p50_duration_s"),
-        nw.col("duration_s").quantile(0.95, interpolation="linear").alias("p95_duration_s"),
-        nw.col("tool_calls").mean().alias("tool_calls_per_run"),
-        nw.col("_saved").sum().alias("_saved"),
-        nw.col("_active_approvals").sum().alias("approvals"),
-        *_formula_parts(),
-    ))
+    # by week on polars, a store is aggregated one week partition at a time: each run is in the partition of its
+    # week, so the groups are the same, and memory is that of one week, not of the whole store
+    parts = ts.week_parts() if eng.name == "polars" and "week" in by else [ts]
+    agg = pl.concat([_aggregate(eng, part, by, base) for part in parts], how="vertical_relaxed")
     agg = conform_counts(agg, "cost_usd", *COUNTS, *FORMULA_COUNTS).with_columns(  # signed: week-over-week can go down
         pl.col("p50_duration_s", "p95_duration_s", "tool_calls_per_run", "_saved", "_human_min", "_review_min",
                "_escalation_min").cast(pl.Float64),
@@ -136,6 +119,31 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
              "customer_impact_errors", "customer_impact_rate", "p50_duration_s", "p95_duration_s",
              "tool_calls_per_run", "approvals", "time_saved_hours", "time_saved_formula"]
     return out.select(first + [c for c in out.columns if c not in first])
+
+
+def _aggregate(eng, ts, by: list[str], base: Baselines) -> pl.DataFrame:
+    """The counts, sums and quantiles of each group of ``by`` over the runs of ``ts``, collected from the engine."""
+    runs = _runs_with_facts(eng, ts, by).join(eng.frame(base.frame()), on="workflow", how="left")
+    act = active(nw)
+    success, escalated = act & outcome_is(Outcome.SUCCESS, nw), act & outcome_is(Outcome.ESCALATED, nw)
+    saved_minutes = (
+        nw.when(success).then(nw.col("human_minutes_per_run")).otherwise(0.0)
+        - nw.when(act).then(nw.col("_approvals") * nw.col("review_minutes_per_approval")).otherwise(0.0)
+        - nw.when(escalated).then(nw.col("minutes_per_escalation")).otherwise(0.0)
+    )
+    runs = runs.with_columns(saved_minutes.alias("_saved"), success.alias("_success"), escalated.alias("_escalated"),
+                             nw.when(act).then(nw.col("_approvals")).otherwise(0).alias("_active_approvals"),
+                             nw.col("human_minutes_per_run").is_null().alias("_unbased"))
+    return eng.collect(runs.group_by(by).agg(
+        *engine_counts("runs", "successes", "escalations", "failures", "unknown", "cost_usd", "cost_unknown_runs",
+                       "customer_impact_errors"),
+        nw.col("duration_s").quantile(0.5, interpolation="linear").alias("p50_duration_s"),
+        nw.col("duration_s").quantile(0.95, interpolation="linear").alias("p95_duration_s"),
+        nw.col("tool_calls").mean().alias("tool_calls_per_run"),
+        nw.col("_saved").sum().alias("_saved"),
+        nw.col("_active_approvals").sum().alias("approvals"),
+        *_formula_parts(),
+    ))
 
 
 @dataclass

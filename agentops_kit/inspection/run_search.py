@@ -230,9 +230,15 @@ class RunSearch:
         return runs
 
     def sorted(self, q: RunQuery) -> pl.LazyFrame:
-        if q.sort_by not in SORTABLE:
-            raise UsageError(f"sort by {q.sort_by!r}: expected one of {', '.join(SORTABLE)}")
-        return self.matching(q).sort([q.sort_by, "run_id"], descending=[q.descending, False], nulls_last=True)
+        """Every match, in the query's order (lazily; for exporting a selection, not for paging)."""
+        columns, descending = _order(q)
+        return self.matching(q).sort(columns, descending=descending, nulls_last=True)
+
+    def _ranked(self, q: RunQuery) -> pl.LazyFrame:
+        """The matches' sort key and run id only: what a page or a position is decided on. Sorting these two
+        columns, never whole rows, is what keeps a page of a store of millions of runs in bounded memory."""
+        _order(q)  # an unknown sort column is refused before any scan
+        return self.matching(q).select(_null_last(q.sort_by), *dict.fromkeys([q.sort_by, "run_id"]))
 
     def count(self, q: RunQuery) -> int:
         return self.matching(q).select(pl.len()).collect(engine=ENGINE).item()
@@ -244,7 +250,7 @@ class RunSearch:
         matching = self.count(q)
         pages = max(1, -(-matching // size))
         page = min(max(1, page), pages)
-        rows = self.sorted(q).slice((page - 1) * size, size).select(PAGE_COLUMNS).collect(engine=ENGINE)
+        rows = self._page_rows(q, (page - 1) * size, size, matching)
         unknown = 0
         if q.cost_min is not None or q.cost_max is not None:
             unknown = (self.matching(q, skip_cost=True).filter(pl.col("cost_usd").is_null())
@@ -256,10 +262,35 @@ class RunSearch:
         return bool(self.matching(q).filter(pl.col("run_id") == run_id).select(pl.len()).collect(engine=ENGINE).item())
 
     def position(self, q: RunQuery, run_id: str) -> int | None:
-        """0-based place of ``run_id`` in the sorted matches, or None when the query does not match it."""
-        hit = (self.sorted(q).select("run_id").with_row_index("_at").filter(pl.col("run_id") == run_id)
-               .select("_at").collect(engine=ENGINE))
-        return None if not hit.height else int(hit.item())
+        """0-based place of ``run_id`` in the sorted matches, or None when the query does not match it: the
+        matches that come before it, counted (nothing is sorted)."""
+        mine = self._ranked(q).filter(pl.col("run_id") == run_id).collect(engine=ENGINE)
+        if not mine.height:
+            return None
+        flag, key = mine.row(0)[:2]
+        null_flag, by = pl.col(_NULL_FLAG), pl.col(q.sort_by)
+        key_before = pl.lit(False) if key is None else (by > key) if q.descending else (by < key)
+        before = (null_flag < flag) | ((null_flag == flag) & (
+            key_before | (by.eq_missing(key) & (pl.col("run_id") < run_id))))
+        return self._ranked(q).filter(before).select(pl.len()).collect(engine=ENGINE).item()
+
+    def _page_rows(self, q: RunQuery, offset: int, size: int, matching: int) -> pl.DataFrame:
+        """Rows ``offset`` .. ``offset + size`` of the sorted matches: the ids of the page are the last of a
+        top-k taken from the nearer end of the order (on the sort key and run id only), then their rows are
+        fetched by id."""
+        size = max(0, min(size, matching - offset))
+        if not size:
+            return self.matching(q).select(PAGE_COLUMNS).head(0).collect(engine=ENGINE)
+        columns, descending = _order(q)
+        from_end = offset + size > matching - offset
+        if from_end:  # the same rows, from the other end of the order
+            descending = [not d for d in descending]
+        k = matching - offset if from_end else offset + size
+        ranked = self._ranked(q).sort(columns, descending=descending, nulls_last=True).head(k)
+        ids = ranked.tail(size).select("run_id").collect(engine=ENGINE)  # the page, from either end
+        rows = self.matching(q).filter(pl.col("run_id").is_in(ids["run_id"].implode()))
+        columns, descending = _order(q)
+        return rows.sort(columns, descending=descending, nulls_last=True).select(PAGE_COLUMNS).collect(engine=ENGINE)
 
     def ids_starting(self, prefix: str, limit: int = 20) -> list[str]:
         """Run ids (of all runs, whatever the filters) that start with ``prefix``; UsageError if too short."""
@@ -268,3 +299,19 @@ class RunSearch:
             raise UsageError(f"run id {prefix!r}: type at least {MIN_ID_PREFIX} characters of an id, then Enter")
         return (self.ts.runs.filter(pl.col("run_id").str.to_lowercase().str.starts_with(prefix))
                 .select("run_id").sort("run_id").head(limit).collect(engine=ENGINE)["run_id"].to_list())
+
+
+_NULL_FLAG = "_null_key"
+
+
+def _null_last(column: str) -> pl.Expr:
+    """1 where the sort key is unknown: such runs come last in either direction."""
+    return pl.col(column).is_null().cast(pl.Int8).alias(_NULL_FLAG)
+
+
+def _order(q: RunQuery) -> tuple[list[pl.Expr], list[bool]]:
+    """The total order of a query's matches: known keys first, then the key (in the query's direction), then
+    the run id, ascending: every run has one place."""
+    if q.sort_by not in SORTABLE:
+        raise UsageError(f"sort by {q.sort_by!r}: expected one of {', '.join(SORTABLE)}")
+    return [_null_last(q.sort_by), pl.col(q.sort_by), pl.col("run_id")], [False, q.descending, False]

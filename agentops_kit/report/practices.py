@@ -42,7 +42,6 @@ class Practices:
 
         start, end = week_bounds(week)
         as_of = end - dt.timedelta(microseconds=1)
-        in_week = (pl.col("started_at") >= start) & (pl.col("started_at") < end)
         pols = load_policies(policies) if policies is not None else None
         requests, decisions, head = _store(approvals)
         q = cost = None
@@ -55,14 +54,14 @@ class Practices:
             cost = metrics.filter(pl.col("week") == week).select(
                 "agent", "successes", "quality_successes", "quality_unknown_successes", "cost_per_successful_run",
                 "cost_per_quality_success", "cost_unknown_runs")
-        red = red_team_report(ts.filter_runs(in_week), pols, approvals=decisions, check_names=False)
+        red = red_team_report(ts.week(start, end), pols, approvals=decisions, check_names=False)
         gates = None
         if pols is not None or requests is not None:
             gates = gate_evidence(ts, approvals=requests, policies=pols, rule=readiness_file, as_of=as_of)
         provenance = superseded = None
         if pols and any(p.provenance is not None for p in pols):
             # production runs, as the review's policy violations (a red-team case's are in its backlog)
-            week_runs = ts.filter_runs(in_week & PRODUCTION)
+            week_runs = ts.week(start, end).filter_runs(PRODUCTION)
             provenance = check_policy(week_runs, pols, approvals=decisions, as_of=as_of, check_names=False).violations.filter(
                 pl.col("rule").str.starts_with("provenance_"))
             superseded = superseded_actions(ts, pols, URL_HOST, EMAIL_HOST).filter(

@@ -71,6 +71,15 @@ def check_scope(ts: TraceSet, week: str | None, agents=None) -> None:
         require_runs(ts, week=week)
 
 
+def _window_parts(ts: TraceSet, first: dt.datetime, end: dt.datetime) -> list[TraceSet]:
+    """The production runs of the trend window ``[first, end)``: a store's week partitions one by one (what is
+    grouped by week is computed a week at a time), otherwise the runs of the window at once."""
+    if not ts.partitions:
+        return [ts.filter_runs((pl.col("started_at") >= first) & (pl.col("started_at") < end) & PRODUCTION)]
+    mondays = [first + dt.timedelta(weeks=i) for i in range((end - first) // dt.timedelta(weeks=1))]
+    return [ts.week(monday, monday + dt.timedelta(weeks=1)).filter_runs(PRODUCTION) for monday in mondays]
+
+
 def weeks_read(weeks_back: int, error_budget_file=None, readiness_file=None, gates: bool = False) -> int | None:
     """How many weeks, ending with the week reviewed, a review reads: the trend window (and one week before it,
     for the first week's change), and the longer windows its error budgets, readiness checks (with last week's
@@ -199,8 +208,8 @@ class WeeklyReview(Result):
         window = [w for w in metrics["week"].unique().to_list() if first <= week_bounds(w)[0] <= start]
         metrics = metrics.filter(pl.col("week").is_in(window)).sort("agent", "week")
         headline = metrics.filter(pl.col("week") == week)
-        week_ts = ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end) & PRODUCTION)
-        window_ts = ts.filter_runs((pl.col("started_at") >= first) & (pl.col("started_at") < end) & PRODUCTION)
+        week_ts = ts.week(start, end).filter_runs(PRODUCTION)
+        window_parts = _window_parts(ts, first, end)
         as_of = end - dt.timedelta(microseconds=1)
         budgets = error_budget(ts, error_budget_file, as_of=as_of, engine=engine) if error_budget_file else None
         violations = check_policy(week_ts, policies, as_of=as_of, engine=engine).violations if policies else None
@@ -219,7 +228,7 @@ class WeeklyReview(Result):
             ts=ts, week=week, inputs=inputs, metrics=metrics, headline=headline, budgets=budgets,
             violations=violations, impact=customer_impact_errors(week_ts, engine=engine),
             slowest=_top(runs, "duration_s"), most_expensive=_top(runs, "cost_usd"),
-            cost_breakdown=cost_breakdown(window_ts), latency=latency_by_agent(week_ts), readiness=ready,
+            cost_breakdown=pl.concat([cost_breakdown(part) for part in window_parts], how="vertical_relaxed"), latency=latency_by_agent(week_ts), readiness=ready,
             readiness_changes=changes,
             rejected=ts.rejected.collect(), agents=agents, summary=ts.summary(),
             practices=Practices.build(ts, week, policies=policies, quality=quality_file, readiness_file=readiness_file,

@@ -27,7 +27,7 @@ BUDGETS = "Error budgets"
 def week_traceset(ts: TraceSet, week: str) -> TraceSet:
     """The production runs of ``week`` (what every number of the week counts)."""
     start, end = week_bounds(week)
-    return ts.filter_runs((pl.col("started_at") >= start) & (pl.col("started_at") < end) & PRODUCTION)
+    return ts.week(start, end).filter_runs(PRODUCTION)
 
 
 def budget_rows(ts: TraceSet, budgets: pl.DataFrame) -> pl.LazyFrame:

@@ -65,6 +65,7 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
                   rejected=frames["rejected"], inputs=[str(path)], priced_by=_priced_by(doc),
                   # the live files of this commit, which DuckDB and Spark scan themselves (analytics/engine.py)
                   files={t: checked_paths(path, entries_of(doc, t, chosen)) for t in ("runs", "steps", "sources")})
+    ts.partitions = {week: _week_part(path, doc, week) for week in chosen}
     whole = None
     if weeks is not None:  # names in policies and budgets are checked against every run stored (their runs table)
         every = conform(scan(path, entries_of(doc, "runs", weeks_of(doc)), TABLE_SCHEMAS["runs"]), "runs")
@@ -76,11 +77,24 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
         names = [agents] if isinstance(agents, str) else list(agents)
         if not all(isinstance(n, str) for n in names):
             raise UsageError(f"agents {agents!r}: expected agent names")
+        partitions = {w: part.filter_runs(pl.col("agent").is_in(names)) for w, part in ts.partitions.items()}
         ts = ts.filter_runs(pl.col("agent").is_in(names))
         ts.whole = whole or ts.whole
+        ts.partitions = partitions
+    for part in ts.partitions.values():
+        part.whole = ts.whole or ts
     ts.inputs = [f"{path} ({COMMIT} commit {doc['commit']}"
                  + (f", weeks {', '.join(chosen) or 'none'}" if weeks is not None else "") + ")"]
     return ts
+
+
+def _week_part(store: Path, doc: dict, week: str) -> TraceSet:
+    """The runs of one week partition, with their steps, sources and labels (the rejected records are the
+    store's, as in every TraceSet of it)."""
+    frames = _frames(store, doc, [week], pending_labels=False)
+    return TraceSet(runs=frames["runs"], steps=frames["steps"], sources=frames["sources"], labels=frames["labels"],
+                    rejected=frames["rejected"], inputs=[str(store)], priced_by=_priced_by(doc),
+                    files={t: checked_paths(store, entries_of(doc, t, [week])) for t in ("runs", "steps", "sources")})
 
 
 def store_files(store: str | os.PathLike, table: str, weeks: Iterable[str] | str | None = None) -> list[str]:
