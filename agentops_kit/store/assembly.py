@@ -27,7 +27,7 @@ from .partitions import entries_of, locate_runs, scan, take_runs
 
 LATE = dt.timedelta(days=7)  # how far from its run a late span may start and still find it
 SCHEMAS = {**TABLE_SCHEMAS, "facts": FACTS_SCHEMA}
-RAW_SCHEMA = pl.Schema({**STEP_ROW_SCHEMA, "format": pl.String, "started_at": TIME, "ended_at": TIME})
+RAW_SCHEMA = pl.Schema([*STEP_ROW_SCHEMA.items(), ("format", pl.String()), ("started_at", TIME), ("ended_at", TIME)])
 RAW_COLUMNS = list(RAW_SCHEMA)  # the step rows ``assemble`` takes
 
 

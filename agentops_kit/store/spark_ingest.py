@@ -37,8 +37,8 @@ from .assembly import RAW_COLUMNS, given_labels, new_commit, plan_runs, write_ru
 
 SOURCE_ONLY = {c: t for c, t in TABLE_SCHEMAS["sources"].items() if c not in STEP_ROW_SCHEMA}
 # one row shape for everything decoded: a step, a source (``_kind``), or the facts of one file (``_blob``)
-DECODED = pl.Schema({**STEP_ROW_SCHEMA, "format": pl.String, **SOURCE_ONLY, "_kind": pl.String,
-                     "_file": pl.Int64, "_row": pl.Int64, "_blob": pl.Binary})
+DECODED = pl.Schema([*STEP_ROW_SCHEMA.items(), ("format", pl.String()), *SOURCE_ONLY.items(),
+                     ("_kind", pl.String()), ("_file", pl.Int64()), ("_row", pl.Int64()), ("_blob", pl.Binary())])
 STORED = -1  # the ``_file`` of rows read back from the store: before every new row, as in the polars ingest
 _SPARK_TYPES = {"String": "string", "Int64": "bigint", "Float64": "double", "Boolean": "boolean", "Binary": "binary"}
 
@@ -75,7 +75,7 @@ def decode_file(file_no: int, path: str, format: str | None, mapping: Mapping) -
         facts = {"formats": [c.format for c in collectors], "labels": [r for c in collectors for r in c.labels],
                  "rejected": [r for c in collectors for r in c.rejected]}
         rows = [_shaped(steps, "step", file_no), _shaped(sources, "source", file_no)]
-    except Exception as exc:  # noqa: BLE001 — any error, raised again on the driver as the polars ingest raises it
+    except Exception as exc:  # any error, raised again on the driver as the polars ingest raises it
         facts, rows = {"error": exc, "message": f"{type(exc).__name__}: {exc}"}, []
     file_row = pl.DataFrame({"_blob": [pickle.dumps(facts)]}, schema={"_blob": pl.Binary})
     return pl.concat([*rows, _shaped(file_row, "file", file_no)])
@@ -107,10 +107,10 @@ def _assembler(store: str, commit: int, ranks: dict[int, int], labels: pl.DataFr
         sources = (rows.filter(pl.col("_kind") == "source").select(list(TABLE_SCHEMAS["sources"]))
                    .unique(maintain_order=True))
         try:
-            written = write_runs(Path(store), commit, steps, sources, labels, mapping, pricing)
-        except Exception as exc:  # noqa: BLE001 — raised again on the driver
-            written = {"error": exc, "message": f"{type(exc).__name__}: {exc}"}
-        yield pa.RecordBatch.from_pydict({"written": [pickle.dumps(written)]})
+            blob = pickle.dumps(write_runs(Path(store), commit, steps, sources, labels, mapping, pricing))
+        except Exception as exc:  # raised again on the driver
+            blob = pickle.dumps({"error": exc, "message": f"{type(exc).__name__}: {exc}"})
+        yield pa.RecordBatch.from_pydict({"written": [blob]})
     return assemble_share
 
 
@@ -121,7 +121,7 @@ def _raise_error(facts: dict) -> None:
     raise AgentOpsError(f"ingest on Spark failed: {facts.get('message')}")
 
 
-def _unpickle(blob: bytes) -> dict:
+def _unpickle(blob: bytes):
     try:
         return pickle.loads(blob)
     except Exception as exc:  # an executor's error that cannot be rebuilt here: its text
@@ -144,9 +144,10 @@ def _run(what: str, action):
                             "installed, and the store folder at the same path)") from None
 
 
-def commit_with_spark(spark, store: Path, doc: dict, commit: int, exports: list[Path], label_files: list[Path],
-                      mapping: Mapping, pricing: Pricing, format: str | None, result) -> dict:
-    """The polars ingest's ``_commit`` on Spark: the parts of the new commit written, its document returned."""
+def decode_exports(spark, exports: list[Path], format: str | None, mapping: Mapping):
+    """Stage 1: ``exports`` decoded in Spark tasks. (The decoded rows as a persisted Spark DataFrame, and each
+    file's facts in file order); the error of the first file that could not be read is raised, as the polars
+    ingest raises it."""
     from pyspark import StorageLevel
     from pyspark.sql import functions as F
 
@@ -163,6 +164,19 @@ def commit_with_spark(spark, store: Path, doc: dict, commit: int, exports: list[
         for _, facts in files:
             if "formats" not in facts:
                 _raise_error(facts)  # the first file that could not be read, as the polars ingest stops at it
+    except BaseException:
+        decoded.unpersist()
+        raise
+    return decoded, files
+
+
+def commit_with_spark(spark, store: Path, doc: dict, commit: int, exports: list[Path], label_files: list[Path],
+                      mapping: Mapping, pricing: Pricing, format: str | None, result) -> dict:
+    """The polars ingest's ``_commit`` on Spark: the parts of the new commit written, its document returned."""
+    from pyspark.sql import functions as F
+
+    decoded, files = decode_exports(spark, exports, format, mapping)
+    try:
         # the polars ingest gathers rows by format (one collector each, in the order formats were first met)
         formats = list(dict.fromkeys(fmt for _, facts in files for fmt in facts["formats"]))
         ranks = {n: formats.index(facts["formats"][0]) if facts["formats"] else len(formats) for n, facts in files}
@@ -174,8 +188,7 @@ def commit_with_spark(spark, store: Path, doc: dict, commit: int, exports: list[
         facts_row = _run("decoding the exports", lambda: steps.agg(
             F.count(F.lit(1)).alias("n"), F.min("started_ns").alias("lo"),
             F.max(F.greatest("ended_ns", "started_ns")).alias("hi")).collect()[0])
-        new_ids = pl.from_arrow(_run("decoding the exports",
-                                     lambda: steps.select("run_id").distinct().toArrow()))
+        new_ids = pl.from_arrow(_run("decoding the exports", lambda: steps.select("run_id").distinct().toArrow()))
         assert isinstance(new_ids, pl.DataFrame)
         span = None
         if facts_row["n"]:
@@ -185,18 +198,16 @@ def commit_with_spark(spark, store: Path, doc: dict, commit: int, exports: list[
         plan = plan_runs(store, doc, commit, new_ids.select(pl.col("run_id").cast(pl.String)), span, given)
 
         rows = decoded.filter(F.col("_kind").isin("step", "source")).drop("_blob")
-        stored = pl.concat([
-            _shaped(plan.raw_old.drop("started_at", "ended_at"), "step", STORED),
-            _shaped(plan.sources_old, "source", STORED)])
-        if stored.height:
-            old = spark.createDataFrame(_arrow(stored, DECODED)).drop("_blob")
-            rows = rows.unionByName(old)
+        stored = pl.concat([_shaped(plan.raw_old.drop("started_at", "ended_at"), "step", STORED),
+                            _shaped(plan.sources_old, "source", STORED)])
+        if stored.height:  # the stored rows of the runs touched: moved into Spark beside the new ones
+            rows = rows.unionByName(spark.createDataFrame(_arrow(stored, DECODED)).drop("_blob"))
         share = _assembler(str(store.resolve()), commit, ranks, plan.label_rows, mapping, pricing)
-        out = _run("assembling runs", lambda: rows.repartition(sc.defaultParallelism, "run_id")
+        out = _run("assembling runs", lambda: rows.repartition(spark.sparkContext.defaultParallelism, "run_id")
                    .mapInArrow(share, "written binary").toArrow().to_pydict())
         written = []
         for blob in out["written"]:
-            part = pickle.loads(blob)
+            part = _unpickle(blob)
             if isinstance(part, dict):
                 _raise_error(part)
             written.append(part)
