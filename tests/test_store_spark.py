@@ -163,3 +163,13 @@ def test_a_file_an_executor_cannot_read_gives_the_polars_ingest_one_line(tmp_pat
     assert said["spark"].output == said["polars"].output and "no such file" in said["spark"].output
     table_set = runner.invoke(main, ["ingest", str(TRACES), "--out", str(tmp_path / "t"), "--engine", "spark"])
     assert table_set.exit_code != 0 and "--engine spark writes a trace store" in table_set.output
+
+
+def test_labels_alone_then_runs_then_more_labels_on_spark(tmp_path, spark):
+    quality = LABELS.with_name("quality_labels.csv")
+    for store, engine in ((tmp_path / "polars", None), (tmp_path / "spark", spark)):
+        first = ingest([], into=store, labels=LABELS, engine=engine)  # nothing to decode: labels wait for runs
+        assert first.labels_unmatched == 129 and first.runs_added == 0
+        assert ingest(TRACES, into=store, engine=engine).runs_added == 616
+        assert ingest([], into=store, labels=quality, engine=engine).runs_updated == 293
+    assert_same_store(tmp_path / "polars", tmp_path / "spark")
