@@ -173,3 +173,13 @@ def test_labels_alone_then_runs_then_more_labels_on_spark(tmp_path, spark):
         assert ingest(TRACES, into=store, engine=engine).runs_added == 616
         assert ingest([], into=store, labels=quality, engine=engine).runs_updated == 293
     assert_same_store(tmp_path / "polars", tmp_path / "spark")
+
+
+def test_spark_scans_a_store_named_by_a_file_url(sample_stores, spark):
+    from .test_engines import same
+
+    store = sample_stores[1]
+    by_url = open_store(store.resolve().as_uri(), weeks=["2026-W46", "2026-W47"])
+    assert by_url.files is not None and all(Path(f).is_file() for f in by_url.files["steps"])
+    expected = ak.weekly_metrics(open_store(store, weeks=["2026-W46", "2026-W47"]), by=("agent", "week"))
+    same(expected, ak.weekly_metrics(by_url, by=("agent", "week"), engine=spark), key=["agent", "week"])

@@ -27,7 +27,7 @@ from ..spark_session import is_spark_session, spark_session
 from ..tableset import is_table_set
 from .assembly import RAW_COLUMNS, given_labels, new_commit, plan_runs, span_of, write_runs
 from .commit import now, publish, write_part
-from .layout import TIME, StoreError, read_commit
+from .layout import TIME, StoreError, read_commit, store_path
 from .lock import store_lock
 from .manifest import MANIFEST_SCHEMA, plan_files
 from .partitions import scan
@@ -94,7 +94,7 @@ def ingest(paths, into: str | os.PathLike, mapping: str | os.PathLike | Mapping 
     """
     if format is not None and format not in registry.BY_NAME:
         raise AgentOpsError(f"unknown format {format!r}: expected one of {registry.listing()}")
-    store = Path(into)
+    store = store_path(into)
     if store.exists() and not store.is_dir():
         raise StoreError(store, "exists and is not a folder: a store is a folder")
     read_commit(store, must_exist=False)  # a folder that is not a store is refused before any reading
