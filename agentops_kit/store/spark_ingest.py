@@ -184,18 +184,20 @@ def commit_with_spark(spark, store: Path, doc: dict, commit: int, exports: list[
         rejected = [r for _, facts in by_format for r in facts["rejected"]]
         given = given_labels(store, doc, [r for _, facts in by_format for r in facts["labels"]], label_files)
 
-        steps = decoded.filter(F.col("_kind") == "step")
-        facts_row = _run("decoding the exports", lambda: steps.agg(
-            F.count(F.lit(1)).alias("n"), F.min("started_ns").alias("lo"),
-            F.max(F.greatest("ended_ns", "started_ns")).alias("hi")).collect()[0])
-        new_ids = pl.from_arrow(_run("decoding the exports", lambda: steps.select("run_id").distinct().toArrow()))
-        assert isinstance(new_ids, pl.DataFrame)
+        # one pass over the new steps: their run ids, each with its first start and last end (the span the
+        # stored runs they may extend are looked for in)
+        per_run = pl.from_arrow(_run("decoding the exports", lambda: decoded.filter(F.col("_kind") == "step")
+                                     .groupBy("run_id").agg(F.min("started_ns").alias("lo"),
+                                                            F.max(F.greatest("ended_ns", "started_ns")).alias("hi"))
+                                     .toArrow()))
+        assert isinstance(per_run, pl.DataFrame)
+        new_ids = per_run.select(pl.col("run_id").cast(pl.String))
         span = None
-        if facts_row["n"]:
-            times = pl.DataFrame({"ns": [facts_row["lo"], facts_row["hi"]]}, schema={"ns": pl.Int64}).select(
-                pl.from_epoch("ns", time_unit="ns").dt.cast_time_unit("us").dt.replace_time_zone("UTC"))
-            span = tuple(times.to_series())
-        plan = plan_runs(store, doc, commit, new_ids.select(pl.col("run_id").cast(pl.String)), span, given)
+        if per_run.height:
+            span = tuple(per_run.select(pl.col("lo").min(), pl.col("hi").max()).select(
+                pl.from_epoch(pl.col(c).cast(pl.Int64), time_unit="ns").dt.cast_time_unit("us")
+                .dt.replace_time_zone("UTC") for c in ("lo", "hi")).row(0))
+        plan = plan_runs(store, doc, commit, new_ids, span, given)
 
         rows = decoded.filter(F.col("_kind").isin("step", "source")).drop("_blob")
         stored = pl.concat([_shaped(plan.raw_old.drop("started_at", "ended_at"), "step", STORED),
