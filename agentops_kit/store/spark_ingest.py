@@ -76,7 +76,7 @@ def decode_file(file_no: int, path: str, format: str | None, mapping: Mapping) -
                  "rejected": [r for c in collectors for r in c.rejected]}
         rows = [_shaped(steps, "step", file_no), _shaped(sources, "source", file_no)]
     except Exception as exc:  # any error, raised again on the driver as the polars ingest raises it
-        facts, rows = {"error": exc, "message": f"{type(exc).__name__}: {exc}"}, []
+        facts, rows = _failure(exc), []
     file_row = pl.DataFrame({"_blob": [pickle.dumps(facts)]}, schema={"_blob": pl.Binary})
     return pl.concat([*rows, _shaped(file_row, "file", file_no)])
 
@@ -109,13 +109,27 @@ def _assembler(store: str, commit: int, ranks: dict[int, int], labels: pl.DataFr
         try:
             blob = pickle.dumps(write_runs(Path(store), commit, steps, sources, labels, mapping, pricing))
         except Exception as exc:  # raised again on the driver
-            blob = pickle.dumps({"error": exc, "message": f"{type(exc).__name__}: {exc}"})
+            blob = pickle.dumps(_failure(exc))
         yield pa.RecordBatch.from_pydict({"written": [blob]})
     return assemble_share
 
 
+def _failure(exc: Exception) -> dict:
+    """An executor's error as data: the exception pickled on its own (the driver may not rebuild every one) and
+    its text."""
+    try:
+        error = pickle.dumps(exc)
+    except Exception:  # an exception holding what cannot be pickled: its text only
+        error = None
+    return {"error": error, "message": f"{type(exc).__name__}: {exc}"}
+
+
 def _raise_error(facts: dict) -> None:
-    error = facts.get("error")
+    """Raise the executor's error again, as the polars ingest raised it (or its text, if it cannot be rebuilt)."""
+    try:
+        error = pickle.loads(facts["error"]) if facts.get("error") else None
+    except Exception:
+        error = None
     if isinstance(error, BaseException):
         raise error
     raise AgentOpsError(f"ingest on Spark failed: {facts.get('message')}")
