@@ -28,6 +28,9 @@ class InputFileError(AgentOpsError):
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
 
+    def __reduce__(self):  # pickled by its fields: the error of a Spark executor is raised again on the driver
+        return (type(self), (self.path, self.problem))
+
 
 class ConfigError(AgentOpsError):
     """A configuration file (mapping, pricing, labels, policy, ...) that is not valid.

@@ -12,6 +12,18 @@ SAMPLE = ROOT / "agentops_kit" / "data" / "sample"
 TEMPLATES = ROOT / "agentops_kit" / "templates"
 
 
+@pytest.fixture(scope="session")
+def spark():
+    """One SparkSession for the test session (Spark allows one per process): local[2], no UI, UTC, log level
+    ERROR (tests/test_engines.py, tests/test_store_spark.py)."""
+    from agentops_kit.spark_session import spark_session
+
+    session = spark_session("local[2]")
+    session.conf.set("spark.sql.shuffle.partitions", "2")
+    yield session
+    session.stop()
+
+
 @pytest.fixture
 def sample_ts():
     import agentops_kit as ak

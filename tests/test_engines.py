@@ -23,17 +23,6 @@ from .conftest import TEMPLATES
 AS_OF = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
 
 
-@pytest.fixture(scope="session")
-def spark():
-    """One SparkSession for the test session: local[2], no UI, UTC, log level ERROR."""
-    from agentops_kit.analytics.engine import spark_session
-
-    session = spark_session("local[2]")
-    session.conf.set("spark.sql.shuffle.partitions", "2")
-    yield session
-    session.stop()
-
-
 @pytest.fixture(scope="module")
 def engines(spark):
     import duckdb

@@ -17,7 +17,8 @@ PACKAGE = "agentops_kit"
 # Lowest first. Names are module paths inside the package; an entry covers a module and everything under it
 # (the longest entry that matches wins). "" is the package's own __init__ (the front door).
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("foundation", ("errors", "model", "weeks", "config", "resources", "terminal", "schema_json", "version")),
+    ("foundation", ("errors", "model", "weeks", "config", "resources", "terminal", "schema_json", "version",
+                    "spark_session")),  # starting Spark (PySpark imported lazily)
     # draw frames they are given and know nothing of traces: every result renders itself with them
     ("presentation", ("rendering", "charts", "results", "runs_behind")),
     ("inputs", ("files", "tableset", "mapping", "conventions", "pricing", "labels", "scope", "sample")),

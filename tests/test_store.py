@@ -152,6 +152,29 @@ def test_bad_stores_give_one_clear_line(tmp_path, sample_store):
         open_store(sample_store, weeks=["last week"])
 
 
+def test_a_store_named_by_a_file_url_and_object_storage_refused_in_one_line(tmp_path, sample_store, in_memory):
+    from click.testing import CliRunner
+
+    from agentops_kit.cli import main
+    from agentops_kit.store import store_files, store_weeks
+    from agentops_kit.store.housekeeping import info
+
+    url = sample_store.resolve().as_uri()  # file:///…/store
+    assert url.startswith("file:///")
+    assert_same(open_store(url), in_memory)
+    assert store_files(url, "steps") == store_files(sample_store, "steps")
+    assert store_weeks(url) == store_weeks(sample_store) and info(url)["runs"] == 616
+    added = ingest(TRACES, into=(tmp_path / "new store").as_uri(), mapping=MAPPING, labels=LABELS)  # (%20 in it)
+    assert added.runs_added == 616 and (tmp_path / "new store" / COMMIT).is_file()
+    for url in ("s3://bucket/store", "abfss://c@account.dfs.core.windows.net/store"):
+        with pytest.raises(StoreError, match="URL: a store is a folder opened through the file system"):
+            open_store(url)
+    said = CliRunner().invoke(main, ["store", "info", "s3://bucket/store"])
+    assert said.exit_code != 0 and said.output.count("\n") == 1 and "mount the bucket" in said.output
+    with pytest.raises(StoreError, match="names host"):
+        open_store("file://elsewhere/store")
+
+
 def test_any_engine_reads_the_store_from_the_files_of_its_commit(sample_store, in_memory):
     import duckdb
 

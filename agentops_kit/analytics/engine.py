@@ -23,10 +23,9 @@ import narwhals as nw
 import polars as pl
 
 from ..errors import UsageError
+from ..spark_session import is_spark_session, spark_session
 
 ENGINES = ("polars", "duckdb", "spark")
-DEFAULT_SPARK_MASTER = "local[*]"
-SPARK_INSTALL = "pip install 'agentops-kit[spark]' (PySpark; Java 17 must be installed)"
 
 
 @dataclass
@@ -84,27 +83,6 @@ class Engine:
         return frame.collect("polars").to_native()
 
 
-def spark_session(master: str | None = None):
-    """A SparkSession for the kit: ``master`` (default ``local[*]``), UI off, UTC, Arrow transfers, log
-    level ERROR. An existing session is reused (Spark allows one per process)."""
-    try:
-        from pyspark.sql import SparkSession
-    except ImportError:
-        raise UsageError(f"engine spark needs PySpark: {SPARK_INSTALL}") from None
-    builder = (SparkSession.builder.master(master or DEFAULT_SPARK_MASTER).appName("agentops-kit")
-               .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.shuffle.partitions", "8"))
-    try:
-        session = builder.getOrCreate()
-    except Exception as exc:  # py4j raises its own types when Java is missing or cannot start
-        raise UsageError(f"Spark could not start ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
-                         "Java 17 must be installed (apt-get install openjdk-17-jre-headless)") from None
-    session.sparkContext.setLogLevel("ERROR")
-    return session
-
-
 def get_engine(engine: Any = None, spark_master: str | None = None) -> Engine:
     """An Engine from ``"polars" | "duckdb" | "spark"``, a DuckDB connection, a SparkSession or an Engine
     (None: polars). ``spark_master`` is used when a SparkSession is started here."""
@@ -127,7 +105,7 @@ def get_engine(engine: Any = None, spark_master: str | None = None) -> Engine:
     kind = f"{type(engine).__module__}.{type(engine).__name__}"
     if "duckdb" in kind.lower() and hasattr(engine, "from_arrow"):
         return _duckdb(engine)
-    if kind.startswith("pyspark.sql") and hasattr(engine, "createDataFrame"):
+    if is_spark_session(engine):
         return _spark(engine)
     raise UsageError(f"engine: expected one of {', '.join(ENGINES)}, a DuckDB connection or a SparkSession, "
                      f"not {kind}")

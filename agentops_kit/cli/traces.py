@@ -25,7 +25,12 @@ from .app import (
               help="A trace store to add the exports to (created if new): week partitions, one atomic commit; "
                    "files already ingested are skipped.")
 @trace_options
-def ingest(exports, out_dir, store, mapping, pricing, labels, fmt):
+@click.option("--engine", type=click.Choice(["polars", "spark"]), default="polars", show_default=True,
+              help="with --into: decode the exports and assemble runs in this process (polars) or in Spark "
+                   "executors (spark; the same store is written)")
+@click.option("--spark-master", default="local[*]", show_default=True,
+              help="Spark master URL for --engine spark (local[*], spark://host:7077, yarn, ...)")
+def ingest(exports, out_dir, store, mapping, pricing, labels, fmt, engine, spark_master):
     """Read trace EXPORTS (files, folders, globs; any supported format) and write the canonical tables
     (runs, steps, sources, labels, rejected) into --out as one table set (Parquet files and a manifest,
     published at once), then print a summary.
@@ -33,18 +38,22 @@ def ingest(exports, out_dir, store, mapping, pricing, labels, fmt):
     With --into STORE instead, add them to a trace store: Parquet partitioned by the ISO week of each run's
     start, a manifest of the files ingested (path, size, time, SHA-256), one atomic commit. Files already in the
     store change nothing; a file changed since it was ingested is reported (CHANGED) and not read again; late
-    spans of a stored run assemble it again. Another ingest into the same store is waited for (said on stderr)."""
+    spans of a stored run assemble it again. Another ingest into the same store is waited for (said on stderr).
+    With --engine spark the exports are decoded and the runs assembled in Spark executors (--spark-master)."""
     from ..errors import UsageError
     from ..scope import NothingToShow
     from ..tableset import check_target
 
     if (out_dir is None) == (store is None):
         raise UsageError("ingest: give either --out DIR (a table set) or --into STORE (a trace store)")
+    if store is None and engine != "polars":
+        raise UsageError("ingest: --engine spark writes a trace store: give --into STORE (a table set is written "
+                         "with polars)")
     if store is not None:
         from ..store import ingest as ingest_into
 
         result = ingest_into(list(exports), into=store, mapping=mapping, pricing=pricing, labels=list(labels) or None,
-                             format=fmt, progress=sys.stderr.isatty())
+                             format=fmt, progress=sys.stderr.isatty(), engine=engine, spark_master=spark_master)
         click.echo(result.text())
         return
     check_target(out_dir)  # an output that cannot take the tables is refused before the load, not after

@@ -105,9 +105,9 @@ def weeks_read(weeks_back: int, error_budget_file=None, readiness_file=None, gat
 def ingested_mapping(store) -> str | None:
     """The mapping file the store's runs were ingested with (readiness reads its escalation tools): the one
     every ingest names, None for the default conventions; UsageError when ingests used different ones."""
-    from ..store.layout import read_commit
+    from ..store.layout import read_commit, store_path
 
-    named = {h.get("mapping") for h in read_commit(Path(store))["history"] if h.get("action") == "ingest"}
+    named = {h.get("mapping") for h in read_commit(store_path(store))["history"] if h.get("action") == "ingest"}
     if len(named) > 1:
         raise UsageError(f"{store}: its ingests used different mappings ({', '.join(sorted(map(str, named)))}): "
                          "runs assembled under different outcome rules cannot be reviewed together")
@@ -244,14 +244,14 @@ class WeeklyReview(Result):
         the weeks it shows are scanned — the ``weeks_back`` weeks of its trend window, or the longer windows of
         its error budgets and readiness checks (``weeks_read``). The Inputs section names the store's commit."""
         from ..store import open_store, trend_window
-        from ..store.layout import COMMIT
+        from ..store.layout import COMMIT, store_path
 
         check_weeks_back(weeks_back)
         week, _ = trend_window(store, week, weeks_back)
         history = weeks_read(weeks_back, error_budget_file, readiness_file,
                              gates=policies is not None or approvals_db is not None)
         ts = open_store(store, weeks=None if history is None else trend_window(store, week, history)[1])
-        commit = Path(store) / COMMIT
+        commit = store_path(store) / COMMIT
         inputs = ReviewInputs.of([commit], mapping=IN_STORE, pricing=IN_STORE, labels=IN_STORE, policies=policies,
                                  error_budget_file=error_budget_file, baselines=baselines,
                                  readiness_file=readiness_file, policy_tests=policy_tests,

@@ -8,7 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-from pathlib import Path
 
 import polars as pl
 
@@ -16,7 +15,7 @@ from ..errors import UsageError
 from ..model import TABLE_SCHEMAS
 from ..weeks import week_bounds
 from .commit import now, publish, write_part
-from .layout import UNKNOWN_WEEK, UNMATCHED, WEEK_TABLES, read_commit, week_dir, weeks_of
+from .layout import UNKNOWN_WEEK, UNMATCHED, WEEK_TABLES, read_commit, store_path, week_dir, weeks_of
 from .lock import store_lock
 from .partitions import checked_paths, scan
 
@@ -34,7 +33,7 @@ def parse_age(text: str) -> dt.timedelta:
 def compact(store: str | os.PathLike, on_wait=None) -> dict:
     """Merge the parts of each week of each table (and of the rejected records and the manifest of files
     ingested) into one file. Returns what was merged."""
-    path = Path(store)
+    path = store_path(store)
     read_commit(path)  # a path that is not a store is refused before the lock (which would make the folder)
     with store_lock(path, on_wait):
         doc = read_commit(path)
@@ -70,7 +69,7 @@ def prune(store: str | os.PathLike, older_than: dt.timedelta, reason: str, today
     """Drop the weeks that ended more than ``older_than`` ago (runs, steps, sources and labels with them), and
     record it in the store's history with ``reason``. The manifest of ingested files stays, so ingesting the
     same exports again does not bring the dropped weeks back."""
-    path = Path(store)
+    path = store_path(store)
     cutoff = ((today or dt.datetime.now(dt.timezone.utc)) - older_than).replace(microsecond=0)
     read_commit(path)  # a path that is not a store is refused before the lock (which would make the folder)
     with store_lock(path, on_wait):
@@ -93,7 +92,7 @@ def prune(store: str | os.PathLike, older_than: dt.timedelta, reason: str, today
 
 def info(store: str | os.PathLike) -> dict:
     """What the store holds: weeks and their runs, size, files ingested, rejected records, prunes."""
-    path = Path(store)
+    path = store_path(store)
     doc = read_commit(path)
     rejected = scan(path, doc["rejected"], TABLE_SCHEMAS["rejected"])
     reasons = dict(rejected.group_by("reason_code").agg(pl.len()).sort("reason_code").collect().iter_rows())

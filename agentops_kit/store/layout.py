@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path, PurePosixPath
+from urllib.parse import urlparse
+from urllib.request import url2pathname
 
 import polars as pl
 
@@ -53,6 +56,27 @@ class StoreError(InputFileError):
 
     def __init__(self, path: str | os.PathLike, problem: str):
         super().__init__(str(path), problem)
+
+
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+$")
+
+
+def store_path(store: str | os.PathLike) -> Path:
+    """The folder of ``store``: a path, or a ``file://`` URL (``file:///data/store``). Another URL scheme is
+    refused in one line: a store is read and written through the file system (mount the bucket)."""
+    text = os.fspath(store)
+    scheme, sep, _ = text.partition("://")
+    if not sep or not _SCHEME.match(scheme):
+        return Path(text)
+    if scheme.lower() == "file":
+        parsed = urlparse(text)
+        if parsed.netloc not in ("", "localhost"):
+            raise StoreError(text, f"a file:// URL names host {parsed.netloc!r}: give a path on this machine "
+                                   "(file:///data/store)")
+        return Path(url2pathname(parsed.path))
+    raise StoreError(text, f"a {scheme}:// URL: a store is a folder opened through the file system (object "
+                           "storage is not read or written directly yet); mount the bucket (a Databricks volume, "
+                           "s3fs/gcsfuse/blobfuse) and give its path")
 
 
 def empty_commit() -> dict:

@@ -13,7 +13,7 @@ from ..errors import UsageError
 from ..model import TABLE_SCHEMAS, conform
 from ..traceset import TraceSet
 from ..weeks import parse_week, week_of, week_range
-from .layout import COMMIT, UNKNOWN_WEEK, UNMATCHED, read_commit, weeks_of
+from .layout import COMMIT, UNKNOWN_WEEK, UNMATCHED, read_commit, store_path, weeks_of
 from .partitions import checked_paths, entries_of, scan
 
 
@@ -57,7 +57,7 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
         >>> ak.open_store("store", weeks=["2026-W46", "2026-W47"], agents=["SocAlertTriage"]).summary()["agents"]
         {'SocAlertTriage': ...}
     """
-    path = Path(store)
+    path = store_path(store)
     doc = read_commit(path)
     chosen = _weeks(doc, weeks)
     frames = _frames(path, doc, chosen, pending_labels=weeks is None)
@@ -101,7 +101,7 @@ def store_files(store: str | os.PathLike, table: str, weeks: Iterable[str] | str
     """The live Parquet files of ``table`` (runs, steps, sources, labels, rejected) for ``weeks`` (default:
     every week), from the store's current commit, each checked to be there: for DuckDB, Spark or pandas
     (``duckdb.read_parquet(files, hive_partitioning=True)`` adds the ``week`` column)."""
-    path = Path(store)
+    path = store_path(store)
     doc = read_commit(path)
     if table == "rejected":
         return checked_paths(path, doc["rejected"])
@@ -112,7 +112,7 @@ def store_files(store: str | os.PathLike, table: str, weeks: Iterable[str] | str
 
 def store_weeks(store: str | os.PathLike) -> list[str]:
     """The weeks holding runs in the store, in order."""
-    return weeks_of(read_commit(Path(store)))
+    return weeks_of(read_commit(store_path(store)))
 
 
 def parse_weeks(spec: str) -> list[str]:

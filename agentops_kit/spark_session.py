@@ -1,0 +1,41 @@
+"""Starting Apache Spark for the kit: one SparkSession (local mode or a cluster's master), set up the same way
+for the analytics (``analytics/engine.py``) and for ingest into a store (``store/spark_ingest.py``)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from .errors import UsageError
+
+DEFAULT_SPARK_MASTER = "local[*]"
+SPARK_INSTALL = "pip install 'agentops-kit[spark]' (PySpark; Java 17 must be installed)"
+
+
+def spark_session(master: str | None = None):
+    """A SparkSession for the kit: ``master`` (default ``local[*]``), UI off, UTC, Arrow transfers, log
+    level ERROR. An existing session is reused (Spark allows one per process)."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise UsageError(f"engine spark needs PySpark: {SPARK_INSTALL}") from None
+    master = master or DEFAULT_SPARK_MASTER
+    if master.startswith("local"):  # Spark's Python workers run `python3` unless told: this interpreter has the kit
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = (SparkSession.builder.master(master).appName("agentops-kit")
+               .config("spark.ui.enabled", "false").config("spark.sql.session.timeZone", "UTC")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.sql.shuffle.partitions", "8"))
+    try:
+        session = builder.getOrCreate()
+    except Exception as exc:  # py4j raises its own types when Java is missing or cannot start
+        raise UsageError(f"Spark could not start ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
+                         "Java 17 must be installed (apt-get install openjdk-17-jre-headless)") from None
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def is_spark_session(value) -> bool:
+    kind = f"{type(value).__module__}.{type(value).__name__}"
+    return kind.startswith("pyspark.sql") and hasattr(value, "createDataFrame")
