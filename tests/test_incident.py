@@ -210,7 +210,7 @@ def test_a_postmortem_from_a_store_is_the_one_from_the_traces(tmp_path, policies
     code, printed = cli("incident", "new", "--run", RUN, "--store", sample_store, "--weeks", other,
                         "--out", tmp_path / "nothing")
     assert code == 2 and printed.count("\n") == 1, printed
-    assert f"the store holds it in week {week}: add that week to --weeks" in printed
+    assert f"the store holds it in week {week}, which was not read: add that week to --weeks" in printed
     assert not (tmp_path / "nothing").exists()
     # a store's runs were assembled when ingested: what would change them is refused, as are both sources or none
     for extra, says in ((["--store", sample_store, "--labels", SAMPLE / "labels.csv"], "--labels cannot be used with --store"),

@@ -68,14 +68,17 @@ def run_facts(ts, run_id: str, policy: Policy | None, approvals: pl.DataFrame | 
 
 
 def _other_week(ts, run_id: str) -> str:
-    """Where a store read for some weeks holds the run in another one (its ``whole`` lists every stored run)."""
+    """Where a store read for some weeks holds the run in a week not read (its ``whole`` lists every stored run)."""
     if ts.whole is None or ts.whole is ts:
         return ""
     found = ts.whole.runs.filter(pl.col("run_id") == run_id).select(iso_week()).collect()
     if not found.height:
         return ""
-    week = found.item() or UNKNOWN_WEEK  # a run without a start time is stored apart
-    return f"; the store holds it in week {week}: add that week to --weeks (or read every week)"
+    week = found.item()
+    if ts.runs.filter(iso_week().eq_missing(week)).head(1).collect().height:
+        return ""  # that week was read: the run was left out by something else (a filter of agents)
+    return (f"; the store holds it in week {week or UNKNOWN_WEEK}, which was not read: add that week to --weeks "
+            "(or read every week)")
 
 
 def latest_impacted_run(ts) -> str:
