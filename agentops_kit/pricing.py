@@ -178,7 +178,8 @@ def apply_pricing(steps: pl.DataFrame, pricing: Pricing) -> pl.DataFrame:
         .when(pl.col("_per_call").is_not_null()).then(pl.col("_per_call"))
         .otherwise(None)
     )
-    costs = priced.select(cost.alias("cost_usd"), source.alias("cost_source"))
+    # streaming: the chains of arithmetic and conditions hold a morsel's temporaries at a time, not whole columns
+    costs = priced.lazy().select(cost.alias("cost_usd"), source.alias("cost_source")).collect(engine="streaming")
     return steps.with_columns(costs.get_column("cost_usd"), costs.get_column("cost_source"))
 
 

@@ -7,6 +7,7 @@ import re
 import shutil
 import subprocess
 
+import polars as pl
 import pytest
 import yaml
 from click.testing import CliRunner
@@ -136,7 +137,7 @@ def test_trace_text_is_shown_never_rendered_and_a_new_policy_is_proposed_when_th
     assert code == 0, printed
 
 
-def test_the_notebook_writes_the_same_postmortem_as_the_command(tmp_path, policies):
+def test_the_notebook_writes_the_same_postmortem_as_the_command(tmp_path, policies, sample_store):
     import papermill as pm
 
     from agentops_kit.report.kernel import SlicedPollKernelManager
@@ -151,12 +152,74 @@ def test_the_notebook_writes_the_same_postmortem_as_the_command(tmp_path, polici
                             "mapping": str(TEMPLATES / "mapping.yaml"), "labels": [str(SAMPLE / "labels.csv")],
                             "policies": str(policies), "run_id": RUN, "out": str(tmp_path / "nb")})
 
-    def same(folder, name):  # what differs: when it was written, and where
-        text = (folder / name).read_text().replace(str(folder), "OUT")
-        return re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "on DATE", text)
-
     for name in ("postmortem.md", "policy.diff", "policy_tests/incident.yaml"):
-        assert same(tmp_path / "nb", name) == same(tmp_path / "cli", name), name
+        assert same_postmortem(tmp_path / "nb", name) == same_postmortem(tmp_path / "cli", name), name
+
+    # from a trace store: the notebook's store parameter, as `incident new --store`
+    assert cli("incident", "new", "--run", RUN, "--store", sample_store, "--policy", policies,
+               "--out", tmp_path / "cli_store")[0] == 0
+    pm.execute_notebook(str(notebook), str(tmp_path / "out_store.ipynb"), cwd=str(tmp_path), progress_bar=False,
+                        kernel_manager_class=SlicedPollKernelManager, execution_timeout=300, parameters={
+                            "sample": False, "store": str(sample_store), "policies": str(policies), "run_id": RUN,
+                            "out": str(tmp_path / "nb_store")})
+    for name in ("postmortem.md", "policy.diff", "policy_tests/incident.yaml"):
+        assert same_postmortem(tmp_path / "nb_store", name) == same_postmortem(tmp_path / "cli_store", name), name
+
+
+def same_postmortem(folder, name, inputs=True):
+    """A file of the postmortem in ``folder``, without what differs from run to run: when and where it was written
+    (and with ``inputs=False``, what it was read from)."""
+    text = (folder / name).read_text().replace(str(folder), "OUT")
+    text = re.sub(r"on \d{4}-\d\d-\d\d \d\d:\d\d UTC", "on DATE", text)
+    return text if inputs else re.sub(r"(?m)^(Prefilled by .* on DATE) from .*$", r"\1 from INPUTS", text)
+
+
+@pytest.fixture
+def sample_store(tmp_path):
+    """The sample ingested into a trace store, with the mapping and labels the --traces runs above are given."""
+    store = tmp_path / "store"
+    code, printed = cli("ingest", SAMPLE / "traces.otlp.jsonl.gz", "--into", store, "--mapping",
+                        TEMPLATES / "mapping.yaml", "--labels", SAMPLE / "labels.csv")
+    assert code == 0, printed
+    return store
+
+
+def test_a_postmortem_from_a_store_is_the_one_from_the_traces(tmp_path, policies, sample_store):
+    assert cli("incident", "new", "--run", RUN, *LOAD, "--policy", policies, "--out", tmp_path / "traces")[0] == 0
+    code, printed = cli("incident", "new", "--run", RUN, "--store", sample_store, "--policy", policies,
+                        "--out", tmp_path / "store_out")
+    assert code == 0, printed
+    assert "it would also flag 85 of 236 other runs of SupportRefundAgent" in printed
+    doc = (tmp_path / "store_out" / "postmortem.md").read_text()
+    assert f"from `{sample_store} (store.json commit 1)`" in doc  # where it was read from, named
+    assert "| customer_impact | true | incident-review |" in doc  # the labels ingested into the store
+    for name in ("postmortem.md", "policy.diff", "policy_tests/incident.yaml"):
+        assert (same_postmortem(tmp_path / "store_out", name, inputs=False)
+                == same_postmortem(tmp_path / "traces", name, inputs=False)), name
+
+    # --weeks: only those weeks are read; a run stored in another week is named with its week, in one line
+    from agentops_kit import open_store
+    from agentops_kit.weeks import iso_week
+
+    week = open_store(sample_store).runs.filter(pl.col("run_id") == RUN).select(iso_week()).collect().item()
+    code, printed = cli("incident", "new", "--run", RUN, "--store", sample_store, "--weeks", week, "--policy", policies,
+                        "--out", tmp_path / "one_week")
+    assert code == 0, printed
+    assert "other runs of SupportRefundAgent" in printed and "of 236 other runs" not in printed  # that week's only
+    other = "2026-W30"
+    code, printed = cli("incident", "new", "--run", RUN, "--store", sample_store, "--weeks", other,
+                        "--out", tmp_path / "nothing")
+    assert code == 2 and printed.count("\n") == 1, printed
+    assert f"the store holds it in week {week}, which was not read: add that week to --weeks" in printed
+    assert not (tmp_path / "nothing").exists()
+    # a store's runs were assembled when ingested: what would change them is refused, as are both sources or none
+    for extra, says in ((["--store", sample_store, "--labels", SAMPLE / "labels.csv"], "--labels cannot be used with --store"),
+                        (["--store", sample_store, *LOAD[:2]], "give either the traces (exports) or --store STORE"),
+                        ([], "give either the traces (exports) or --store STORE"),
+                        ([*LOAD, "--weeks", week], "--weeks reads weeks of a store")):
+        code, printed = cli("incident", "new", "--run", RUN, *extra, "--out", tmp_path / "refused")
+        assert code == 2 and printed.count("\n") == 1 and says in printed, printed
+    assert not (tmp_path / "refused").exists()
 
 
 @pytest.mark.parametrize("edit, says", [

@@ -13,7 +13,7 @@ from papermill.exceptions import PapermillExecutionError
 
 import agentops_kit as ak
 from agentops_kit.errors import UsageError
-from agentops_kit.report import notebook_inputs, sample_settings
+from agentops_kit.report import notebook_inputs, notebook_traces, sample_settings
 from agentops_kit.report.kernel import SlicedPollKernelManager
 
 from .conftest import ROOT, SAMPLE, write_lines
@@ -110,6 +110,14 @@ def test_the_sample_and_your_own_inputs_do_not_mix(tmp_path):
         notebook_inputs(False, required=("inventory",), inventory=None)
     assert notebook_inputs(True, traces=None, labels=None) == {k: sample_settings()[k] for k in ("traces", "labels")}
     assert notebook_inputs(False, traces=["a"], labels=None) == {"traces": ["a"], "labels": None}
+
+
+def test_a_notebook_reads_a_store_or_traces_never_a_mix(tmp_path):
+    # refused before anything is read: a store's runs were assembled when ingested
+    with pytest.raises(UsageError, match=r"^labels: cannot be used with a store, .* `agentops-kit ingest --into`"):
+        notebook_traces({"store": str(tmp_path), "traces": None, "mapping": None, "labels": ["labels.csv"]})
+    with pytest.raises(UsageError, match="^weeks reads weeks of a trace store: give store"):
+        notebook_traces({"traces": [str(SAMPLE / "traces.otlp.jsonl.gz")], "store": None}, weeks="2026-W47")
 
 
 def test_approvals_on_your_store_is_never_seeded_and_says_when_the_traces_are_empty(tmp_path):

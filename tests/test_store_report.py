@@ -70,6 +70,26 @@ def test_the_weekly_review_over_the_weeks_it_shows_equals_the_review_in_memory(s
     assert got.digest() == expected.digest()
 
 
+def test_readiness_over_the_weeks_of_its_window_equals_readiness_in_memory(store, in_memory):
+    """Shadow agreement counts the shadow runs of the readiness window, as every other line counts its runs: a
+    store read for the window gives the answer of every run in memory, and the evidence names the window."""
+    from agentops_kit.analytics.definitions import PRODUCTION
+
+    config = TEMPLATES / "readiness.yaml"  # window_weeks: 4
+    expected = ak.readiness(in_memory, config, mapping=MAPPING, baselines=BASELINES)
+    end = in_memory.runs.filter(PRODUCTION).select(pl.col("started_at").max()).collect().item()
+    got = ak.readiness(open_store(store, weeks=window(week_of(end), 5)), config, mapping=MAPPING, baselines=BASELINES)
+    assert_frame_equal(got.lines, expected.lines)
+
+    every = ak.shadow_report(in_memory).pairs.filter(pl.col("agent") == "InvoiceCategorizer")
+    in_window = every.filter(pl.col("started_at") > end - dt.timedelta(weeks=4))
+    assert 0 < in_window.height < every.height  # the sample has shadow runs before the window too
+    line = expected.lines.filter(pl.col("check") == "shadow_agreement", pl.col("agent") == "InvoiceCategorizer").row(0, named=True)
+    assert line["evidence"] == (f"{in_window['agree'].sum()} of {in_window.height} shadow runs of the 4 weeks to "
+                                f"{end:%Y-%m-%d %H:%M} UTC agreed with the human decision")
+    assert line["measured"] == in_window["agree"].mean()
+
+
 @pytest.mark.parametrize("query", [
     RunQuery(), RunQuery(sort_by="cost_usd"), RunQuery(agent="SocAlertTriage", sort_by="duration_s", descending=False),
     RunQuery(text="refund", sort_by="tokens"),

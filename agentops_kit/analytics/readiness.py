@@ -108,7 +108,8 @@ def _agent_facts(window) -> list:
             handed_off.cast(nw.Int64).sum().alias("handoffs"), traced.cast(nw.Int64).sum().alias("traced")]
 
 
-def _measure(facts: dict, agent: str, pols, policy_counts: dict, baselines, policy_test_results, shadow):
+def _measure(facts: dict, agent: str, pols, policy_counts: dict, baselines, policy_test_results, shadow,
+             shadow_window: str):
     """metric -> (value or None, evidence text) for one agent, from its facts (a row of the per-agent counts)."""
     out: dict[str, tuple[float | None, str]] = {}
     n = facts["runs"]
@@ -123,7 +124,7 @@ def _measure(facts: dict, agent: str, pols, policy_counts: dict, baselines, poli
     pairs = shadow.pairs.filter(pl.col("agent") == agent)
     agree = int(pairs["agree"].sum()) if pairs.height else 0
     out["shadow_agreement"] = (pairs.select(agreement()).item() if pairs.height else None,
-                               f"{agree} of {pairs.height} shadow runs agreed with the human decision")
+                               f"{agree} of {pairs.height} shadow runs {shadow_window} agreed with the human decision")
     if any(p.name == agent for p in pols or []):
         bad, gated = policy_counts.get(agent, (0, 0))
         out["unapproved_gated_actions"] = (bad, f"{bad} gated actions without prior approval ({gated} gated actions)")
@@ -149,6 +150,10 @@ def _measure(facts: dict, agent: str, pols, policy_counts: dict, baselines, poli
         human = b.human_minutes_per_run / 60 * b.hourly_cost_usd
         out["cost_vs_human"] = (per_success / human, f"${per_success:.4f} per successful run vs ${human:.2f} human cost per task")
     return out
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.timezone.utc) if moment.tzinfo is None else moment.astimezone(dt.timezone.utc)
 
 
 def _policy_counts(eng, t, window, pols, approvals) -> dict[str, tuple[int, int]]:
@@ -222,12 +227,18 @@ def readiness(ts, config, policies=None, approvals=None, baselines=None, policy_
              .with_columns(pl.when(pl.col("active_runs") > 0).then(pl.col("active_successes") / pl.col("active_runs"))
                            .alias("completion_rate"))  # RATES' completion_rate, over the active runs
              .join(workflows, on="agent", how="left"))
+    # the window's shadow runs, as every other line counts the window's runs: the same answer from a store read
+    # for the window as from every run in memory (counting all shadow runs loaded depended on what was loaded)
     shadow = shadow_report(ts, engine=eng)
+    first, last = _utc(start), _utc(end)  # the pairs' times are UTC; an engine may hand back naive ones
+    shadow.pairs = shadow.pairs.filter(pl.col("started_at").is_null()
+                                       | ((pl.col("started_at") > first) & (pl.col("started_at") <= last)))
+    shadow_window = f"of the {cfg.window_weeks} weeks to {last:%Y-%m-%d %H:%M} UTC"
     policy_counts = _policy_counts(eng, t, window, pols, approvals) if pols else {}
     rows = []
     for agent_facts in facts.filter(pl.col("agent").is_not_null()).sort("agent").iter_rows(named=True):
         agent = agent_facts["agent"]
-        measured = _measure(agent_facts, agent, pols, policy_counts, base, test_results, shadow)
+        measured = _measure(agent_facts, agent, pols, policy_counts, base, test_results, shadow, shadow_window)
         for check in cfg.checks:
             value, evidence = measured[check.metric]
             if value is None:

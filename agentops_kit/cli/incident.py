@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from .app import load_for_analytics, main, open_queue, trace_options
+from .app import main, open_queue, store_options, trace_options, traces_or_store
 
 
 @main.group()
@@ -16,7 +16,8 @@ def incident():
 
 @incident.command("new")
 @click.option("--run", "run_id", required=True, help="the run id of the incident (as the run inspector shows it)")
-@click.option("--traces", "exports", multiple=True, required=True, help="trace exports or Parquet folder (repeatable)")
+@click.option("--traces", "exports", multiple=True, help="trace exports or Parquet folder (repeatable)")
+@store_options
 @click.option("--policy", "policies", type=click.Path(exists=True), default=None,
               help="the agent's policy file, or a folder of policies: violations, and the file the proposed change is for")
 @click.option("--approvals-db", default=None, help="approvals store URL: its decisions for the run are listed too")
@@ -25,18 +26,23 @@ def incident():
               help="your postmortem template (default: templates/postmortem.md); its last section must be the control change")
 @click.option("--force", is_flag=True, help="replace a postmortem already in --out")
 @trace_options
-def incident_new(run_id, exports, policies, approvals_db, out_dir, template_file, force, mapping, pricing, labels, fmt):
+def incident_new(run_id, exports, store, weeks, policies, approvals_db, out_dir, template_file, force, mapping, pricing,
+                 labels, fmt):
     """Write a postmortem of run --run into --out: postmortem.md prefilled from the traces (timeline, what it
     saw and called, cost, violations, approvals, labels), policy_tests/incident.yaml (the run as a policy test
-    case that fails until a policy catches it) and policy.diff (the proposed policy change)."""
+    case that fails until a policy catches it) and policy.diff (the proposed policy change).
+
+    The run is read from --traces, or from a trace store (--store STORE, only the --weeks asked for: the
+    proposed change is measured against the agent's other runs in those weeks; its labels are those ingested)."""
     from ..incident import new_incident
     from ..incident.postmortem import check_inputs
 
     check_inputs(out_dir, force, template_file, policies)  # refused before the load, not after
-    ts = load_for_analytics(exports, mapping, pricing, labels, fmt)
+    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "incident new")
     decisions = open_queue(approvals_db, None, create=False).decisions() if approvals_db else None
+    # a store's labels are the ones given to its ingests: "given", even when none names this run
     result = new_incident(ts, run_id, out_dir, policies=policies, approvals=decisions, force=force,
-                          labels_given=bool(labels), template_file=template_file)
+                          labels_given=bool(labels) or store is not None, template_file=template_file)
     click.echo(result.summary())
 
 

@@ -12,6 +12,8 @@ from ..analytics.policy_check import check_policy
 from ..errors import UsageError
 from ..inspection.run_tree import FailureCause, failure_cause, waterfall_rows
 from ..model import StepKind
+from ..store.layout import UNKNOWN_WEEK
+from ..weeks import iso_week
 
 
 @dataclass
@@ -47,6 +49,7 @@ def run_facts(ts, run_id: str, policy: Policy | None, approvals: pl.DataFrame | 
         total = ts.runs.select(pl.len()).collect().item()
         near = ts.runs.filter(pl.col("run_id").str.starts_with(run_id[:8])).select("run_id").head(3).collect()
         hint = f"; runs starting like it: {', '.join(near['run_id'])}" if near.height and len(run_id) >= 8 else ""
+        hint += _other_week(ts, run_id)
         raise UsageError(f"run {run_id!r} is not in the traces given ({total} runs in {', '.join(one.inputs)}){hint}")
     rows = waterfall_rows(one.steps)
     violations = None
@@ -62,6 +65,20 @@ def run_facts(ts, run_id: str, policy: Policy | None, approvals: pl.DataFrame | 
         run=runs.row(0, named=True), rows=rows, sources=one.sources.collect(), labels=one.labels.collect(),
         violations=violations, policy=policy, trace_approvals=trace_approvals, store_approvals=store,
         cause=failure_cause(rows), inputs=list(ts.inputs), labels_given=labels_given)
+
+
+def _other_week(ts, run_id: str) -> str:
+    """Where a store read for some weeks holds the run in a week not read (its ``whole`` lists every stored run)."""
+    if ts.whole is None or ts.whole is ts:
+        return ""
+    found = ts.whole.runs.filter(pl.col("run_id") == run_id).select(iso_week()).collect()
+    if not found.height:
+        return ""
+    week = found.item()
+    if ts.runs.filter(iso_week().eq_missing(week)).head(1).collect().height:
+        return ""  # that week was read: the run was left out by something else (a filter of agents)
+    return (f"; the store holds it in week {week or UNKNOWN_WEEK}, which was not read: add that week to --weeks "
+            "(or read every week)")
 
 
 def latest_impacted_run(ts) -> str:

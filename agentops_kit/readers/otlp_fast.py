@@ -73,7 +73,16 @@ def _frame(columns: dict) -> pl.DataFrame:
 
 
 def _steps(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
-    """The decoder's columns -> the collector's step rows: what Conventions does with the mapping's tables."""
+    """The decoder's columns -> the collector's step rows. A column without a value in the block becomes a null
+    constant, which polars keeps as one scalar instead of 16 bytes per row (short GenAI spans have no error,
+    input, output, approval or most run hints: a third of the columns), and such blocks concatenate as one."""
+    rows = _step_rows(raw, conv, file)
+    empty = [name for name, nulls in zip(rows.columns, rows.null_count().row(0), strict=True) if nulls == rows.height]
+    return rows.with_columns(pl.lit(None, STEP_ROW_SCHEMA[name]).alias(name) for name in empty)
+
+
+def _step_rows(raw: pl.DataFrame, conv: Conventions, file: str) -> pl.DataFrame:
+    """What Conventions does with the mapping's tables, on the decoder's columns."""
     tools = raw.filter(pl.col("kind") == "tool")["tool_name"].drop_nulls().unique().to_list()
     actions = [t for t in tools if conv.is_action(t)]
     decision = pl.col("decision_text")

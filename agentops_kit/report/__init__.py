@@ -2,7 +2,8 @@
 what the parameterized notebooks share."""
 
 from .export import weekly_report
-from .notebook import approvals_store, notebook_inputs, one_line_errors, sample_settings
+from .notebook import approvals_store, notebook_inputs, notebook_traces, one_line_errors, sample_settings
 from .review import WeeklyReview
 
-__all__ = ["WeeklyReview", "approvals_store", "notebook_inputs", "one_line_errors", "sample_settings", "weekly_report"]
+__all__ = ["WeeklyReview", "approvals_store", "notebook_inputs", "notebook_traces", "one_line_errors", "sample_settings",
+           "weekly_report"]

@@ -81,3 +81,25 @@ def approvals_store(db_url: str | None, sample: bool) -> str:
     if not env:
         raise UsageError("sample=False: pass db_url (the approvals store's SQLAlchemy URL) or set $AGENTOPS_APPROVALS_DB")
     return env
+
+
+def notebook_traces(inputs: dict, weeks: str | None = None):
+    """The TraceSet a notebook's ``inputs`` name: its trace store (``inputs["store"]``; only ``weeks``, such as
+    ``2026-W40..2026-W47`` or ``2026-W44,2026-W46``, default every week), or its traces loaded with the mapping,
+    pricing and labels given. A store's runs were assembled when they were ingested: traces, mapping, pricing or
+    labels given with it are refused, as ``weeks`` without a store is."""
+    store = inputs.get("store")
+    if store is None:
+        if weeks is not None:
+            raise UsageError("weeks reads weeks of a trace store: give store (or leave weeks at None)")
+        from ..load import load_traces
+
+        return load_traces(inputs["traces"], mapping=inputs.get("mapping"), pricing=inputs.get("pricing"),
+                           labels=inputs.get("labels"))
+    given = [name for name in ("traces", "mapping", "pricing", "labels") if inputs.get(name) is not None]
+    if given:
+        raise UsageError(f"{', '.join(given)}: cannot be used with a store, whose runs were assembled when they were "
+                         "ingested (give them to `agentops-kit ingest --into`)")
+    from ..store import open_store, parse_weeks
+
+    return open_store(store, weeks=None if weeks is None else parse_weeks(weeks))
