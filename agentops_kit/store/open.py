@@ -65,7 +65,8 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
                   rejected=frames["rejected"], inputs=[str(path)], priced_by=_priced_by(doc),
                   # the live files of this commit, which DuckDB and Spark scan themselves (analytics/engine.py)
                   files={t: checked_paths(path, entries_of(doc, t, chosen)) for t in ("runs", "steps", "sources")})
-    ts.partitions = {week: _week_part(path, doc, week) for week in chosen}
+    parts = {week: _week_part(path, doc, week) for week in chosen}
+    ts.partitions = parts
     whole = None
     if weeks is not None:  # names in policies and budgets are checked against every run stored (their runs table)
         every = conform(scan(path, entries_of(doc, "runs", weeks_of(doc)), TABLE_SCHEMAS["runs"]), "runs")
@@ -77,11 +78,9 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
         names = [agents] if isinstance(agents, str) else list(agents)
         if not all(isinstance(n, str) for n in names):
             raise UsageError(f"agents {agents!r}: expected agent names")
-        partitions = {w: part.filter_runs(pl.col("agent").is_in(names)) for w, part in ts.partitions.items()}
-        ts = ts.filter_runs(pl.col("agent").is_in(names))
+        ts = ts.filter_runs(pl.col("agent").is_in(names))  # its week partitions filtered alike
         ts.whole = whole or ts.whole
-        ts.partitions = partitions
-    for part in ts.partitions.values():
+    for part in (ts.partitions or {}).values():
         part.whole = ts.whole or ts
     ts.inputs = [f"{path} ({COMMIT} commit {doc['commit']}"
                  + (f", weeks {', '.join(chosen) or 'none'}" if weeks is not None else "") + ")"]
