@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import narwhals as nw
 import polars as pl
 from pydantic import Field, PrivateAttr
 
@@ -42,6 +43,18 @@ class Baselines(Strict):
              for w, b in self.workflows.items()], orient="row",
             schema={"workflow": pl.String, "human_minutes_per_run": pl.Float64, "hourly_cost_usd": pl.Float64,
                     "review_minutes_per_approval": pl.Float64, "minutes_per_escalation": pl.Float64})
+
+    def columns(self) -> list[nw.Expr]:
+        """The baseline of each run's workflow as columns (null for a workflow without one), on any engine: a
+        choice among the few workflows of the file, cheaper than joining every run with the table."""
+        def of(field: str) -> nw.Expr:
+            value: nw.Expr = nw.lit(None, dtype=nw.Float64)
+            for workflow, baseline in reversed(self.workflows.items()):
+                number = getattr(baseline, field)
+                value = nw.when(nw.col("workflow") == workflow).then(
+                    nw.lit(None if number is None else float(number), dtype=nw.Float64)).otherwise(value)
+            return value.alias(field)
+        return [of(f) for f in Baseline.model_fields]
 
     @classmethod
     def from_inventory(cls, inventory) -> Baselines:

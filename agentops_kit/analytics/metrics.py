@@ -49,18 +49,29 @@ WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", 
        "time_saved_hours", "p95_duration_s")
 
 
-def _runs_with_facts(eng, ts, by: Sequence[str]):
-    """The production runs on the engine, with their week and day keys, customer-impact flag and approvals."""
+def _keyed_runs(eng, ts, by: Sequence[str]):
+    """The production runs on the engine, with their week and day keys (and primary model, grouped by it)."""
     t = eng.tables(ts)
-    runs = t.runs.filter(production(nw)).with_columns(week_key().alias("week"), day_key().alias("day"))
-    impact = eng.frame(impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact")))
-    approvals = t.steps.filter(nw.col("kind") == "approval").group_by("run_id").agg(nw.len().alias("_approvals"))
-    runs = (runs.join(approvals, on="run_id", how="left").join(impact, on="run_id", how="left")
-            .with_columns(nw.col("_impact").fill_null(False), nw.col("_approvals").fill_null(0)))
+    runs = t.runs.filter(production(nw)).with_columns(week_key(engine=eng.name).alias("week"),
+                                                     day_key(engine=eng.name).alias("day"))
     if "model" in by:
         runs = runs.join(engine_primary_model(t.steps), on="run_id", how="left").with_columns(
             nw.col("model").fill_null("none"))
     return runs
+
+
+def _runs_with_facts(eng, ts, by: Sequence[str]):
+    """The keyed runs with their customer-impact flag, approvals and workflow baseline."""
+    t = eng.tables(ts)
+    approvals = t.steps.filter(nw.col("kind") == "approval").group_by("run_id").agg(nw.len().alias("_approvals"))
+    runs = _keyed_runs(eng, ts, by).join(approvals, on="run_id", how="left")
+    if eng.name == "polars":  # a lookup in the few impacted ids costs less than a join of every run
+        impacted = impacted_runs(ts.labels).collect().get_column("run_id").to_list()
+        runs = runs.with_columns(nw.col("run_id").is_in(impacted).alias("_impact"))
+    else:
+        impact = eng.frame(impacted_runs(ts.labels).with_columns(pl.lit(True).alias("_impact")))
+        runs = runs.join(impact, on="run_id", how="left")
+    return runs.with_columns(nw.col("_impact").fill_null(False), nw.col("_approvals").fill_null(0))
 
 
 def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselines | str | None = None,
@@ -122,8 +133,10 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
 
 
 def _aggregate(eng, ts, by: list[str], base: Baselines) -> pl.DataFrame:
-    """The counts, sums and quantiles of each group of ``by`` over the runs of ``ts``, collected from the engine."""
-    runs = _runs_with_facts(eng, ts, by).join(eng.frame(base.frame()), on="workflow", how="left")
+    """The counts, sums and quantiles of each group of ``by`` over the runs of ``ts``, collected from the engine.
+    The quantiles are taken apart, over the runs alone: they need no per-run fact, and polars' streaming engine
+    aggregates the counts over the joined runs without holding them when no quantile is asked of it."""
+    runs = _runs_with_facts(eng, ts, by).with_columns(*base.columns())
     act = active(nw)
     success, escalated = act & outcome_is(Outcome.SUCCESS, nw), act & outcome_is(Outcome.ESCALATED, nw)
     saved_minutes = (
@@ -134,16 +147,19 @@ def _aggregate(eng, ts, by: list[str], base: Baselines) -> pl.DataFrame:
     runs = runs.with_columns(saved_minutes.alias("_saved"), success.alias("_success"), escalated.alias("_escalated"),
                              nw.when(act).then(nw.col("_approvals")).otherwise(0).alias("_active_approvals"),
                              nw.col("human_minutes_per_run").is_null().alias("_unbased"))
-    return eng.collect(runs.group_by(by).agg(
+    sums = eng.collect(runs.group_by(by).agg(
         *engine_counts("runs", "successes", "escalations", "failures", "unknown", "cost_usd", "cost_unknown_runs",
                        "customer_impact_errors"),
-        nw.col("duration_s").quantile(0.5, interpolation="linear").alias("p50_duration_s"),
-        nw.col("duration_s").quantile(0.95, interpolation="linear").alias("p95_duration_s"),
         nw.col("tool_calls").mean().alias("tool_calls_per_run"),
         nw.col("_saved").sum().alias("_saved"),
         nw.col("_active_approvals").sum().alias("approvals"),
         *_formula_parts(),
     ))
+    quantiles = eng.collect(_keyed_runs(eng, ts, by).group_by(by).agg(
+        nw.col("duration_s").quantile(0.5, interpolation="linear").alias("p50_duration_s"),
+        nw.col("duration_s").quantile(0.95, interpolation="linear").alias("p95_duration_s"),
+    ))
+    return sums.join(quantiles, on=by, how="left", nulls_equal=True)
 
 
 @dataclass
