@@ -169,6 +169,27 @@ def _set_runs(sets: list[RunsBehind]) -> list[pl.LazyFrame]:
     return parts
 
 
+def _latest_of_sets(wanted: pl.LazyFrame, runs: pl.LazyFrame, max_rows: int):
+    """For the (_set, run_id) rows of one table column: the ``max_rows`` latest distinct runs of each set,
+    how many distinct runs each set has, and its rows without a run. The distinct (set, run) pairs, millions
+    for a table of steps, are held as two integers each: the runs are numbered first, in run id order (so
+    that the number breaks ties of start time as the run id does), and the rows are read twice, one after
+    the other, never side by side."""
+    ids = (wanted.select("run_id").filter(pl.col("run_id").is_not_null()).unique().sort("run_id")
+           .collect().get_column("run_id"))
+    numbers = ids.to_frame().with_row_index("_run").lazy()
+    grouped = wanted.join(numbers, on="run_id", how="left").group_by("_set", "_run").len().collect()
+    gaps = grouped.filter(pl.col("_run").is_null()).select("_set", "len")
+    pairs = grouped.filter(pl.col("_run").is_not_null()).select("_set", "_run")
+    starts = (runs.select("run_id", "started_at").join(numbers, on="run_id", how="inner")
+              .select("_run", "started_at").collect())
+    latest = (pairs.join(starts, on="_run", how="left")
+              .sort(["_set", "started_at", "_run"], descending=[False, True, False], nulls_last=True)
+              .group_by("_set", maintain_order=True).head(max_rows).select("_set", "_run"))
+    listed = latest.with_columns(ids.gather(latest["_run"]).alias("run_id")).drop("_run")
+    return listed, dict(pairs.group_by("_set").len().iter_rows()), dict(gaps.iter_rows())
+
+
 def appendix_frames(sets: list[RunsBehind], runs: pl.LazyFrame,
                     max_rows: int = APPENDIX_ROWS) -> dict[str, tuple[pl.DataFrame, int, int]]:
     """anchor -> (the key facts of the ``max_rows`` latest runs behind that set, how many runs it has, its rows
@@ -180,17 +201,10 @@ def appendix_frames(sets: list[RunsBehind], runs: pl.LazyFrame,
     found, size, without = [], {}, {}
     # one query per table column: its sets' runs are held at once, never those of the whole review
     for wanted in _set_runs(sets):
-        distinct = wanted.filter(pl.col("run_id").is_not_null()).unique()
-        # the start of only these runs (semi join: the hash is of the sets' runs, not of every run read)
-        starts = runs.select("run_id", "started_at").join(distinct.select("run_id"), on="run_id", how="semi")
-        latest = (distinct.join(starts, on="run_id", how="left")
-                  .sort(["_set", "started_at", "run_id"], descending=[False, True, False], nulls_last=True)
-                  .group_by("_set", maintain_order=True).head(max_rows).select("_set", "run_id"))
-        listed, counted, gaps = pl.collect_all([
-            latest, distinct.group_by("_set").len(), wanted.filter(pl.col("run_id").is_null()).group_by("_set").len()])
+        listed, counted, gaps = _latest_of_sets(wanted, runs, max_rows)
         found.append(listed)
-        size.update(counted.iter_rows())
-        without.update(gaps.iter_rows())
+        size.update(counted)
+        without.update(gaps)
     chosen = pl.concat(found, how="vertical_relaxed")
     listed = (chosen.lazy().join(facts.filter(pl.col("run_id").is_in(chosen["run_id"].unique().implode())),
                                  on="run_id", how="left")

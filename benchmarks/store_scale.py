@@ -44,6 +44,7 @@ def weeks_ending(last: str, count: int) -> list[str]:
 def build_tables(cache: Path, runs: int, weeks: int) -> Path:
     """``cache/tables/<week>/<table>.parquet`` for every week (kept between runs; a week is written to a
     temporary name and renamed when whole, so an interrupted build resumes)."""
+    from agentops_kit.tableset import write_parquet
     from agentops_kit.weeks import parse_week
 
     root = cache / f"tables-{runs}-{weeks}"
@@ -57,7 +58,8 @@ def build_tables(cache: Path, runs: int, weeks: int) -> Path:
             tmp = root / f".{week}.tmp"
             tmp.mkdir(parents=True, exist_ok=True)
             for table, frame in store_data.week_tables(parse_week(week), sum(sizes[:i]), sizes[i]).items():
-                frame.write_parquet(tmp / f"{table}.parquet", compression="lz4", row_group_size=1 << 20)
+                with (tmp / f"{table}.parquet").open("wb") as handle:
+                    write_parquet(frame, handle)  # as the kit's store writes its partitions
             tmp.rename(done)
             print(f"  built {week}: {sizes[i]:,} runs in {time.perf_counter() - start:.0f} s", flush=True)
     return root

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import random
 
 import polars as pl
 import pytest
@@ -13,6 +14,7 @@ import agentops_kit as ak
 from agentops_kit.analytics.cost_breakdown import cost_breakdown
 from agentops_kit.analytics.latency import latency_by_agent
 from agentops_kit.errors import UsageError
+from agentops_kit.inspection import order_select
 from agentops_kit.inspection.messages import step_messages
 from agentops_kit.inspection.run_search import RunQuery, RunSearch, parse_range
 from agentops_kit.inspection.run_tree import failure_cause, split_error, waterfall_rows
@@ -236,10 +238,14 @@ def test_run_search_ids_and_positions(sample_ts):
     assert search.contains(RunQuery(), run_id) and not search.contains(RunQuery(agent="nobody"), run_id)
 
 
+@pytest.mark.parametrize("limit", [100_000, 5])
 @pytest.mark.parametrize("sort_by", ["cost_usd", "started_at", "agent", "error_type", "run_id", "tokens"])
-def test_every_page_and_position_is_that_of_one_full_sort(sample_ts, sort_by):
-    """Pages are cut from the nearer end of the order on the sort key and run id alone, and a position is a count
-    of the runs before: both must agree with sorting every whole row, ties and unknown keys included."""
+def test_every_page_and_position_is_that_of_one_full_sort(sample_ts, sort_by, limit, monkeypatch):
+    """A page's ids are found by narrowing the order with counts (with a small LIMIT: through every level of
+    buckets) and a position is a count of the runs before: both must agree with sorting every whole row, ties
+    and unknown keys included."""
+    monkeypatch.setattr(order_select, "LIMIT", limit)
+    monkeypatch.setattr(order_select, "BUCKETS", 4)
     search = RunSearch(sample_ts)
     for descending in (True, False):
         query = RunQuery(sort_by=sort_by, descending=descending)
@@ -251,6 +257,35 @@ def test_every_page_and_position_is_that_of_one_full_sort(sample_ts, sort_by):
         assert sum(pages, []) == full, (sort_by, descending)
         for at in (0, 1, len(full) // 2, len(full) - 1):
             assert search.position(query, full[at]) == at, (sort_by, descending, at)
+
+
+def test_places_of_an_order_found_by_counting_are_those_of_a_full_sort(monkeypatch):
+    """Heavy ties, unknown keys, texts that are prefixes of each other, run ids sharing a long prefix, NaN and
+    times: the ids at any places equal those of sorting everything."""
+    monkeypatch.setattr(order_select, "LIMIT", 7)
+    monkeypatch.setattr(order_select, "BUCKETS", 3)
+    n = 600
+    rng = random.Random(5)
+    words = ["", "a", "ab", "abc", "abd", "b", "ä", "zz", None]
+    start = dt.datetime(2026, 11, 16, tzinfo=dt.timezone.utc)
+    frame = pl.DataFrame({
+        "run_id": [f"run-000{i:04d}" if i % 3 else f"{rng.getrandbits(40):x}" for i in range(n)],
+        "calls": [rng.choice([0, 0, 0, 1, 2, None]) for _ in range(n)],
+        "cost": [rng.choice([None, 0.5, float("nan"), rng.random()]) for _ in range(n)],
+        "word": [rng.choice(words) for _ in range(n)],
+        "at": [start + dt.timedelta(microseconds=rng.choice([0, 1, 10**6, rng.getrandbits(30)])) for _ in range(n)],
+    }).lazy()
+    for key in ("calls", "cost", "word", "at", "run_id"):
+        for descending in (False, True):
+            ranked = frame.select(pl.col(key).is_null().cast(pl.Int8).alias("_null_key"),
+                                  *dict.fromkeys([key, "run_id"]))
+            order = order_select.Order("_null_key", key, descending)
+            full = (ranked.sort(order.columns(), descending=order.directions(), nulls_last=True)
+                    .collect()["run_id"].to_list())
+            for offset in (0, 1, 6, 7, 50, 299, 300, 450, 592, 599):
+                for size in (1, 8, 25):
+                    got = order_select.ids_at(ranked, order, offset, size, n)
+                    assert got == full[offset:offset + size], (key, descending, offset, size)
 
 
 def test_parse_range_says_what_is_wrong():

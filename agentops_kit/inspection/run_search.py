@@ -12,6 +12,7 @@ import polars as pl
 
 from ..analytics.definitions import impacted_runs
 from ..errors import UsageError
+from .order_select import Order, ids_at
 
 MIN_ID_PREFIX = 8
 ENGINE = "streaming"  # over a store: sorted, counted and paged in bounded memory, never loaded whole
@@ -275,21 +276,14 @@ class RunSearch:
         return self._ranked(q).filter(before).select(pl.len()).collect(engine=ENGINE).item()
 
     def _page_rows(self, q: RunQuery, offset: int, size: int, matching: int) -> pl.DataFrame:
-        """Rows ``offset`` .. ``offset + size`` of the sorted matches: the ids of the page are the last of a
-        top-k taken from the nearer end of the order (on the sort key and run id only), then their rows are
-        fetched by id."""
+        """Rows ``offset .. offset + size`` of the sorted matches: their ids are found by narrowing the order
+        (``order_select.py``: counts, never a sort of every match), then their rows are fetched by id."""
         size = max(0, min(size, matching - offset))
         if not size:
             return self.matching(q).select(PAGE_COLUMNS).head(0).collect(engine=ENGINE)
         columns, descending = _order(q)
-        from_end = offset + size > matching - offset
-        if from_end:  # the same rows, from the other end of the order
-            descending = [not d for d in descending]
-        k = matching - offset if from_end else offset + size
-        ranked = self._ranked(q).sort(columns, descending=descending, nulls_last=True).head(k)
-        ids = ranked.tail(size).select("run_id").collect(engine=ENGINE)  # the page, from either end
-        rows = self.matching(q).filter(pl.col("run_id").is_in(ids["run_id"].implode()))
-        columns, descending = _order(q)
+        ids = ids_at(self._ranked(q), Order(_NULL_FLAG, q.sort_by, q.descending), offset, size, matching)
+        rows = self.matching(q).filter(pl.col("run_id").is_in(pl.Series(ids, dtype=pl.String).implode()))
         return rows.sort(columns, descending=descending, nulls_last=True).select(PAGE_COLUMNS).collect(engine=ENGINE)
 
     def ids_starting(self, prefix: str, limit: int = 20) -> list[str]:

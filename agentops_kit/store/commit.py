@@ -20,7 +20,7 @@ from pathlib import Path
 
 import polars as pl
 
-from ..tableset import fsync_dir
+from ..tableset import fsync_dir, write_parquet
 from .layout import COMMIT, all_part_files, live_files
 
 _steps = 0  # file-system steps taken by this process's writes
@@ -47,7 +47,7 @@ def write_part(store: Path, folder: str, commit: int, frame: pl.DataFrame) -> di
     path = store / name
     step()
     with path.open("wb") as handle:
-        frame.write_parquet(handle)
+        write_parquet(frame, handle)
         handle.flush()
         os.fsync(handle.fileno())
     step()
