@@ -152,7 +152,8 @@ def test_bad_stores_give_one_clear_line(tmp_path, sample_store):
         open_store(sample_store, weeks=["last week"])
 
 
-def test_a_store_named_by_a_file_url_and_object_storage_refused_in_one_line(tmp_path, sample_store, in_memory):
+def test_a_store_named_by_a_file_url_and_writes_to_object_storage_refused_in_one_line(tmp_path, sample_store,
+                                                                                      in_memory):
     from click.testing import CliRunner
 
     from agentops_kit.cli import main
@@ -166,11 +167,11 @@ def test_a_store_named_by_a_file_url_and_object_storage_refused_in_one_line(tmp_
     assert store_weeks(url) == store_weeks(sample_store) and info(url)["runs"] == 616
     added = ingest(TRACES, into=(tmp_path / "new store").as_uri(), mapping=MAPPING, labels=LABELS)  # (%20 in it)
     assert added.runs_added == 616 and (tmp_path / "new store" / COMMIT).is_file()
-    for url in ("s3://bucket/store", "abfss://c@account.dfs.core.windows.net/store"):
-        with pytest.raises(StoreError, match="URL: a store is a folder opened through the file system"):
-            open_store(url)
-    said = CliRunner().invoke(main, ["store", "info", "s3://bucket/store"])
-    assert said.exit_code != 0 and said.output.count("\n") == 1 and "mount the bucket" in said.output
+    for url in ("s3://bucket/store", "abfss://c@account.dfs.core.windows.net/store"):  # (read: test_store_object.py)
+        with pytest.raises(StoreError, match="a store on object storage is read by its URL, not written"):
+            ingest(TRACES, into=url, mapping=MAPPING)
+    said = CliRunner().invoke(main, ["store", "compact", "s3://bucket/store"])
+    assert said.exit_code == 2 and said.output.count("\n") == 1 and "store.json last" in said.output
     with pytest.raises(StoreError, match="names host"):
         open_store("file://elsewhere/store")
 

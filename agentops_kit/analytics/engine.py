@@ -6,8 +6,9 @@ frames (a baselines table, the impacted runs) into it, and collects aggregated r
 frames for rendering. Nothing is collected before it has been aggregated or filtered down.
 
 Where the tables come from: the Parquet files of a table set or store when the TraceSet was read from one
-(``TraceSet.files``: DuckDB and Spark scan them directly), otherwise the TraceSet's polars frames, handed over
-as Arrow. Labels always come from the TraceSet: they are small, and the true/false rule of ``labels.py`` is
+(``TraceSet.files``: DuckDB and Spark scan them directly — a store on object storage by URL: DuckDB through the
+fsspec filesystem registered on its connection, Spark as ``s3a://``), otherwise the TraceSet's polars frames,
+handed over as Arrow. Labels always come from the TraceSet: they are small, and the true/false rule of ``labels.py`` is
 applied in polars.
 
 Weeks are ISO weeks in UTC on every engine: the kit sets the session time zone of the DuckDB connection
@@ -61,9 +62,12 @@ class Engine:
         if self.name == "polars":
             return nw.from_native(frame)
         if paths:
-            if self.name == "duckdb":
+            from ..store.objstore import register_filesystems, spark_url
+
+            if self.name == "duckdb":  # a store on object storage: read through fsspec (no httpfs extension)
+                register_filesystems(self.native, list(paths))
                 return nw.from_native(self.native.read_parquet(list(paths)))
-            return nw.from_native(self.native.read.parquet(*paths))
+            return nw.from_native(self.native.read.parquet(*map(spark_url, paths)))  # s3:// as Hadoop's s3a://
         return self.frame(frame.collect())
 
     def frame(self, frame: pl.DataFrame | pl.LazyFrame):

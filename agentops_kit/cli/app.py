@@ -89,7 +89,8 @@ def store_options(func):
                         help="with --store: only these ISO weeks, e.g. 2026-W40..2026-W47 or 2026-W44,2026-W46 "
                              "(default: every week stored)")(func)
     func = click.option("--store", default=None, type=click.Path(),
-                        help="a trace store (`agentops-kit ingest --into STORE`) instead of exports")(func)
+                        help="a trace store (`agentops-kit ingest --into STORE`; a folder, or its s3:// URL) "
+                             "instead of exports")(func)
     return func
 
 

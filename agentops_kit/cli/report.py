@@ -14,8 +14,9 @@ def report():
 
 @report.command("weekly")
 @click.option("--traces", "exports", multiple=True, help="trace exports or a Parquet folder (repeatable)")
-@click.option("--store", default=None, type=click.Path(exists=True),
-              help="a trace store instead of --traces: only the weeks of the trend window are read")
+@click.option("--store", default=None,
+              help="a trace store (a folder, or its s3:// URL) instead of --traces: only the weeks of the trend "
+                   "window are read")
 @click.option("--week", default=None, help="ISO week, e.g. 2026-W47 (default: last week)")
 @click.option("--out", "out_dir", default="reports", show_default=True, type=click.Path())
 @click.option("--mapping", type=click.Path(exists=True), default=None)

@@ -19,7 +19,8 @@ def store():
 @click.argument("path", type=click.Path())
 @click.option("--format", "out_format", type=click.Choice(["text", "json"]), default="text", show_default=True)
 def store_info(path, out_format):
-    """Weeks (with their runs), runs, steps, size, files ingested, rejected records and past prunes of the store."""
+    """Weeks (with their runs), runs, steps, size, files ingested, rejected records and past prunes of the store
+    (a folder, or its s3:// URL)."""
     from ..store.housekeeping import info, info_text
 
     facts = info(path)

@@ -55,8 +55,9 @@ def run(into: str | os.PathLike, host: str = "127.0.0.1", port: int = 4318, toke
     if exposed and not token:
         raise UsageError(f"--host {host} reaches beyond this machine: give --token-file (a bearer token senders "
                          "must present), or bind a loopback address such as 127.0.0.1")
-    store = Path(into)
-    from ..store.layout import read_commit
+    from ..store.layout import read_commit, store_path
+
+    store = store_path(into)  # a path or a file:// URL (a URL on object storage: refused in one line)
 
     read_commit(store, must_exist=False)  # a folder that is no store is refused before anything is received
     from ..mapping import load_mapping

@@ -151,9 +151,10 @@ def weekly_report(out_dir: str | Path, week: str | None, traces: list | None, no
         raise ReportError(f"{nb}: notebook not found (pass --notebook)")
     if store is not None:
         from ..store import open_store, trend_window
+        from ..store.objstore import is_object_url
         from .review import weeks_read
 
-        store = str(Path(store).absolute())
+        store = str(store) if is_object_url(store) else str(Path(store).absolute())  # a URL: as it is
         history = weeks_read(params.get("weeks_back", 8), params.get("error_budget_file"),
                              params.get("readiness_file"), gates=bool(params.get("policies") or params.get("approvals_db")))
         ts = open_store(store, weeks=None if history is None else trend_window(store, week, history)[1])

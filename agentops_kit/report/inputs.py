@@ -6,6 +6,7 @@ not given is said to be absent ("none given"), never quietly replaced by a sampl
 
 from __future__ import annotations
 
+import builtins
 import hashlib
 import os
 from dataclasses import dataclass
@@ -50,6 +51,11 @@ class InputFile:
             for block in iter(lambda: handle.read(_CHUNK), b""):
                 digest.update(block)
         return cls(str(path.absolute()), path.stat().st_size, digest.hexdigest())
+
+    @classmethod
+    def of_bytes(cls, name: str, data: builtins.bytes) -> InputFile:
+        """A file read whole elsewhere (a store's commit document on object storage, by its URL)."""
+        return cls(name, len(data), hashlib.sha256(data).hexdigest())
 
 
 def _config_files(value) -> list[InputFile]:

@@ -7,6 +7,7 @@ offline HTML file (``write_html``, no papermill), a markdown digest and a PNG he
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass, field
@@ -32,7 +33,7 @@ from ..runs_behind import Counted, RunsBehind, appendix_html, count_link, unique
 from ..scope import require_runs
 from ..traceset import TraceSet
 from ..weeks import iso_week, parse_week, week_bounds
-from .inputs import IN_STORE, NOT_RECORDED, ReviewInputs
+from .inputs import IN_STORE, NOT_RECORDED, InputFile, ReviewInputs
 from .markdown import code, md
 from .practices import Practices
 from .review_counts import review_counted
@@ -105,9 +106,10 @@ def weeks_read(weeks_back: int, error_budget_file=None, readiness_file=None, gat
 def ingested_mapping(store) -> str | None:
     """The mapping file the store's runs were ingested with (readiness reads its escalation tools): the one
     every ingest names, None for the default conventions; UsageError when ingests used different ones."""
-    from ..store.layout import read_commit, store_path
+    from ..store.objstore import read_store_commit, store_location
 
-    named = {h.get("mapping") for h in read_commit(store_path(store))["history"] if h.get("action") == "ingest"}
+    named = {h.get("mapping") for h in read_store_commit(store_location(store))["history"]
+             if h.get("action") == "ingest"}
     if len(named) > 1:
         raise UsageError(f"{store}: its ingests used different mappings ({', '.join(sorted(map(str, named)))}): "
                          "runs assembled under different outcome rules cannot be reviewed together")
@@ -244,18 +246,22 @@ class WeeklyReview(Result):
         the weeks it shows are scanned — the ``weeks_back`` weeks of its trend window, or the longer windows of
         its error budgets and readiness checks (``weeks_read``). The Inputs section names the store's commit."""
         from ..store import open_store, trend_window
-        from ..store.layout import COMMIT, store_path
+        from ..store.layout import COMMIT
+        from ..store.objstore import ObjectStore, store_location
 
         check_weeks_back(weeks_back)
         week, _ = trend_window(store, week, weeks_back)
         history = weeks_read(weeks_back, error_budget_file, readiness_file,
                              gates=policies is not None or approvals_db is not None)
         ts = open_store(store, weeks=None if history is None else trend_window(store, week, history)[1])
-        commit = store_path(store) / COMMIT
-        inputs = ReviewInputs.of([commit], mapping=IN_STORE, pricing=IN_STORE, labels=IN_STORE, policies=policies,
+        where = store_location(store)
+        inputs = ReviewInputs.of([] if isinstance(where, ObjectStore) else [where / COMMIT], mapping=IN_STORE,
+                                 pricing=IN_STORE, labels=IN_STORE, policies=policies,
                                  error_budget_file=error_budget_file, baselines=baselines,
                                  readiness_file=readiness_file, policy_tests=policy_tests,
                                  quality_file=quality_file, approvals_db=approvals_db)
+        if isinstance(where, ObjectStore):  # the commit document fingerprinted as it is read, by its URL
+            inputs = dataclasses.replace(inputs, traces=(InputFile.of_bytes(where.file(COMMIT), where.read(COMMIT)),))
         return cls.from_traceset(ts, week, mapping=ingested_mapping(store), policies=policies,
                                  readiness_file=readiness_file, error_budget_file=error_budget_file,
                                  baselines=baselines, policy_tests=policy_tests, quality_file=quality_file,

@@ -17,6 +17,7 @@ from ..weeks import week_bounds
 from .commit import now, publish, write_part
 from .layout import UNKNOWN_WEEK, UNMATCHED, WEEK_TABLES, read_commit, store_path, week_dir, weeks_of
 from .lock import store_lock
+from .objstore import read_store_commit, store_location
 from .partitions import checked_paths, scan
 
 _AGE = re.compile(r"^\s*(\d+)\s*([dw])\s*$")
@@ -91,9 +92,10 @@ def prune(store: str | os.PathLike, older_than: dt.timedelta, reason: str, today
 
 
 def info(store: str | os.PathLike) -> dict:
-    """What the store holds: weeks and their runs, size, files ingested, rejected records, prunes."""
-    path = store_path(store)
-    doc = read_commit(path)
+    """What the store holds: weeks and their runs, size, files ingested, rejected records, prunes (a folder, or a
+    URL on object storage)."""
+    path = store_location(store)
+    doc = read_store_commit(path)
     rejected = scan(path, doc["rejected"], TABLE_SCHEMAS["rejected"])
     reasons = dict(rejected.group_by("reason_code").agg(pl.len()).sort("reason_code").collect().iter_rows())
     files = sum(len(p) for t in WEEK_TABLES for w, p in doc["parts"][t].items()) + len(doc["rejected"])

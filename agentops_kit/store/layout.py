@@ -62,8 +62,9 @@ _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+$")
 
 
 def store_path(store: str | os.PathLike) -> Path:
-    """The folder of ``store``: a path, or a ``file://`` URL (``file:///data/store``). Another URL scheme is
-    refused in one line: a store is read and written through the file system (mount the bucket)."""
+    """The folder of ``store`` that a write (ingest, compact, prune, the receiver) works in: a path, or a
+    ``file://`` URL (``file:///data/store``). A URL on object storage is refused in one line: a store is written
+    with ``rename(2)`` and a POSIX lock, which object storage has not (it is read there: ``objstore.py``)."""
     text = os.fspath(store)
     scheme, sep, _ = text.partition("://")
     if not sep or not _SCHEME.match(scheme):
@@ -74,9 +75,11 @@ def store_path(store: str | os.PathLike) -> Path:
             raise StoreError(text, f"a file:// URL names host {parsed.netloc!r}: give a path on this machine "
                                    "(file:///data/store)")
         return Path(url2pathname(parsed.path))
-    raise StoreError(text, f"a {scheme}:// URL: a store is a folder opened through the file system (object "
-                           "storage is not read or written directly yet); mount the bucket (a Databricks volume, "
-                           "s3fs/gcsfuse/blobfuse) and give its path")
+    how = (f" (`aws s3 sync STORE {text} --exclude {COMMIT} --exclude '.*'`, then `aws s3 cp STORE/{COMMIT} "
+           f"{text}/{COMMIT}`)" if scheme.lower() in ("s3", "s3a") else "")
+    raise StoreError(text, f"a store on object storage is read by its URL, not written (a commit is a rename and "
+                           f"writers take turns on a file lock): ingest, compact or prune into a local folder, then "
+                           f"copy it up, the parts first and {COMMIT} last{how}")
 
 
 def empty_commit() -> dict:
@@ -113,6 +116,11 @@ def read_commit(store: Path, must_exist: bool = True) -> dict:
         return empty_commit()
     except OSError as exc:
         raise StoreError(path, f"cannot be read ({exc.strerror or exc})") from None
+    return commit_doc(path, text)
+
+
+def commit_doc(path: str | os.PathLike, text: bytes) -> dict:
+    """The commit document ``text`` read from ``path``, checked for shape; StoreError naming what is wrong."""
     try:
         doc = json.loads(text)
     except ValueError:
@@ -131,12 +139,17 @@ def read_commit(store: Path, must_exist: bool = True) -> dict:
     return doc
 
 
-def part_path(store: Path, entry: dict) -> Path:
-    """The file a commit entry names, refusing names outside the store."""
+def part_name(commit: str | os.PathLike, entry: dict) -> str:
+    """The name (relative to the store) of the file a commit entry names, refusing names outside the store."""
     relative = PurePosixPath(str(entry.get("file", "")))
     if not entry.get("file") or relative.is_absolute() or ".." in relative.parts:
-        raise StoreError(store / COMMIT, f"names {entry.get('file')!r} as a part, which is not a file inside the store")
-    return store / relative
+        raise StoreError(commit, f"names {entry.get('file')!r} as a part, which is not a file inside the store")
+    return relative.as_posix()
+
+
+def part_path(store: Path, entry: dict) -> Path:
+    """The file a commit entry names, refusing names outside the store."""
+    return store / part_name(store / COMMIT, entry)
 
 
 def live_files(doc: dict) -> set[str]:

@@ -13,7 +13,8 @@ from ..errors import UsageError
 from ..model import TABLE_SCHEMAS, conform
 from ..traceset import TraceSet
 from ..weeks import parse_week, week_of, week_range
-from .layout import COMMIT, UNKNOWN_WEEK, UNMATCHED, read_commit, store_path, weeks_of
+from .layout import COMMIT, UNKNOWN_WEEK, UNMATCHED, weeks_of
+from .objstore import ObjectStore, read_store_commit, store_location
 from .partitions import checked_paths, entries_of, scan
 
 
@@ -28,7 +29,7 @@ def _weeks(doc: dict, weeks: Iterable[str] | str | None) -> list[str]:
     return [w for w in asked if w in stored]
 
 
-def _frames(store: Path, doc: dict, weeks: list[str], pending_labels: bool) -> dict[str, pl.LazyFrame]:
+def _frames(store: Path | ObjectStore, doc: dict, weeks: list[str], pending_labels: bool) -> dict[str, pl.LazyFrame]:
     frames = {t: conform(scan(store, entries_of(doc, t, weeks), TABLE_SCHEMAS[t]), t)
               for t in ("runs", "steps", "sources", "labels")}
     if pending_labels:  # labels naming no stored run: shown as label problems of the whole store
@@ -47,7 +48,9 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
                agents: Iterable[str] | str | None = None) -> TraceSet:
     """The runs of ``weeks`` (ISO weeks such as ``2026-W47``; default: every week) in the store, lazily: only the
     Parquet files of those weeks are scanned, and only when a frame is collected. ``agents`` keeps the runs of
-    those agents (and their steps, sources and labels). Rejected records are those of every ingest.
+    those agents (and their steps, sources and labels). Rejected records are those of every ingest. ``store`` is a
+    folder, a ``file://`` URL or a store copied to object storage, by its URL (``s3://bucket/path/store``: see
+    ``objstore.py``).
 
     Example (in a folder made by ``agentops-kit init``)::
 
@@ -57,8 +60,8 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
         >>> ak.open_store("store", weeks=["2026-W46", "2026-W47"], agents=["SocAlertTriage"]).summary()["agents"]
         {'SocAlertTriage': ...}
     """
-    path = store_path(store)
-    doc = read_commit(path)
+    path = store_location(store)
+    doc = read_store_commit(path)
     chosen = _weeks(doc, weeks)
     frames = _frames(path, doc, chosen, pending_labels=weeks is None)
     ts = TraceSet(runs=frames["runs"], steps=frames["steps"], sources=frames["sources"], labels=frames["labels"],
@@ -87,7 +90,7 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
     return ts
 
 
-def _week_part(store: Path, doc: dict, week: str) -> TraceSet:
+def _week_part(store: Path | ObjectStore, doc: dict, week: str) -> TraceSet:
     """The runs of one week partition, with their steps, sources and labels (the rejected records are the
     store's, as in every TraceSet of it)."""
     frames = _frames(store, doc, [week], pending_labels=False)
@@ -99,9 +102,10 @@ def _week_part(store: Path, doc: dict, week: str) -> TraceSet:
 def store_files(store: str | os.PathLike, table: str, weeks: Iterable[str] | str | None = None) -> list[str]:
     """The live Parquet files of ``table`` (runs, steps, sources, labels, rejected) for ``weeks`` (default:
     every week), from the store's current commit, each checked to be there: for DuckDB, Spark or pandas
-    (``duckdb.read_parquet(files, hive_partitioning=True)`` adds the ``week`` column)."""
-    path = store_path(store)
-    doc = read_commit(path)
+    (``duckdb.read_parquet(files, hive_partitioning=True)`` adds the ``week`` column). A store read by its URL
+    gives the parts' URLs."""
+    path = store_location(store)
+    doc = read_store_commit(path)
     if table == "rejected":
         return checked_paths(path, doc["rejected"])
     if table not in ("runs", "steps", "sources", "labels"):
@@ -111,7 +115,7 @@ def store_files(store: str | os.PathLike, table: str, weeks: Iterable[str] | str
 
 def store_weeks(store: str | os.PathLike) -> list[str]:
     """The weeks holding runs in the store, in order."""
-    return weeks_of(read_commit(store_path(store)))
+    return weeks_of(read_store_commit(store_location(store)))
 
 
 def parse_weeks(spec: str) -> list[str]:

@@ -8,10 +8,14 @@ import polars as pl
 
 from .commit import write_part
 from .layout import COMMIT, StoreError, part_path, week_dir
+from .objstore import ObjectStore, checked_urls
 
 
-def checked_paths(store: Path, entries: list[dict]) -> list[str]:
-    """The files of ``entries``, each checked to be there with the size the commit lists."""
+def checked_paths(store: Path | ObjectStore, entries: list[dict]) -> list[str]:
+    """The files of ``entries`` (paths, or URLs for a store on object storage), each checked to be there with
+    the size the commit lists."""
+    if isinstance(store, ObjectStore):
+        return checked_urls(store, entries)
     paths = []
     for entry in entries:
         path = part_path(store, entry)
@@ -27,11 +31,13 @@ def checked_paths(store: Path, entries: list[dict]) -> list[str]:
     return paths
 
 
-def scan(store: Path, entries: list[dict], schema: pl.Schema) -> pl.LazyFrame:
+def scan(store: Path | ObjectStore, entries: list[dict], schema: pl.Schema) -> pl.LazyFrame:
     """The files of ``entries`` as one lazy frame (an empty frame of ``schema`` when there are none)."""
     if not entries:
         return pl.LazyFrame(schema=schema)
-    return pl.scan_parquet(checked_paths(store, entries), schema=schema, hive_partitioning=False, glob=False)
+    options = (store.storage_options or None) if isinstance(store, ObjectStore) else None
+    return pl.scan_parquet(checked_paths(store, entries), schema=schema, hive_partitioning=False, glob=False,
+                           storage_options=options)
 
 
 def entries_of(doc: dict, table: str, weeks) -> list[dict]:
