@@ -104,12 +104,25 @@ def job(kind: str, target: str) -> None:
         frames = {t: pl.read_parquet(Path(target) / "*" / f"{t}.parquet") for t in ("runs", "steps", "sources",
                                                                                    "labels", "rejected")}
         ts = ak.TraceSet(**{t: f.lazy() for t, f in frames.items()}, inputs=[target])
-    elif kind.endswith(("metrics", "inspector")):
+    elif kind.endswith(("metrics", "inspector", "pages")):
         ts = ak.open_store(target)  # every week
     else:
         ts = None  # the review opens the store itself
     loaded = time.perf_counter() - start
-    if kind.endswith("inspector"):  # the run inspector's search: pages from the start, the middle, a filter
+    if kind == "check_pages":  # pages deep in the order against one sort of every run (memory not measured)
+        from agentops_kit.inspection.run_search import RunQuery, RunSearch
+
+        search = RunSearch(ts)
+        facts = {}
+        for query, page in ((RunQuery(), search.total // 50 + 1), (RunQuery(sort_by="cost_usd", descending=False), 123_457),
+                            (RunQuery(sort_by="agent"), 300_001), (RunQuery(sort_by="llm_calls"), 250_000)):
+            shown = search.page(query, page=page, size=25).rows["run_id"].to_list()
+            everything = (ts.runs.select("run_id", query.sort_by)
+                          .with_columns(pl.col(query.sort_by).is_null().cast(pl.Int8).alias("_null"))
+                          .sort(["_null", query.sort_by, "run_id"], descending=[False, query.descending, False])
+                          .slice((page - 1) * 25, 25).collect()["run_id"].to_list())
+            facts[f"{query.sort_by} page {page:,}"] = "same" if shown == everything else "DIFFERENT"
+    elif kind.endswith("inspector"):  # the run inspector's search: pages from the start, the middle, a filter
         from agentops_kit.inspection.run_search import RunQuery, RunSearch
 
         search = RunSearch(ts)
@@ -144,7 +157,8 @@ def run_job(kind: str, target: Path) -> dict | None:
         print(f"{kind:16s} failed: {(out.stderr.strip().splitlines() or ['?'])[-1]}")
         return None
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    facts = "  ".join(f"{k}={v:,}" for k, v in r.items() if k not in ("seconds", "loaded", "peak_mb"))
+    facts = "  ".join(f"{k}={v:,}" if isinstance(v, int | float) else f"{k}={v}"
+                      for k, v in r.items() if k not in ("seconds", "loaded", "peak_mb"))
     print(f"{kind:16s} {r['seconds']:8.1f} s  peak RSS {r['peak_mb']:7.0f} MB  {facts}", flush=True)
     return r
 
@@ -156,6 +170,8 @@ def main() -> None:
     parser.add_argument("--weeks", type=int, default=13, help="ISO weeks the runs are spread over (a quarter)")
     parser.add_argument("--memory-runs", type=int, default=1_000_000, help="runs of the in-memory comparison")
     parser.add_argument("--build-only", action="store_true", help="build the cached tables and store, then stop")
+    parser.add_argument("--check-pages", action="store_true",
+                        help="also check four deep inspector pages against a sort of every run (needs ~6 GB)")
     parser.add_argument("--job", nargs=2, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.job:
@@ -172,7 +188,7 @@ def main() -> None:
     steps = pl.scan_parquet(tables / "*" / "steps.parquet").select(pl.len()).collect().item()
     size = sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
     print(f"store: {args.runs:,} runs, {steps:,} steps over {args.weeks} weeks, {size / 2**30:.1f} GiB on disk")
-    for kind in ("store_metrics", "store_report", "store_inspector"):
+    for kind in ("store_metrics", "store_report", "store_inspector", *(["check_pages"] if args.check_pages else [])):
         run_job(kind, store)
     print(f"in memory: {args.memory_runs:,} runs over the same weeks, every table read whole first")
     for kind in ("memory_metrics", "memory_report"):
