@@ -150,8 +150,9 @@ def _sha256(path: Path) -> str:
 
 
 # rows per Parquet row group in every table the kit writes: a streaming scan decodes a few row groups at once,
-# so their size bounds what reading a table holds (a week of a 20 M-run store: ~0.2 GB at this size, ~0.7 GB
-# with row groups of 1 M rows)
+# so their size bounds what reading a table holds (the steps of one week of the 20 M-run benchmark, short
+# texts: 0.2-0.3 GB at this size, 0.7 GB with row groups of 1 M rows; steps with long inputs and outputs hold
+# more per row group)
 ROW_GROUP_ROWS = 131_072
 
 

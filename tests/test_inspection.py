@@ -260,18 +260,21 @@ def test_every_page_and_position_is_that_of_one_full_sort(sample_ts, sort_by, li
 
 
 def test_places_of_an_order_found_by_counting_are_those_of_a_full_sort(monkeypatch):
-    """Heavy ties, unknown keys, texts that are prefixes of each other, run ids sharing a long prefix, NaN and
-    times: the ids at any places equal those of sorting everything."""
+    """Heavy ties, unknown keys, texts that are prefixes of each other or share hundreds of characters, run ids
+    sharing a prefix, NaN, ±inf, the largest floats and times: the ids at any places equal those of sorting
+    everything."""
     monkeypatch.setattr(order_select, "LIMIT", 7)
     monkeypatch.setattr(order_select, "BUCKETS", 3)
     n = 600
     rng = random.Random(5)
-    words = ["", "a", "ab", "abc", "abd", "b", "ä", "zz", None]
+    trace = "Traceback (most recent call last):\n" * 30  # error texts share hundreds of characters
+    words = ["", "a", "ab", "abc", "abd", "b", "ä", "zz", None, trace, trace + "KeyError", trace + "ValueError: x"]
     start = dt.datetime(2026, 11, 16, tzinfo=dt.timezone.utc)
     frame = pl.DataFrame({
         "run_id": [f"run-000{i:04d}" if i % 3 else f"{rng.getrandbits(40):x}" for i in range(n)],
         "calls": [rng.choice([0, 0, 0, 1, 2, None]) for _ in range(n)],
-        "cost": [rng.choice([None, 0.5, float("nan"), rng.random()]) for _ in range(n)],
+        "cost": [rng.choice([None, 0.5, float("nan"), rng.random(), float("inf"), float("-inf"), 1.7e308, -1.7e308])
+                 for _ in range(n)],
         "word": [rng.choice(words) for _ in range(n)],
         "at": [start + dt.timedelta(microseconds=rng.choice([0, 1, 10**6, rng.getrandbits(30)])) for _ in range(n)],
     }).lazy()

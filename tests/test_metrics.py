@@ -167,3 +167,22 @@ def test_time_saved_formula_is_shown(tmp_path):
     assert row["time_saved_formula"] == "(1 successes × 30.0 min − 1 approvals × 3.0 min − 1 escalations × 6.0 min) / 60"
     assert row["time_saved_hours"] == pytest.approx((30 - 3 - 6) / 60)
     assert weekly_metrics(ts, by="agent").row(0, named=True)["time_saved_formula"] == "no human baseline for this workflow"
+
+
+def test_an_inventory_of_hundreds_of_workflows_gives_the_baselines_of_the_few_that_ran(sample_ts):
+    """A run's baseline is a choice among a few workflows and a join among many (an inventory as baselines):
+    both give the same time saved, on polars and DuckDB."""
+    from polars.testing import assert_frame_equal
+
+    ran = sample_ts.runs.select("workflow").unique().collect()["workflow"].drop_nulls().sort().to_list()
+    few = {w: {"human_minutes_per_run": 5 + i, "review_minutes_per_approval": 1.5} for i, w in enumerate(ran)}
+    many = {**{f"candidate-{i}": {"human_minutes_per_run": 1} for i in range(300)}, **few}
+    frames = {}
+    for name, workflows in (("few", few), ("many", many)):
+        baselines = Baselines(workflows=workflows)
+        baselines._from_inventory = True  # an inventory lists candidates without runs
+        frames[name] = weekly_metrics(sample_ts, baselines=baselines)
+        frames[name + " duckdb"] = weekly_metrics(sample_ts, baselines=baselines, engine="duckdb")
+    assert frames["few"]["time_saved_hours"].drop_nulls().len() > 0
+    for frame in frames.values():
+        assert_frame_equal(frame, frames["few"], check_exact=False, rel_tol=1e-9)

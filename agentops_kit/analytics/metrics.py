@@ -43,6 +43,7 @@ from .definitions import DIMENSIONS, active, conform_counts, engine_counts, impa
 from .engine import get_engine
 from .time_keys import day_key, key_date, key_week, week_key
 
+BASELINE_CHOICES = 16  # up to this many workflows, a run's baseline is a choice among them; beyond, a join
 COUNTS = ("runs", "successes", "escalations", "failures", "unknown", "cost_unknown_runs", "customer_impact_errors",
           "approvals")
 WOW = ("runs", "completion_rate", "escalation_rate", "cost_per_successful_run", "customer_impact_rate",
@@ -134,9 +135,13 @@ def weekly_metrics(ts, by: Sequence[str] = ("agent", "week"), baselines: Baselin
 
 def _aggregate(eng, ts, by: list[str], base: Baselines) -> pl.DataFrame:
     """The counts, sums and quantiles of each group of ``by`` over the runs of ``ts``, collected from the engine.
-    The quantiles are taken apart, over the runs alone: they need no per-run fact, and polars' streaming engine
-    aggregates the counts over the joined runs without holding them when no quantile is asked of it."""
-    runs = _runs_with_facts(eng, ts, by).with_columns(*base.columns())
+    On polars the quantiles are taken apart, over the runs alone: they need no per-run fact, and the streaming
+    engine aggregates the counts over the joined runs without holding them when no quantile is asked of it."""
+    runs = _runs_with_facts(eng, ts, by)
+    if len(base.workflows) <= BASELINE_CHOICES:
+        runs = runs.with_columns(*base.columns())
+    else:  # an inventory's hundreds of workflows: one join, not a choice among them per run
+        runs = runs.join(eng.frame(base.frame()), on="workflow", how="left")
     act = active(nw)
     success, escalated = act & outcome_is(Outcome.SUCCESS, nw), act & outcome_is(Outcome.ESCALATED, nw)
     saved_minutes = (
@@ -147,6 +152,9 @@ def _aggregate(eng, ts, by: list[str], base: Baselines) -> pl.DataFrame:
     runs = runs.with_columns(saved_minutes.alias("_saved"), success.alias("_success"), escalated.alias("_escalated"),
                              nw.when(act).then(nw.col("_approvals")).otherwise(0).alias("_active_approvals"),
                              nw.col("human_minutes_per_run").is_null().alias("_unbased"))
+    quantiles = [nw.col("duration_s").quantile(0.5, interpolation="linear").alias("p50_duration_s"),
+                 nw.col("duration_s").quantile(0.95, interpolation="linear").alias("p95_duration_s")]
+    apart = eng.name == "polars"  # DuckDB and Spark take them in the same scan
     sums = eng.collect(runs.group_by(by).agg(
         *engine_counts("runs", "successes", "escalations", "failures", "unknown", "cost_usd", "cost_unknown_runs",
                        "customer_impact_errors"),
@@ -154,12 +162,12 @@ def _aggregate(eng, ts, by: list[str], base: Baselines) -> pl.DataFrame:
         nw.col("_saved").sum().alias("_saved"),
         nw.col("_active_approvals").sum().alias("approvals"),
         *_formula_parts(),
+        *([] if apart else quantiles),
     ))
-    quantiles = eng.collect(_keyed_runs(eng, ts, by).group_by(by).agg(
-        nw.col("duration_s").quantile(0.5, interpolation="linear").alias("p50_duration_s"),
-        nw.col("duration_s").quantile(0.95, interpolation="linear").alias("p95_duration_s"),
-    ))
-    return sums.join(quantiles, on=by, how="left", nulls_equal=True)
+    if not apart:
+        return sums
+    return sums.join(eng.collect(_keyed_runs(eng, ts, by).group_by(by).agg(*quantiles)), on=by, how="left",
+                     nulls_equal=True)
 
 
 @dataclass

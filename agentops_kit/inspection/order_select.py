@@ -19,6 +19,7 @@ import polars as pl
 ENGINE = "streaming"
 LIMIT = 100_000  # runs of a part sorted at once
 BUCKETS = 1024  # ranges a numeric key is split into per pass
+MAX_DEPTH = 64  # passes down one path of buckets before a part is sorted whatever its size
 
 
 @dataclass(frozen=True)
@@ -51,14 +52,16 @@ def ids_at(ranked: pl.LazyFrame, order: Order, offset: int, size: int, count: in
     return _select(ranked, order, pl.lit(True), count, offset, size, dims, state=None)
 
 
-def _select(ranked, order: Order, where: pl.Expr, count: int, j: int, n: int, dims: list, state) -> list[str]:
+def _select(ranked, order: Order, where: pl.Expr, count: int, j: int, n: int, dims: list, state,
+            depth: int = 0) -> list[str]:
     """The ids at places ``j .. j + n`` of the part of the order that ``where`` selects (``count`` runs, ordered
     by ``dims`` from here on; ``state``: how far the first of them is narrowed already)."""
     n = min(n, count - j)
     if n <= 0:
         return []
     part = ranked.filter(where)
-    if count <= LIMIT or j + n <= LIMIT or count - j <= LIMIT or not dims:
+    # (past MAX_DEPTH, keys built to defeat the buckets — "a", "aa", "aaa", … — are sorted as they are)
+    if count <= LIMIT or j + n <= LIMIT or count - j <= LIMIT or not dims or depth > MAX_DEPTH:
         return _direct(part, order, count, j, n)
     name, dtype = dims[0]
     if name == "flag":
@@ -69,8 +72,8 @@ def _select(ranked, order: Order, where: pl.Expr, count: int, j: int, n: int, di
         buckets = _prefix_buckets(part, order.key, order.descending, state or "")
     else:
         buckets = _prefix_buckets(part, "run_id", order.run_id_descending(), state or "")
-    stuck = len(buckets) == 1 and not buckets[0][3] and buckets[0][2] == state  # no narrower than before
-    if stuck or sum(b[1] for b in buckets) != count:  # (or a key the buckets cannot place, NaN): sort the part
+    stuck = len(buckets) == 1 and not buckets[0][3] and buckets[0][2] == state  # keys one float apart
+    if stuck or sum(b[1] for b in buckets) != count:  # (the counts always add up; a guard, not a path)
         return _direct(part, order, count, j, n)
     ids: list[str] = []
     start = 0
@@ -82,7 +85,7 @@ def _select(ranked, order: Order, where: pl.Expr, count: int, j: int, n: int, di
             else:
                 rest = dims[1:] if done else dims
             ids += _select(ranked, order, where & predicate, bucket_count, max(0, j - start),
-                           min(end, j + n) - max(start, j), rest, None if done else next_state)
+                           min(end, j + n) - max(start, j), rest, None if done else next_state, depth + 1)
         start = end
         if start >= j + n:
             break
@@ -107,29 +110,43 @@ def _flag_buckets(part: pl.LazyFrame, order: Order) -> list[tuple]:
 
 
 def _range_buckets(part: pl.LazyFrame, order: Order, state) -> list[tuple]:
-    """Buckets of equal width over the key's range in the part (its min and max, found first); NaN, which sorts
-    above every number, is a last bucket of its own. A bucket whose smallest and largest key are equal is a
-    tie (compared as stored, not as the float the width is taken on)."""
+    """Buckets of equal width over the finite keys' range in the part (their min and max, found first); -inf,
+    +inf and NaN, which sort below, above and above every number, are buckets of their own. A bucket whose
+    smallest and largest key are equal is a tie (compared as stored, not as the float the width is taken on)."""
     value = pl.col(order.key).to_physical().cast(pl.Float64)  # monotone: bucket edges only, never compared
-    nan = value.is_nan()
-    key = pl.col(order.key).filter(~nan)
+    finite = value.is_finite()
+    key = pl.col(order.key).filter(finite)
     bounds = [key.min().alias("lo"), key.max().alias("hi"),
-              value.filter(~nan).min().alias("lo_f"), value.filter(~nan).max().alias("hi_f")]
+              value.filter(finite).min().alias("lo_f"), value.filter(finite).max().alias("hi_f")]
     lo, hi, lo_f, hi_f = state or part.select(bounds).collect(engine=ENGINE).row(0)
-    width = (hi_f - lo_f) if lo_f is not None and hi_f != lo_f else 1.0
-    bucket = (pl.when(nan).then(pl.lit(BUCKETS))
-              .otherwise(((value - (lo_f or 0.0)) / width * BUCKETS).floor().clip(0, BUCKETS - 1)).cast(pl.Int32))
+    half_width = (hi_f / 2 - lo_f / 2) if lo_f is not None and hi_f != lo_f else 1.0  # halves: no overflow
+    bucket = (pl.when(value.is_nan()).then(pl.lit(BUCKETS + 1))
+              .when(value == float("inf")).then(pl.lit(BUCKETS))
+              .when(value == float("-inf")).then(pl.lit(-1))
+              .otherwise(((value / 2 - (lo_f or 0.0) / 2) / half_width * BUCKETS).floor().clip(0, BUCKETS - 1))
+              .cast(pl.Int32))
     rows = (part.group_by(bucket.alias("_bucket")).agg(pl.len().alias("n"), *bounds)
             .sort("_bucket", descending=order.descending).collect(engine=ENGINE))
-    return [(bucket == b, n, (lo, hi, lo_f, hi_f), b == BUCKETS or lo == hi)
+    return [(bucket == b, n, (lo, hi, lo_f, hi_f), not 0 <= b < BUCKETS or lo == hi)
             for b, n, lo, hi, lo_f, hi_f in rows.iter_rows()]
 
 
 def _prefix_buckets(part: pl.LazyFrame, column: str, descending: bool, prefix: str) -> list[tuple]:
-    """Buckets by the text's first ``len(prefix) + 1`` characters: they follow the text's order (a text equal
-    to the prefix is its own bucket, first)."""
+    """Buckets by the text's first ``len(prefix) + 1`` characters: they follow the text's order (a text equal to
+    the prefix is a bucket of its own, before the longer ones in ascending order). Every text of a bucket lies
+    between its smallest and largest, so they all share the common prefix of those two: the bucket's next
+    narrowing starts after it, however long (tracebacks share hundreds of characters)."""
     head = pl.col(column).str.slice(0, len(prefix) + 1)
     rows = (part.group_by(head.alias("_bucket"))
-            .agg(pl.len().alias("n"), pl.col(column).str.len_chars().max().alias("longest"))
+            .agg(pl.len().alias("n"), pl.col(column).min().alias("lo"), pl.col(column).max().alias("hi"))
             .sort("_bucket", descending=descending).collect(engine=ENGINE))
-    return [(head == b, n, b, longest == len(b)) for b, n, longest in rows.iter_rows()]
+    return [(head == b, n, _common_prefix(lo, hi), lo == hi) for b, n, lo, hi in rows.iter_rows()]
+
+
+def _common_prefix(a: str, b: str) -> str:
+    size = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        size += 1
+    return a[:size]
