@@ -3,8 +3,8 @@
 A page deep inside a store of millions of runs needs the runs at places ``offset .. offset + size`` of the
 order (known keys first, the key, then the run id). Sorting the matches, or even a top-k of them, holds
 millions of (key, run id) pairs; here the order is narrowed instead, one dimension at a time, by counting:
-runs are split into buckets that follow the order (key known or not; ranges of a numeric or time key;
-one more character of a text key or of the run id), the bucket counts say which bucket holds the places
+runs are split into buckets that follow the order (key known or not; ranges of a numeric or time key; the
+character after the common prefix of a text key or of the run id), the bucket counts say which bucket holds the places
 asked for, and only that bucket is looked into further. Once a part of the order has at most ``LIMIT``
 runs, or the places lie within ``LIMIT`` of one of its ends, it is sorted directly. Every pass is a streaming
 scan that keeps only bucket counts, so memory does not grow with the store.
@@ -25,7 +25,8 @@ MAX_DEPTH = 64  # passes down one path of buckets before a part is sorted whatev
 @dataclass(frozen=True)
 class Order:
     """The total order of the ranked frame: ``flag`` (0 known key, 1 unknown: always last), ``key`` in
-    ``descending`` order, then ``run_id`` ascending; ``reverse`` walks it from the other end."""
+    ``descending`` order, then ``run_id`` ascending (sorting by run id, the key is the run id itself);
+    ``directions(reverse=True)`` walks it from the other end."""
     flag: str
     key: str
     descending: bool
