@@ -62,7 +62,7 @@ def _keyed_runs(eng, ts, by: Sequence[str]):
 
 
 def _runs_with_facts(eng, ts, by: Sequence[str]):
-    """The keyed runs with their customer-impact flag, approvals and workflow baseline."""
+    """The keyed runs with their customer-impact flag and approvals."""
     t = eng.tables(ts)
     approvals = t.steps.filter(nw.col("kind") == "approval").group_by("run_id").agg(nw.len().alias("_approvals"))
     runs = _keyed_runs(eng, ts, by).join(approvals, on="run_id", how="left")
