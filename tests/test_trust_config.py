@@ -206,6 +206,16 @@ def test_baselines_naming_a_workflow_with_no_runs_say_so(tmp_path):
     assert ok.exit_code == 0, ok.output
 
 
+def test_a_baselines_file_with_no_workflows_says_so(tmp_path):
+    """An empty baselines file would leave every workflow without a baseline, and time saved unknown, silently."""
+    for name, text in (("empty.yaml", ""), ("none.yaml", "workflows: {}\n")):
+        baselines = write(tmp_path, name, text)
+        result = CliRunner().invoke(main, ["metrics", str(TRACES), "--mapping", str(MAPPING), "--baselines",
+                                           str(baselines)])
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        assert f"{baselines}, key 'workflows': no workflows" in result.output
+
+
 def test_readiness_with_policies_or_baselines_naming_nothing_says_so(sample_ts, tmp_path):
     policy = write(tmp_path, "typo.yaml", "agent:\n  name: SocAlertTriager\n")
     with pytest.raises(NothingToShow, match="readiness: agent 'SocAlertTriager'"):

@@ -13,6 +13,7 @@ import polars as pl
 from pydantic import Field, PrivateAttr
 
 from ..config import Strict, load_model
+from ..errors import ConfigError
 from ..scope import require_named
 
 
@@ -78,5 +79,8 @@ def load_baselines(source) -> Baselines:
     if path.suffix.lower() in (".csv",):
         return Baselines.from_inventory(path)
     loaded = load_model(path, Baselines)
+    if not loaded.workflows:  # an empty file would give every workflow "no baseline" without a word
+        raise ConfigError(str(path), "no workflows: expected 'workflows:' with a human_minutes_per_run for each",
+                          key="workflows")
     loaded._source = str(path)
     return loaded
