@@ -12,6 +12,7 @@ scan that keeps only bucket counts, so memory does not grow with the store.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import polars as pl
@@ -141,13 +142,4 @@ def _prefix_buckets(part: pl.LazyFrame, column: str, descending: bool, prefix: s
     rows = (part.group_by(head.alias("_bucket"))
             .agg(pl.len().alias("n"), pl.col(column).min().alias("lo"), pl.col(column).max().alias("hi"))
             .sort("_bucket", descending=descending).collect(engine=ENGINE))
-    return [(head == b, n, _common_prefix(lo, hi), lo == hi) for b, n, lo, hi in rows.iter_rows()]
-
-
-def _common_prefix(a: str, b: str) -> str:
-    size = 0
-    for x, y in zip(a, b, strict=False):
-        if x != y:
-            break
-        size += 1
-    return a[:size]
+    return [(head == b, n, os.path.commonprefix([lo, hi]), lo == hi) for b, n, lo, hi in rows.iter_rows()]

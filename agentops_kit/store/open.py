@@ -68,8 +68,7 @@ def open_store(store: str | os.PathLike, weeks: Iterable[str] | str | None = Non
                   rejected=frames["rejected"], inputs=[str(path)], priced_by=_priced_by(doc),
                   # the live files of this commit, which DuckDB and Spark scan themselves (analytics/engine.py)
                   files={t: checked_paths(path, entries_of(doc, t, chosen)) for t in ("runs", "steps", "sources")})
-    parts = {week: _week_part(path, doc, week) for week in chosen}
-    ts.partitions = parts
+    ts.partitions = {week: _week_part(path, doc, week) for week in chosen}
     whole = None
     if weeks is not None:  # names in policies and budgets are checked against every run stored (their runs table)
         every = conform(scan(path, entries_of(doc, "runs", weeks_of(doc)), TABLE_SCHEMAS["runs"]), "runs")
