@@ -1,7 +1,12 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
+import os
+import subprocess
+import sys
+import tarfile
 from pathlib import Path
 
 import pytest
@@ -12,13 +17,79 @@ SAMPLE = ROOT / "agentops_kit" / "data" / "sample"
 TEMPLATES = ROOT / "agentops_kit" / "templates"
 
 
+# Hadoop's S3A connector, for Spark reading a store on object storage (tests/test_store_object.py). Maven Central,
+# where `--packages org.apache.hadoop:hadoop-aws:3.5.0` fetches the matching one, is unreachable here; PyPI's
+# sagemaker-pyspark carries hadoop-aws 3.3.1 and the AWS SDK bundle it was built with. Pinned by SHA-256.
+S3A_SOURCE = "sagemaker-pyspark==1.4.5"
+S3A_JARS = {"hadoop-aws-3.3.1.jar": "6be50ad8a8b445d2802381b085b2a3ede5c29d353450a6a21f16b2fefa962b6e",
+            "aws-java-sdk-bundle-1.11.901.jar": "b87175b32a16544cc1b37cf40390eb375833e62bed67f8ce6cde4b7ad6429ead"}
+# That older connector reads these as plain numbers, where Hadoop 3.5's defaults write "60s", "24h"...
+S3A_OLD_CONNECTOR_CONF = {"fs.s3a.threads.keepalivetime": "60", "fs.s3a.connection.establish.timeout": "30000",
+                          "fs.s3a.connection.timeout": "200000", "fs.s3a.multipart.purge.age": "86400"}
+
+
+def _sha256(path: Path) -> str:
+    with path.open("rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+def s3a_connector() -> tuple[list[Path], str | None]:
+    """The S3A connector's jars, fetched once into the user's cache (``[]`` and why, when they cannot be had)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agentops-kit-tests" / "s3a"
+    jars = [cache / name for name in S3A_JARS]
+    if all(j.exists() and _sha256(j) == S3A_JARS[j.name] for j in jars):
+        return jars, None
+    cache.mkdir(parents=True, exist_ok=True)
+    got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache),
+                          S3A_SOURCE], capture_output=True, text=True, timeout=600)
+    archives = sorted(cache.glob("sagemaker_pyspark-*.tar.gz"))
+    if got.returncode or not archives:
+        return [], f"pip download {S3A_SOURCE} failed: {got.stderr.strip()[-300:]}"
+    with tarfile.open(archives[-1]) as archive:
+        for member in archive:
+            name = member.name.rpartition("/")[2]
+            if name in S3A_JARS and member.isfile():
+                part = cache / f".{name}.part"
+                part.write_bytes(archive.extractfile(member).read())
+                part.replace(cache / name)
+    archives[-1].unlink()
+    wrong = [j.name for j in jars if not j.exists() or _sha256(j) != S3A_JARS[j.name]]
+    return (jars, None) if not wrong else ([], f"{S3A_SOURCE} did not hold the pinned {', '.join(wrong)}")
+
+
+def s3a_submit_args(jars: list[Path]) -> str:
+    """PYSPARK_SUBMIT_ARGS putting the connector on Spark's class path (as the README tells a user to)."""
+    conf = " ".join(f"--conf spark.hadoop.{k}={v}" for k, v in S3A_OLD_CONNECTOR_CONF.items())
+    return f"--jars {','.join(map(str, jars))} {conf} pyspark-shell"
+
+
+@pytest.fixture(scope="session")
+def s3a_jars():
+    """The S3A connector's jars; the test fails, saying why, when they cannot be fetched."""
+    jars, why = s3a_connector()
+    if not jars:
+        pytest.fail(f"Hadoop's S3A connector is needed for Spark on object storage: {why}")
+    return jars
+
+
 @pytest.fixture(scope="session")
 def spark():
     """One SparkSession for the test session (Spark allows one per process): local[2], no UI, UTC, log level
-    ERROR (tests/test_engines.py, tests/test_store_spark.py)."""
+    ERROR (tests/test_engines.py, tests/test_store_spark.py), with the S3A connector on its class path when it
+    could be had (tests/test_store_object.py)."""
     from agentops_kit.spark_session import spark_session
 
-    session = spark_session("local[2]")
+    jars, _ = s3a_connector()
+    before = os.environ.get("PYSPARK_SUBMIT_ARGS")
+    if jars:  # read once, when the JVM starts
+        os.environ["PYSPARK_SUBMIT_ARGS"] = s3a_submit_args(jars)
+    try:
+        session = spark_session("local[2]")
+    finally:
+        if before is None:
+            os.environ.pop("PYSPARK_SUBMIT_ARGS", None)
+        else:
+            os.environ["PYSPARK_SUBMIT_ARGS"] = before
     session.conf.set("spark.sql.shuffle.partitions", "2")
     yield session
     session.stop()

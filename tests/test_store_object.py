@@ -19,8 +19,9 @@ import agentops_kit as ak
 from agentops_kit.store import StoreError, ingest, open_store, store_files, store_weeks
 from agentops_kit.store.housekeeping import compact, info, prune
 from agentops_kit.store.layout import COMMIT
-from agentops_kit.store.objstore import cloud_options, spark_url
+from agentops_kit.store.objstore import cloud_options, spark_read_options, spark_url
 
+from .conftest import s3a_submit_args
 from .test_store import LABELS, MAPPING, TRACES, assert_same, split_by_spans, tables
 
 pytest.importorskip("s3fs")
@@ -109,15 +110,23 @@ def test_a_store_read_by_its_url_holds_what_the_local_store_holds(local):
     assert facts == here and facts["runs"] == 616
 
 
-@pytest.mark.parametrize("engine", ["polars", "duckdb"])
-def test_weekly_metrics_over_the_url_equal_those_over_the_local_store(local, engine):
+@pytest.mark.parametrize("engine", ["polars", "duckdb", "spark"])
+def test_weekly_metrics_over_the_url_equal_those_over_the_local_store(local, engine, request):
+    if engine == "spark":  # Spark scans the parts through Hadoop's S3A connector, set up from the environment
+        request.getfixturevalue("s3a_jars")
+        engine = request.getfixturevalue("spark")
     weeks = ["2026-W45", "2026-W46", "2026-W47"]
     remote = open_store(URL, weeks=weeks)
-    assert remote.files and all(f.startswith(URL + "/") for f in remote.files["steps"])  # DuckDB scans these
+    assert remote.files and all(f.startswith(URL + "/") for f in remote.files["steps"])  # DuckDB and Spark scan these
     over_url = ak.weekly_metrics(remote, by=("agent", "week"), engine=engine)
     over_folder = ak.weekly_metrics(open_store(local, weeks=weeks), by=("agent", "week"), engine=engine)
     assert over_url.height > 0
-    assert_frame_equal(over_url, over_folder)
+    if isinstance(engine, str):
+        assert_frame_equal(over_url, over_folder)
+    else:  # Spark adds the partial sums of its tasks in the order they end
+        assert_frame_equal(over_url, over_folder, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+    assert_frame_equal(over_url, ak.weekly_metrics(open_store(local, weeks=weeks), by=("agent", "week")),
+                       check_exact=False, rel_tol=1e-9, abs_tol=1e-9)  # and the default engine's numbers
 
 
 def test_the_review_of_a_store_read_by_url_is_that_of_the_local_store(local):
@@ -142,6 +151,29 @@ def test_the_cli_reads_a_store_by_its_url(local, s3_endpoint):
     said = run_cli("store", "info", URL, env=env)
     assert said.returncode == 0, said.stderr
     assert said.stdout.startswith(f"store: {URL}   commit 1") and "runs: 616" in said.stdout
+
+
+def test_the_cli_on_spark_reads_a_store_by_its_url_with_the_s3a_connector_and_says_when_it_is_missing(
+        local, s3_endpoint, s3a_jars):
+    env = s3_environ(s3_endpoint)
+    command = ("metrics", "--store", URL, "--by", "agent,week", "--format", "csv")
+    on_spark = ("--engine", "spark", "--spark-master", "local[1]")
+    # the endpoint, keys and region reach S3A from the environment: only the connector is given to Spark
+    spark = run_cli(*command, *on_spark, env={**env, "PYSPARK_SUBMIT_ARGS": s3a_submit_args(s3a_jars)})
+    assert spark.returncode == 0, spark.stderr[-2000:]
+    polars = run_cli(*command, env=env)
+    read = [pl.read_csv(r.stdout.encode(), infer_schema_length=None) for r in (spark, polars)]
+    assert read[0].height > 3
+    assert_frame_equal(*read, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+    without = run_cli(*command, *on_spark, env=env)
+    import pyspark
+
+    hadoop = next(Path(pyspark.__file__).parent.glob("jars/hadoop-client-api-*.jar")).stem.rpartition("-")[2]
+    assert without.returncode == 2 and without.stdout == ""
+    last = without.stderr.strip().splitlines()[-1]  # (Spark's own start-up warnings come before it)
+    assert last.startswith(f"error: {URL}/runs/week=") and "Traceback" not in without.stderr
+    assert f"Spark cannot read s3a:// without Hadoop's S3A connector: start it with --packages " \
+           f"org.apache.hadoop:hadoop-aws:{hadoop}" in last
 
 
 def test_copying_the_parts_first_and_the_commit_last_switches_readers_at_once(s3, tmp_path):
@@ -204,17 +236,32 @@ def test_bad_urls_are_one_line_each(local, s3, s3_endpoint, tmp_path):
     assert "pip install 'agentops-kit[cloud]'" in said.stderr
 
 
-def test_one_place_turns_the_environment_into_s3fs_and_polars_options(monkeypatch):
+def test_one_place_turns_the_environment_into_s3fs_polars_and_s3a_options(monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9000")
     monkeypatch.setenv("AWS_REGION", "eu-west-3")
     monkeypatch.delenv("AWS_SESSION_TOKEN", raising=False)
     monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
-    fs, polars = cloud_options("s3")
+    fs, polars, hadoop = cloud_options("s3")
     assert fs == {"key": "id", "secret": "secret", "endpoint_url": "http://127.0.0.1:9000",
                   "client_kwargs": {"region_name": "eu-west-3"}}
     assert polars == {"aws_access_key_id": "id", "aws_secret_access_key": "secret",
                       "aws_endpoint_url": "http://127.0.0.1:9000", "aws_allow_http": "true", "aws_region": "eu-west-3"}
+    assert hadoop == {"fs.s3a.access.key": "id", "fs.s3a.secret.key": "secret",
+                      "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider",
+                      "fs.s3a.endpoint": "http://127.0.0.1:9000", "fs.s3a.path.style.access": "true",
+                      "fs.s3a.connection.ssl.enabled": "false", "fs.s3a.endpoint.region": "eu-west-3"}
+    assert spark_read_options(["s3://bucket/store/p.parquet"]) == hadoop
+    assert spark_read_options(["/data/store/p.parquet", "file:///data/store/q.parquet"]) == {}
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "token")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://s3.eu-west-3.amazonaws.com")
+    monkeypatch.delenv("AWS_REGION")
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    assert cloud_options("s3a").hadoop == {
+        "fs.s3a.access.key": "id", "fs.s3a.secret.key": "secret", "fs.s3a.session.token": "token",
+        "fs.s3a.aws.credentials.provider": "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider",
+        "fs.s3a.endpoint": "https://s3.eu-west-3.amazonaws.com", "fs.s3a.path.style.access": "true"}
+    assert cloud_options("gs") == ({}, {}, {})
     assert spark_url("s3://bucket/store/runs/week=2026-W47/p.parquet") == "s3a://bucket/store/runs/week=2026-W47/p.parquet"
     assert spark_url("/Volumes/ops/store/p.parquet") == "/Volumes/ops/store/p.parquet"

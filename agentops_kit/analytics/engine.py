@@ -62,12 +62,12 @@ class Engine:
         if self.name == "polars":
             return nw.from_native(frame)
         if paths:
-            from ..store.objstore import register_filesystems, spark_url
+            from ..store.objstore import register_filesystems, spark_read_parquet
 
             if self.name == "duckdb":  # a store on object storage: read through fsspec (no httpfs extension)
                 register_filesystems(self.native, list(paths))
                 return nw.from_native(self.native.read_parquet(list(paths)))
-            return nw.from_native(self.native.read.parquet(*map(spark_url, paths)))  # s3:// as Hadoop's s3a://
+            return nw.from_native(spark_read_parquet(self.native, list(paths)))
         return self.frame(frame.collect())
 
     def frame(self, frame: pl.DataFrame | pl.LazyFrame):

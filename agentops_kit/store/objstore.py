@@ -5,7 +5,8 @@ The commit document (``store.json``) and the sizes of the parts it lists are rea
 on its connection, and by Spark through Hadoop's S3A connector (``s3a://``). One function, ``cloud_options``,
 turns the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
 ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``) into the options of
-both s3fs and polars, so that they read the same bucket the same way.
+s3fs, polars and S3A (given with each Spark read), so that they read the same bucket the same way. Spark
+must have the S3A connector (``hadoop-aws``) on its class path: a read without it is refused in one line.
 
 A store's writes rely on ``rename(2)`` and a POSIX lock, which object storage has not: ingest, compact and
 prune are refused for a URL (``layout.store_path``). A store is filled in a local folder and copied up, the
@@ -17,7 +18,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from .layout import COMMIT, StoreError, commit_doc, is_ours, part_name, read_commit, store_path
 
@@ -34,29 +35,47 @@ def is_object_url(store: str | os.PathLike | ObjectStore) -> bool:
     return match is not None and match[1].lower() != "file"
 
 
-def cloud_options(scheme: str) -> tuple[dict[str, Any], dict[str, str]]:
-    """The environment as (fsspec filesystem arguments, polars ``storage_options``) for ``scheme``: the one place
-    both are made. A variable that is not set is left to each library's own lookup (profiles, instance roles)."""
+class CloudOptions(NamedTuple):
+    """How each reader is told the environment's credentials, endpoint and region: fsspec filesystem arguments
+    (s3fs), polars ``storage_options``, and Hadoop S3A settings for a Spark read."""
+
+    fsspec: dict[str, Any]
+    polars: dict[str, str]
+    hadoop: dict[str, str]
+
+
+def cloud_options(scheme: str) -> CloudOptions:
+    """The environment as the options of s3fs, polars and Hadoop's S3A for ``scheme``: the one place they are
+    made. A variable that is not set is left to each library's own lookup (profiles, instance roles)."""
     if scheme.lower() not in _S3:
-        return {}, {}
+        return CloudOptions({}, {}, {})
     env = os.environ
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     fs: dict[str, Any] = {}
     polars: dict[str, str] = {}
-    for var, fs_key, polars_key in (("AWS_ACCESS_KEY_ID", "key", "aws_access_key_id"),
-                                    ("AWS_SECRET_ACCESS_KEY", "secret", "aws_secret_access_key"),
-                                    ("AWS_SESSION_TOKEN", "token", "aws_session_token")):
+    hadoop: dict[str, str] = {}
+    for var, fs_key, polars_key, hadoop_key in (
+            ("AWS_ACCESS_KEY_ID", "key", "aws_access_key_id", "fs.s3a.access.key"),
+            ("AWS_SECRET_ACCESS_KEY", "secret", "aws_secret_access_key", "fs.s3a.secret.key"),
+            ("AWS_SESSION_TOKEN", "token", "aws_session_token", "fs.s3a.session.token")):
         if env.get(var):
-            fs[fs_key] = polars[polars_key] = env[var]
+            fs[fs_key] = polars[polars_key] = hadoop[hadoop_key] = env[var]
+    if "fs.s3a.access.key" in hadoop and "fs.s3a.secret.key" in hadoop:  # these keys, not S3A's provider chain
+        hadoop["fs.s3a.aws.credentials.provider"] = (
+            "org.apache.hadoop.fs.s3a.TemporaryAWSCredentialsProvider" if "fs.s3a.session.token" in hadoop
+            else "org.apache.hadoop.fs.s3a.SimpleAWSCredentialsProvider")
     if endpoint:
-        fs["endpoint_url"] = polars["aws_endpoint_url"] = endpoint
+        fs["endpoint_url"] = polars["aws_endpoint_url"] = hadoop["fs.s3a.endpoint"] = endpoint
+        hadoop["fs.s3a.path.style.access"] = "true"  # as botocore addresses a bucket on an endpoint it is given
         if endpoint.lower().startswith("http://"):
             polars["aws_allow_http"] = "true"  # an S3-compatible server without TLS (MinIO, a test server)
+            hadoop["fs.s3a.connection.ssl.enabled"] = "false"
     if region:
         fs["client_kwargs"] = {"region_name": region}
         polars["aws_region"] = region
-    return fs, polars
+        hadoop["fs.s3a.endpoint.region"] = region
+    return CloudOptions(fs, polars, hadoop)
 
 
 class ObjectStore:
@@ -71,8 +90,9 @@ class ObjectStore:
         self.url = url.rstrip("/")
         self.scheme = match[1].lower()
         self.bucket = match[2].split("/")[0]
-        fs_options, self.storage_options = cloud_options(self.scheme)
-        self.fs = _filesystem(self.url, self.scheme, fs_options)
+        options = cloud_options(self.scheme)
+        self.storage_options = options.polars
+        self.fs = _filesystem(self.url, self.scheme, options.fsspec)
         self._listed: dict[str, dict[str, int]] = {}
 
     def __str__(self) -> str:
@@ -205,6 +225,35 @@ def spark_url(path: str) -> str:
     return "s3a://" + path[len("s3://"):] if path.startswith("s3://") else path
 
 
+def spark_read_options(paths: list[str]) -> dict[str, str]:
+    """The Hadoop settings a Spark read of ``paths`` takes from the environment (S3A's, when one is on S3): a
+    read's options reach the Hadoop configuration of its scan on every executor."""
+    schemes = {m[1].lower() for p in paths if (m := _URL.match(p))}
+    return cloud_options("s3").hadoop if schemes & set(_S3) else {}
+
+
+def spark_read_parquet(spark, paths: list[str]):
+    """Spark's DataFrame of the Parquet files ``paths`` (URLs of object storage as Hadoop names them, with the
+    environment's S3A settings); StoreError in one line when Spark cannot read them."""
+    urls = [spark_url(p) for p in paths]
+    try:
+        return spark.read.options(**spark_read_options(list(paths))).parquet(*urls)
+    except Exception as exc:
+        if not type(exc).__module__.startswith(("pyspark", "py4j")):
+            raise
+        text = str(exc)
+        if "Class org.apache.hadoop.fs.s3a.S3AFileSystem not found" in text:
+            version = spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()
+            raise StoreError(paths[0], f"Spark cannot read s3a:// without Hadoop's S3A connector: start it with "
+                                       f"--packages org.apache.hadoop:hadoop-aws:{version} (its Hadoop's version; "
+                                       f"e.g. in PYSPARK_SUBMIT_ARGS), or read with --engine polars or duckdb") \
+                from None
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith((" ", "\t"))]
+        cause = next((ln for ln in lines if "Exception" in ln or "Error" in ln), lines[0] if lines else
+                     type(exc).__name__)
+        raise StoreError(paths[0], f"Spark cannot read it ({cause.removeprefix(': ')[:300]})") from None
+
+
 def register_filesystems(connection, paths: list[str]) -> None:
     """Register on a DuckDB connection the fsspec filesystem of every URL in ``paths`` (DuckDB's httpfs
     extension is not needed: DuckDB reads through fsspec)."""
@@ -213,7 +262,7 @@ def register_filesystems(connection, paths: list[str]) -> None:
         return
     registered = set(connection.list_filesystems())
     for scheme in sorted(schemes):
-        fs = _filesystem(f"{scheme}://", scheme, cloud_options(scheme)[0])
+        fs = _filesystem(f"{scheme}://", scheme, cloud_options(scheme).fsspec)
         names = {fs.protocol} if isinstance(fs.protocol, str) else set(fs.protocol)  # DuckDB names it by the first
         if not names & registered:
             connection.register_filesystem(fs)
