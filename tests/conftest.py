@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import fcntl
+import functools
 import gzip
 import hashlib
 import json
 import os
-import subprocess
-import sys
+import shutil
 import tarfile
+import tempfile
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -19,8 +22,10 @@ TEMPLATES = ROOT / "agentops_kit" / "templates"
 
 # Hadoop's S3A connector, for Spark reading a store on object storage (tests/test_store_object.py). Maven Central,
 # where `--packages org.apache.hadoop:hadoop-aws:3.5.0` fetches the matching one, is unreachable here; PyPI's
-# sagemaker-pyspark carries hadoop-aws 3.3.1 and the AWS SDK bundle it was built with. Pinned by SHA-256.
-S3A_SOURCE = "sagemaker-pyspark==1.4.5"
+# sagemaker-pyspark sdist carries hadoop-aws 3.3.1 and the AWS SDK bundle it was built with. The sdist and the
+# jars are pinned by SHA-256; nothing of the sdist is run.
+S3A_SDIST = ("https://files.pythonhosted.org/packages/df/37/88e683fd29270ca890b1b889466325be5461abb93d5ea055bc3a505d40a8/"
+             "sagemaker_pyspark-1.4.5.tar.gz", "05ca2d5081d7138ce29a8fb0a9cba077f28c825288ed07aed46a82e63c0bf1fb")
 S3A_JARS = {"hadoop-aws-3.3.1.jar": "6be50ad8a8b445d2802381b085b2a3ede5c29d353450a6a21f16b2fefa962b6e",
             "aws-java-sdk-bundle-1.11.901.jar": "b87175b32a16544cc1b37cf40390eb375833e62bed67f8ce6cde4b7ad6429ead"}
 # That older connector reads these as plain numbers, where Hadoop 3.5's defaults write "60s", "24h"...
@@ -33,31 +38,47 @@ def _sha256(path: Path) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
-def s3a_connector() -> tuple[list[Path], str | None]:
-    """The S3A connector's jars, fetched once into the user's cache (``[]`` and why, when they cannot be had)."""
+@functools.cache
+def s3a_connector() -> tuple[tuple[Path, ...], str | None]:
+    """The S3A connector's jars, fetched once into the user's cache, one process at a time (no jars, and why,
+    when they cannot be had)."""
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "agentops-kit-tests" / "s3a"
-    jars = [cache / name for name in S3A_JARS]
-    if all(j.exists() and _sha256(j) == S3A_JARS[j.name] for j in jars):
-        return jars, None
-    cache.mkdir(parents=True, exist_ok=True)
-    got = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--quiet", "-d", str(cache),
-                          S3A_SOURCE], capture_output=True, text=True, timeout=600)
-    archives = sorted(cache.glob("sagemaker_pyspark-*.tar.gz"))
-    if got.returncode or not archives:
-        return [], f"pip download {S3A_SOURCE} failed: {got.stderr.strip()[-300:]}"
-    with tarfile.open(archives[-1]) as archive:
-        for member in archive:
-            name = member.name.rpartition("/")[2]
-            if name in S3A_JARS and member.isfile():
-                part = cache / f".{name}.part"
-                part.write_bytes(archive.extractfile(member).read())
-                part.replace(cache / name)
-    archives[-1].unlink()
-    wrong = [j.name for j in jars if not j.exists() or _sha256(j) != S3A_JARS[j.name]]
-    return (jars, None) if not wrong else ([], f"{S3A_SOURCE} did not hold the pinned {', '.join(wrong)}")
+    jars = tuple(cache / name for name in S3A_JARS)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        with (cache / ".lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not all(j.exists() and _sha256(j) == S3A_JARS[j.name] for j in jars):
+                _fetch_s3a_jars(cache)
+    except Exception as exc:  # offline, a full disk, a changed file: the S3A tests fail saying so
+        return (), f"{type(exc).__name__}: {exc}"
+    return jars, None
 
 
-def s3a_submit_args(jars: list[Path]) -> str:
+def _fetch_s3a_jars(cache: Path) -> None:
+    url, digest = S3A_SDIST
+    with tempfile.TemporaryDirectory(dir=cache) as work:
+        sdist = Path(work) / "sdist.tar.gz"
+        with urllib.request.urlopen(url, timeout=120) as response, sdist.open("wb") as out:
+            shutil.copyfileobj(response, out)
+        if _sha256(sdist) != digest:
+            raise ValueError(f"{url} is not the pinned file (SHA-256 {_sha256(sdist)})")
+        with tarfile.open(sdist) as archive:
+            for member in archive:
+                name = member.name.rpartition("/")[2]
+                if name in S3A_JARS and member.isfile():
+                    part = Path(work) / name
+                    with archive.extractfile(member) as src, part.open("wb") as out:
+                        shutil.copyfileobj(src, out)
+                    if _sha256(part) != S3A_JARS[name]:
+                        raise ValueError(f"{name} in {url} is not the pinned jar")
+                    part.replace(cache / name)
+    missing = [name for name in S3A_JARS if not (cache / name).exists()]
+    if missing:
+        raise ValueError(f"{url} holds no {', '.join(missing)}")
+
+
+def s3a_submit_args(jars) -> str:
     """PYSPARK_SUBMIT_ARGS putting the connector on Spark's class path (as the README tells a user to)."""
     conf = " ".join(f"--conf spark.hadoop.{k}={v}" for k, v in S3A_OLD_CONNECTOR_CONF.items())
     return f"--jars {','.join(map(str, jars))} {conf} pyspark-shell"

@@ -23,7 +23,8 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("presentation", ("rendering", "charts", "results", "runs_behind")),
     ("inputs", ("files", "tableset", "mapping", "conventions", "pricing", "labels", "scope", "sample")),
     ("readers", ("readers", "_otlp_columns")),  # _otlp_columns: the compiled decoder (absent without a C compiler)
-    # store: the trace store, and (store/objstore.py) a store read by its URL on object storage
+    # store: the trace store, (store/objstore.py) a store read by its URL on object storage, (store/spark_read.py)
+    # Spark scanning its files
     ("canonical tables", ("assemble", "red_team_marks", "traceset", "load", "store")),
     ("receiver", ("collect",)),  # the OTLP/HTTP receiver: readers in, the store out
     ("analytics", ("analytics", "inventory", "inventory_store", "inventory_reality", "approvals", "inspection",

@@ -36,8 +36,7 @@ def readme_job(name: str) -> str:
 def spark_submit(job: Path, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYSPARK_PYTHON": sys.executable, "PYSPARK_DRIVER_PYTHON": sys.executable}
     env.pop("PYSPARK_SUBMIT_ARGS", None)
-    return subprocess.run([str(SPARK_SUBMIT), "--master", "local[2]", "--conf", "spark.ui.enabled=false",
-                           "--conf", "spark.sql.session.timeZone=UTC", str(job)],
+    return subprocess.run([str(SPARK_SUBMIT), "--master", "local[2]", str(job)],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 

@@ -19,7 +19,8 @@ import agentops_kit as ak
 from agentops_kit.store import StoreError, ingest, open_store, store_files, store_weeks
 from agentops_kit.store.housekeeping import compact, info, prune
 from agentops_kit.store.layout import COMMIT
-from agentops_kit.store.objstore import cloud_options, spark_read_options, spark_url
+from agentops_kit.store.objstore import cloud_options
+from agentops_kit.store.spark_read import _why_s3, spark_read_options, spark_read_parquet, spark_url
 
 from .conftest import s3a_submit_args
 from .test_store import LABELS, MAPPING, TRACES, assert_same, split_by_spans, tables
@@ -158,7 +159,9 @@ def test_the_cli_on_spark_reads_a_store_by_its_url_with_the_s3a_connector_and_sa
     env = s3_environ(s3_endpoint)
     command = ("metrics", "--store", URL, "--by", "agent,week", "--format", "csv")
     on_spark = ("--engine", "spark", "--spark-master", "local[1]")
-    # the endpoint, keys and region reach S3A from the environment: only the connector is given to Spark
+    # the endpoint, keys and region reach S3A from the environment: Spark is given the connector (and the
+    # settings the tests' older connector needs), nothing else; the default credential chain of Spark's Hadoop
+    # names classes that connector lacks, so the credentials provider the kit sets is what makes the read work
     spark = run_cli(*command, *on_spark, env={**env, "PYSPARK_SUBMIT_ARGS": s3a_submit_args(s3a_jars)})
     assert spark.returncode == 0, spark.stderr[-2000:]
     polars = run_cli(*command, env=env)
@@ -171,9 +174,44 @@ def test_the_cli_on_spark_reads_a_store_by_its_url_with_the_s3a_connector_and_sa
     hadoop = next(Path(pyspark.__file__).parent.glob("jars/hadoop-client-api-*.jar")).stem.rpartition("-")[2]
     assert without.returncode == 2 and without.stdout == ""
     last = without.stderr.strip().splitlines()[-1]  # (Spark's own start-up warnings come before it)
-    assert last.startswith(f"error: {URL}/runs/week=") and "Traceback" not in without.stderr
+    assert last.startswith(f"error: {URL}/runs: Spark cannot") and "Traceback" not in without.stderr
     assert f"Spark cannot read s3a:// without Hadoop's S3A connector: start it with --packages " \
            f"org.apache.hadoop:hadoop-aws:{hadoop}" in last
+    # a connector built for another Hadoop: said so, with the one to use
+    misfit = run_cli(*command, *on_spark, env={**env, "PYSPARK_SUBMIT_ARGS": f"--jars {','.join(map(str, s3a_jars))} "
+                                                                               "pyspark-shell"})
+    last = misfit.stderr.strip().splitlines()[-1]
+    assert misfit.returncode == 2 and "Traceback" not in misfit.stderr, misfit.stderr[-2000:]
+    assert f"Spark's S3A connector does not fit its Hadoop {hadoop} (" in last
+    assert last.endswith(f"start it with --packages org.apache.hadoop:hadoop-aws:{hadoop} (the version of Spark's "
+                         "Hadoop; e.g. in PYSPARK_SUBMIT_ARGS)")
+
+
+def test_what_spark_cannot_read_is_one_line_naming_the_file(spark, tmp_path):
+    table = tmp_path / "runs.parquet"
+    pl.DataFrame({"run_id": ["r1"]}).write_parquet(table)
+    gone = tmp_path / "gone.parquet"
+    with pytest.raises(StoreError, match=rf"^{gone}: Spark cannot read it \(.*PATH_NOT_FOUND.*\)$"):
+        spark_read_parquet(spark, [str(table), str(gone)])
+    assert spark_read_parquet(spark, [str(table)]).count() == 1
+
+
+def test_s3_failures_in_spark_say_what_to_check(monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    no_jvm = object()  # (a Spark Connect session has none: the version is named as VERSION)
+    denied = ("java.nio.file.AccessDeniedException: s3a://b/store/runs/p.parquet: getFileStatus on "
+              "s3a://b/store/runs/p.parquet: software.amazon.awssdk.services.s3.model.S3Exception: Forbidden")
+    assert _why_s3(denied, no_jvm) == (
+        "Spark was refused (java.nio.file.AccessDeniedException: s3a://b/store/runs/p.parquet: getFileStatus on "
+        "s3a://b/store/runs/p.parquet: software.amazon.awssdk.services.s3.model.S3Exception: Forbidden): check the "
+        "credentials in the environment and the bucket's policy")
+    unreachable = "org.apache.hadoop.net.ConnectTimeoutException: connect timed out " + "and retried " * 40
+    said = _why_s3(unreachable, no_jvm)
+    assert said.startswith("Spark cannot reach it (org.apache.hadoop.net.ConnectTimeoutException: connect timed")
+    assert said.endswith(" …); AWS_ENDPOINT_URL is http://127.0.0.1:9") and len(said) < 300
+    assert "hadoop-aws:VERSION (the version of Spark's Hadoop: pyspark/jars/hadoop-client-api-VERSION.jar" in \
+        _why_s3('No FileSystem for scheme "s3a"', no_jvm)
 
 
 def test_copying_the_parts_first_and_the_commit_last_switches_readers_at_once(s3, tmp_path):

@@ -62,7 +62,8 @@ class Engine:
         if self.name == "polars":
             return nw.from_native(frame)
         if paths:
-            from ..store.objstore import register_filesystems, spark_read_parquet
+            from ..store.objstore import register_filesystems
+            from ..store.spark_read import spark_read_parquet
 
             if self.name == "duckdb":  # a store on object storage: read through fsspec (no httpfs extension)
                 register_filesystems(self.native, list(paths))

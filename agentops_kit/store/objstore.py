@@ -5,8 +5,8 @@ The commit document (``store.json``) and the sizes of the parts it lists are rea
 on its connection, and by Spark through Hadoop's S3A connector (``s3a://``). One function, ``cloud_options``,
 turns the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
 ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``) into the options of
-s3fs, polars and S3A (given with each Spark read), so that they read the same bucket the same way. Spark
-must have the S3A connector (``hadoop-aws``) on its class path: a read without it is refused in one line.
+s3fs, polars and Hadoop's S3A (given with each Spark read, ``spark_read.py``), so that they read the same
+bucket the same way.
 
 A store's writes rely on ``rename(2)`` and a POSIX lock, which object storage has not: ingest, compact and
 prune are refused for a URL (``layout.store_path``). A store is filled in a local folder and copied up, the
@@ -24,7 +24,7 @@ from .layout import COMMIT, StoreError, commit_doc, is_ours, part_name, read_com
 
 CLOUD_EXTRA = "pip install 'agentops-kit[cloud]'"
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+)://(.*)$")
-_S3 = ("s3", "s3a")
+S3_SCHEMES = ("s3", "s3a")
 
 
 def is_object_url(store: str | os.PathLike | ObjectStore) -> bool:
@@ -47,7 +47,7 @@ class CloudOptions(NamedTuple):
 def cloud_options(scheme: str) -> CloudOptions:
     """The environment as the options of s3fs, polars and Hadoop's S3A for ``scheme``: the one place they are
     made. A variable that is not set is left to each library's own lookup (profiles, instance roles)."""
-    if scheme.lower() not in _S3:
+    if scheme.lower() not in S3_SCHEMES:
         return CloudOptions({}, {}, {})
     env = os.environ
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
@@ -143,7 +143,7 @@ def _filesystem(url: str, scheme: str, options: dict[str, Any]):
     try:
         return fsspec.filesystem(scheme, **options)
     except ImportError as exc:
-        fix = CLOUD_EXTRA if scheme in _S3 else f"install fsspec's {scheme}:// filesystem ({exc})"
+        fix = CLOUD_EXTRA if scheme in S3_SCHEMES else f"install fsspec's {scheme}:// filesystem ({exc})"
         raise StoreError(url, f"a {scheme}:// store is read through fsspec, which needs a package for it: {fix}") \
             from None
     except ValueError as exc:  # fsspec knows no such protocol
@@ -161,14 +161,21 @@ def problem(exc: BaseException, store: ObjectStore) -> str:
     if isinstance(exc, FileNotFoundError) and "bucket does not exist" in text.lower():
         return f"no such bucket {store.bucket!r} (check the URL, and AWS_ENDPOINT_URL for a server other than AWS)"
     if isinstance(exc, PermissionError):
-        return f"access denied ({text}): check the credentials in the environment and the bucket's policy"
+        return f"access denied ({text}): {problem_hint('denied')}"
     if name in ("EndpointConnectionError", "ConnectTimeoutError", "ClientConnectorError", "ConnectionError") \
             or isinstance(exc, ConnectionError):
-        endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        return f"cannot reach the object storage ({text})" + (f"; AWS_ENDPOINT_URL is {endpoint}" if endpoint else "")
+        return f"cannot reach the object storage ({text}){problem_hint('unreachable')}"
     if isinstance(exc, FileNotFoundError):
         return "not found"
     return f"cannot be read ({name}: {text})"
+
+
+def problem_hint(kind: str) -> str:
+    """What to check when object storage refused (``denied``) or could not be reached (``unreachable``)."""
+    if kind == "denied":
+        return "check the credentials in the environment and the bucket's policy"
+    endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    return f"; AWS_ENDPOINT_URL is {endpoint}" if endpoint else ""
 
 
 def store_location(store: str | os.PathLike | ObjectStore) -> Path | ObjectStore:
@@ -220,44 +227,15 @@ def checked_urls(where: ObjectStore, entries: list[dict]) -> list[str]:
     return urls
 
 
-def spark_url(path: str) -> str:
-    """A path as Spark opens it: Hadoop reads S3 as ``s3a://``."""
-    return "s3a://" + path[len("s3://"):] if path.startswith("s3://") else path
-
-
-def spark_read_options(paths: list[str]) -> dict[str, str]:
-    """The Hadoop settings a Spark read of ``paths`` takes from the environment (S3A's, when one is on S3): a
-    read's options reach the Hadoop configuration of its scan on every executor."""
-    schemes = {m[1].lower() for p in paths if (m := _URL.match(p))}
-    return cloud_options("s3").hadoop if schemes & set(_S3) else {}
-
-
-def spark_read_parquet(spark, paths: list[str]):
-    """Spark's DataFrame of the Parquet files ``paths`` (URLs of object storage as Hadoop names them, with the
-    environment's S3A settings); StoreError in one line when Spark cannot read them."""
-    urls = [spark_url(p) for p in paths]
-    try:
-        return spark.read.options(**spark_read_options(list(paths))).parquet(*urls)
-    except Exception as exc:
-        if not type(exc).__module__.startswith(("pyspark", "py4j")):
-            raise
-        text = str(exc)
-        if "Class org.apache.hadoop.fs.s3a.S3AFileSystem not found" in text:
-            version = spark.sparkContext._jvm.org.apache.hadoop.util.VersionInfo.getVersion()
-            raise StoreError(paths[0], f"Spark cannot read s3a:// without Hadoop's S3A connector: start it with "
-                                       f"--packages org.apache.hadoop:hadoop-aws:{version} (its Hadoop's version; "
-                                       f"e.g. in PYSPARK_SUBMIT_ARGS), or read with --engine polars or duckdb") \
-                from None
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.startswith((" ", "\t"))]
-        cause = next((ln for ln in lines if "Exception" in ln or "Error" in ln), lines[0] if lines else
-                     type(exc).__name__)
-        raise StoreError(paths[0], f"Spark cannot read it ({cause.removeprefix(': ')[:300]})") from None
+def url_schemes(paths: list[str]) -> set[str]:
+    """The schemes of the URLs among ``paths``, lower-cased (``file`` left out: those are paths)."""
+    return {m[1].lower() for p in paths if (m := _URL.match(p)) and m[1].lower() != "file"}
 
 
 def register_filesystems(connection, paths: list[str]) -> None:
     """Register on a DuckDB connection the fsspec filesystem of every URL in ``paths`` (DuckDB's httpfs
     extension is not needed: DuckDB reads through fsspec)."""
-    schemes = {m[1].lower() for p in paths if (m := _URL.match(p)) and m[1].lower() != "file"}
+    schemes = url_schemes(paths)
     if not schemes:
         return
     registered = set(connection.list_filesystems())
