@@ -72,6 +72,13 @@ def _start_order(steps: pl.DataFrame) -> pl.Series:
     return steps.select(pl.int_range(pl.len(), dtype=pl.UInt32).sort_by(last, maintain_order=True)).to_series()
 
 
+def _exact_order_sum(values: pl.Expr) -> pl.Expr:
+    """The sum of ``values`` added one by one, smallest first. Floats added in another order differ in the last
+    bits, and both the order of a run's rows (one ingest or two, polars or a Spark task) and the way polars
+    splits a plain ``sum`` over threads vary; a running sum is the one order polars keeps (0 for no values)."""
+    return values.sort().cum_sum().last().fill_null(0.0)
+
+
 def _min_where(condition: pl.Expr, column: str) -> pl.Expr:
     """The least ``column`` where ``condition`` holds, per group (null where it never does). A masked column,
     not a filter: a filter inside a grouping gathers each group's rows anew, and the 18 of them with the root's
@@ -138,8 +145,8 @@ def assemble(steps: pl.DataFrame, labels: pl.DataFrame, mapping: Mapping, pricin
         (pl.col("kind") == "llm").sum().cast(pl.Int64).alias("llm_calls"),
         pl.col("kind").is_in(TOOL_CALL_KINDS).sum().cast(pl.Int64).alias("tool_calls"),
         pl.col("tool_name").is_in(escalation_tools).any().alias("_escalated"),
-        pl.col("cost_usd").filter(pl.col("cost_source").is_in(["export", "pricing"])
-                                  & pl.col("kind").is_in(INCURRING)).sum().alias("_cost"),
+        _exact_order_sum(pl.col("cost_usd").filter(pl.col("cost_source").is_in(["export", "pricing"])
+                                                   & pl.col("kind").is_in(INCURRING))).alias("_cost"),
         (pl.col("cost_source") == "unknown").any().alias("_cost_unknown"),
         ((pl.col("cost_source") == "export") & pl.col("kind").is_in(INCURRING)).any().alias("_cost_export"),
         ((pl.col("cost_source") == "pricing") & pl.col("kind").is_in(INCURRING)).any().alias("_cost_pricing"),

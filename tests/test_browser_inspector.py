@@ -107,6 +107,19 @@ def click(page, point):
     page.mouse.click(point["x"], point["y"])
 
 
+def click_until(page, where, shown, tries: int = 3) -> None:
+    """Click the point ``where()`` gives until ``shown`` appears. A click that lands while plotly redraws the
+    waterfall (it does after each selection, later on a loaded machine) is lost, as a user's would be."""
+    for attempt in range(tries):
+        click(page, where())
+        try:
+            shown.wait_for(timeout=10_000)
+            return
+        except Exception:
+            if attempt == tries - 1:
+                raise
+
+
 def test_inspect_a_failed_run_in_jupyterlab(tmp_path):
     from playwright.sync_api import sync_playwright
 
@@ -143,15 +156,18 @@ def test_inspect_a_failed_run_in_jupyterlab(tmp_path):
             step_view = page.locator(".aok-step")
             step_view.locator("h3", has_text="invoke_agent").wait_for(timeout=10_000)
             page.locator(".js-plotly-plot .barlayer .point path").first.wait_for(timeout=30_000)
-            click(page, red_cause_bar(page))
-            step_view.locator("h3", has_text=failing["name"]).wait_for(timeout=15_000)
+            click_until(page, lambda: red_cause_bar(page), step_view.locator("h3", has_text=failing["name"]))
+            page.wait_for_function("""() => {  // the waterfall redrawn with the chosen step's bar opaque
+                const paths = [...document.querySelectorAll('.js-plotly-plot .barlayer .point path')];
+                const cause = paths.find(p => p.style.strokeWidth === '2.5px');
+                return cause && cause.style.opacity === '1' && paths.some(p => p.style.opacity === '0.55'); }""",
+                                   timeout=30_000)
             text = step_view.inner_text()
             assert f"Error: {failing['error']}" in text and "Arguments" in text
             assert json.loads(failing["input"]) == json.loads(text.split("Arguments", 1)[1].split("Result", 1)[0])
             page.screenshot(path=str(ARTIFACTS / "run-inspector-failing-step.png"), full_page=True)
             # the LLM call's bar: its chat, role by role
-            click(page, bar_of_step(page, "llm"))
-            step_view.get_by_text("Input messages").wait_for(timeout=15_000)
+            click_until(page, lambda: bar_of_step(page, "llm"), step_view.get_by_text("Input messages"))
             llm = mine.filter(pl.col("kind") == "llm").sort("started_at").row(0, named=True)
             first_user = json.loads(llm["input"])[0]["parts"][0]["content"]
             assert step_view.locator(".aok-msg.aok-user").first.inner_text().startswith("USER")

@@ -53,7 +53,7 @@ def tables(ts: ak.TraceSet) -> dict[str, pl.DataFrame]:
 def assert_same(a: ak.TraceSet, b: ak.TraceSet) -> None:
     left, right = tables(a), tables(b)
     for table in KEYS:
-        assert_frame_equal(left[table], right[table], check_row_order=True), table
+        assert_frame_equal(left[table], right[table], check_row_order=True, check_exact=True), table
 
 
 @pytest.fixture(scope="module")
