@@ -4,6 +4,7 @@ for the analytics (``analytics/engine.py``) and for ingest into a store (``store
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 
 from .errors import UsageError
@@ -31,9 +32,21 @@ def spark_session(master: str | None = None):
         session = builder.getOrCreate()
     except Exception as exc:  # py4j raises its own types when Java is missing or cannot start
         raise UsageError(f"Spark could not start ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}): "
-                         "Java 17 must be installed (apt-get install openjdk-17-jre-headless)") from None
+                         f"{_why_not_started()}") from None
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+def _why_not_started() -> str:
+    """What to look at when the JVM did not start: Java itself, else what it was told to do at start."""
+    java_home = os.environ.get("JAVA_HOME")
+    if not (shutil.which("java") or (java_home and os.path.exists(os.path.join(java_home, "bin", "java")))):
+        return "Java 17 must be installed (apt-get install openjdk-17-jre-headless)"
+    submit = os.environ.get("PYSPARK_SUBMIT_ARGS", "").strip()
+    if submit:
+        fetch = " (--packages downloads from Maven Central: is it reachable?)" if "--packages" in submit else ""
+        return f"its start-up options are in PYSPARK_SUBMIT_ARGS={submit!r}{fetch}; Spark's own lines above say more"
+    return "Spark's own lines above say why (Java 17 is needed: java -version)"
 
 
 def is_spark_session(value) -> bool:

@@ -7,6 +7,10 @@ sample and on a generated set of several weeks read from a table set (DuckDB and
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -18,7 +22,7 @@ from agentops_kit.analytics.engine import get_engine
 from agentops_kit.errors import UsageError
 from agentops_kit.model import conform, empty
 
-from .conftest import TEMPLATES
+from .conftest import SAMPLE, TEMPLATES
 
 AS_OF = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
 
@@ -183,3 +187,19 @@ def test_the_weekly_review_on_duckdb_shows_the_same_numbers(sample_ts):
     for part in ("metrics", "headline", "budgets", "impact", "readiness", "readiness_changes"):
         same(getattr(polars_review, part), getattr(duck_review, part))
     same(polars_review.violations, duck_review.violations, key=["run_id", "rule", "step_id", "detail"])
+
+
+def test_spark_that_cannot_start_says_where_to_look(tmp_path):
+    """A JVM told to fetch a package it cannot have (here a coordinate no repository holds) exits at start:
+    the line names the start-up options, not a missing Java."""
+    env = {**os.environ, "PYSPARK_SUBMIT_ARGS": "--packages org.example.none:nothing:0.0.1 pyspark-shell",
+           "PYSPARK_PYTHON": sys.executable}
+    said = subprocess.run([str(Path(sys.executable).with_name("agentops-kit")), "metrics",
+                           str(SAMPLE / "traces.otlp.jsonl.gz"), "--engine", "spark", "--spark-master", "local[1]"],
+                          env=env, capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    last = said.stderr.strip().splitlines()[-1]
+    assert said.returncode == 2 and said.stdout == "" and "Traceback" not in said.stderr, said.stderr[-2000:]
+    assert last.startswith("error: Spark could not start (") and "Java 17 must be installed" not in last
+    assert last.endswith("its start-up options are in PYSPARK_SUBMIT_ARGS='--packages org.example.none:nothing:0.0.1 "
+                         "pyspark-shell' (--packages downloads from Maven Central: is it reachable?); Spark's own "
+                         "lines above say more")

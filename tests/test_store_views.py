@@ -141,6 +141,15 @@ def test_metrics_of_some_weeks_count_only_those_weeks_whatever_they_are_grouped_
     assert sum(r["runs"] for r in by_day) == sum(r["runs"] for r in by_week)
 
 
+def test_weeks_the_store_does_not_hold_are_named_with_those_it_holds(store):
+    for command in (["metrics"], ["sessions"], ["policy", "check", TEMPLATES / "policies"]):
+        result = CliRunner().invoke(main, [*map(str, command), "--store", str(store), "--weeks", "2026-W50..2026-W52"])
+        assert result.exit_code == 2, result.output
+        what = command[0] if command[0] != "policy" else "policy check"
+        assert result.output == f"error: {what}: the store {store} holds no runs in 2026-W50 .. 2026-W52; weeks " \
+                                "with runs: 2026-W41 .. 2026-W47\n"
+
+
 def test_a_store_is_refused_where_exports_are_expected_and_read_where_a_store_is(store, tmp_path):
     for args in (["sessions", store], ["ingest", store, "--out", tmp_path / "set"], ["metrics", store]):
         result = CliRunner().invoke(main, [str(a) for a in args])

@@ -110,11 +110,17 @@ def traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, what: 
     if given:
         raise UsageError(f"{what}: {', '.join(given)} cannot be used with --store: a store's runs were assembled "
                          "when they were ingested (give them to `agentops-kit ingest --into`)")
-    from ..store import open_store, parse_weeks, trend_window
+    from ..scope import NothingToShow
+    from ..store import open_store, parse_weeks, store_weeks, trend_window
 
     if not weeks:
         return open_store(store)
     asked = parse_weeks(weeks)
+    held = store_weeks(store)
+    if not set(asked) & set(held):  # else "no runs" would read as an empty export
+        shown = asked[0] if len(asked) == 1 else f"{asked[0]} .. {asked[-1]}"
+        holds = (held[0] if len(held) == 1 else f"{held[0]} .. {held[-1]}") if held else "none"
+        raise NothingToShow(f"{what}: the store {store} holds no runs in {shown}; weeks with runs: {holds}")
     return open_store(store, weeks=sorted({*asked, *trend_window(store, min(asked), before + 1)[1]}))
 
 
