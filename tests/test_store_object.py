@@ -214,6 +214,31 @@ def test_s3_failures_in_spark_say_what_to_check(monkeypatch):
         _why_s3('No FileSystem for scheme "s3a"', no_jvm)
 
 
+def test_keys_in_a_profile_reach_polars_duckdb_spark_and_the_cli(local, s3_endpoint, monkeypatch, tmp_path, spark,
+                                                                  s3a_jars):
+    profile = tmp_path / "credentials"
+    profile.write_text("[team]\naws_access_key_id = testing\naws_secret_access_key = testing\n")
+    env = {**s3_environ(s3_endpoint), "AWS_PROFILE": "team", "AWS_SHARED_CREDENTIALS_FILE": str(profile),
+           "AWS_CONFIG_FILE": str(tmp_path / "no-config")}
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        del env[name]
+        monkeypatch.delenv(name)
+    for name in ("AWS_PROFILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE"):
+        monkeypatch.setenv(name, env[name])
+    options = cloud_options("s3")  # polars and S3A do not read profiles themselves: the kit gives them the keys
+    assert options.polars["aws_access_key_id"] == options.hadoop["fs.s3a.access.key"] == "testing"
+    weeks = ["2026-W46", "2026-W47"]
+    expected = ak.weekly_metrics(open_store(local, weeks=weeks), by=("agent", "week"))
+    for engine in ("polars", "duckdb", spark):
+        got = ak.weekly_metrics(open_store(URL, weeks=weeks), by=("agent", "week"), engine=engine)
+        assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-9, abs_tol=1e-9)
+    said = run_cli("metrics", "--store", URL, "--weeks", "2026-W47", env=env)
+    assert said.returncode == 0 and "SupportRefundAgent" in said.stdout, said.stderr
+    said = run_cli("metrics", "--store", URL, env={**env, "AWS_PROFILE": "nobody"})
+    assert said.returncode == 2 and said.stderr.count("\n") == 1, said.stderr
+    assert said.stderr.startswith(f"error: {profile}: AWS profile 'nobody' cannot be read (")
+
+
 def test_copying_the_parts_first_and_the_commit_last_switches_readers_at_once(s3, tmp_path):
     first, second = split_by_spans(TRACES, tmp_path)  # every trace has spans in both: the second ingest
     store, url = tmp_path / "store", f"s3://{BUCKET}/growing/store"  # rewrites the runs of every week

@@ -4,7 +4,7 @@ The commit document (``store.json``) and the sizes of the parts it lists are rea
 ``s3://``); the parts are scanned by polars natively, by DuckDB through the same fsspec filesystem registered
 on its connection, and by Spark through Hadoop's S3A connector (``s3a://``). One function, ``cloud_options``,
 turns the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
-``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``) into the options of
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, a profile's keys) into the options of
 s3fs, polars and Hadoop's S3A (given with each Spark read, ``spark_read.py``), so that they read the same
 bucket the same way.
 
@@ -15,6 +15,7 @@ parts first and ``store.json`` last: one PUT of that object is the moment reader
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from pathlib import Path
@@ -46,10 +47,15 @@ class CloudOptions(NamedTuple):
 
 def cloud_options(scheme: str) -> CloudOptions:
     """The environment as the options of s3fs, polars and Hadoop's S3A for ``scheme``: the one place they are
-    made. A variable that is not set is left to each library's own lookup (profiles, instance roles)."""
+    made. Keys not in the environment but in a profile (``AWS_PROFILE``, the shared credentials and config
+    files) are read once with botocore and given to all three, since polars' and S3A's own lookups miss
+    profiles; anything else (instance roles) is left to each library's own lookup."""
     if scheme.lower() not in S3_SCHEMES:
         return CloudOptions({}, {}, {})
-    env = os.environ
+    env = {**os.environ}
+    if not (env.get("AWS_ACCESS_KEY_ID") and env.get("AWS_SECRET_ACCESS_KEY")):
+        env.update(_profile_keys(env.get("AWS_PROFILE") or env.get("AWS_DEFAULT_PROFILE"),
+                                 env.get("AWS_SHARED_CREDENTIALS_FILE"), env.get("AWS_CONFIG_FILE")))
     endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
     fs: dict[str, Any] = {}
@@ -76,6 +82,28 @@ def cloud_options(scheme: str) -> CloudOptions:
         polars["aws_region"] = region
         hadoop["fs.s3a.endpoint.region"] = region
     return CloudOptions(fs, polars, hadoop)
+
+
+@functools.lru_cache(maxsize=8)
+def _profile_keys(profile: str | None, credentials_file: str | None, config_file: str | None) -> dict[str, str]:
+    """The keys of the profile botocore would use, as environment variables; none when there is no profile (or
+    no botocore), and never an instance's or a container's role, whose keys expire and are each host's own."""
+    files = [Path(f).expanduser() for f in (credentials_file or "~/.aws/credentials", config_file or "~/.aws/config")]
+    if not profile and not any(f.exists() for f in files):
+        return {}  # nothing to read: botocore would go on to ask the instance metadata service
+    try:
+        import botocore.session
+
+        found = botocore.session.Session(profile=profile).get_credentials()
+    except ImportError:
+        return {}
+    except Exception as exc:  # a profile named that is not there, a malformed file
+        raise StoreError(str(files[0]), f"AWS profile {profile or 'default'!r} cannot be read ({exc})") from None
+    if found is None or found.method in ("iam-role", "container-role", "env"):
+        return {}
+    keys = found.get_frozen_credentials()
+    out = {"AWS_ACCESS_KEY_ID": keys.access_key, "AWS_SECRET_ACCESS_KEY": keys.secret_key}
+    return out | ({"AWS_SESSION_TOKEN": keys.token} if keys.token else {})
 
 
 class ObjectStore:
