@@ -4,9 +4,9 @@ The commit document (``store.json``) and the sizes of the parts it lists are rea
 ``s3://``); the parts are scanned by polars natively, by DuckDB through the same fsspec filesystem registered
 on its connection, and by Spark through Hadoop's S3A connector (``s3a://``). One function, ``cloud_options``,
 turns the environment (``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``,
-``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, a profile's keys) into the options of
-s3fs, polars and Hadoop's S3A (given with each Spark read, ``spark_read.py``), so that they read the same
-bucket the same way.
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_S3``, ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, a profile's keys)
+into the options of s3fs, polars and Hadoop's S3A (given with each Spark read, ``spark_read.py``), so that
+they read the same bucket the same way.
 
 A store's writes rely on ``rename(2)`` and a POSIX lock, which object storage has not: ingest, compact and
 prune are refused for a URL (``layout.store_path``). A store is filled in a local folder and copied up, the
