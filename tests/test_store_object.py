@@ -262,6 +262,7 @@ def test_writing_into_a_url_is_refused_in_one_line(local, s3_endpoint, tmp_path)
                     ["collect", "--into", URL, "--port", "0"]):
         said = run_cli(*command, env=s3_environ(s3_endpoint), timeout=120)
         assert said.returncode == 2 and said.stderr.count("\n") == 1 and "aws s3 sync" in said.stderr, command
+        assert "(`flock STORE/.lock sh -c 'aws s3 sync STORE" in said.stderr
         assert said.stdout == "" and not Path("s3:").exists()
 
 

@@ -75,8 +75,9 @@ def store_path(store: str | os.PathLike) -> Path:
             raise StoreError(text, f"a file:// URL names host {parsed.netloc!r}: give a path on this machine "
                                    "(file:///data/store)")
         return Path(url2pathname(parsed.path))
-    how = (f" (`aws s3 sync STORE {text} --exclude {COMMIT} --exclude '.*'`, then `aws s3 cp STORE/{COMMIT} "
-           f"{text}/{COMMIT}`)" if scheme.lower() in ("s3", "s3a") else "")
+    how = (f", under the folder's lock so that no ingest commits between the two copies (`flock STORE/.lock sh -c "
+           f"'aws s3 sync STORE {text} --exclude {COMMIT} --exclude \".*\" && aws s3 cp STORE/{COMMIT} "
+           f"{text}/{COMMIT}'`)" if scheme.lower() in ("s3", "s3a") else "")
     raise StoreError(text, f"a store on object storage is read by its URL, not written (a commit is a rename and "
                            f"writers take turns on a file lock): ingest, compact or prune into a local folder, then "
                            f"copy it up, the parts first and {COMMIT} last{how}")
