@@ -148,6 +148,16 @@ def test_bad_stores_give_one_clear_line(tmp_path, sample_store):
     with pytest.raises(StoreError, match=rf"{victim.name}: is missing"):
         open_store(missing, weeks=["2026-W44"])
     assert open_store(missing, weeks=["2026-W45"]).steps.collect().height  # the other weeks still read
+    from agentops_kit.store.housekeeping import info
+
+    with pytest.raises(StoreError, match=rf"{victim.name}: is missing"):  # store info does not vouch for it
+        info(missing)
+    changed = tmp_path / "changed"
+    shutil.copytree(sample_store, changed)
+    victim = next((changed / "runs").glob("week=2026-W46/*.parquet"))
+    victim.write_bytes(victim.read_bytes()[:-10])
+    with pytest.raises(StoreError, match=rf"{victim.name}: has \d+ bytes, the store's store.json lists \d+"):
+        info(changed)
     with pytest.raises(ak.AgentOpsError, match="expected an ISO week"):
         open_store(sample_store, weeks=["last week"])
 

@@ -287,6 +287,8 @@ def test_bad_urls_are_one_line_each(local, s3, s3_endpoint, tmp_path):
     for url in ("s3://no-such-bucket/store", f"s3://{BUCKET}/nothing/here"):
         said = run_cli("metrics", "--store", url, env=env)
         assert said.returncode == 2 and said.stderr.count("\n") == 1 and said.stderr.startswith(f"error: {url}: ")
+    said = run_cli("store", "info", f"s3://{BUCKET}/holed", env=env)  # not "all is well" over a missing part
+    assert said.returncode == 2 and said.stderr.count("\n") == 1 and f"{missing_part.name}: is missing" in said.stderr
     # no credentials anywhere (no variables, no files, no instance metadata): one line saying what to set
     bare = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true",
             "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"), "AWS_CONFIG_FILE": str(tmp_path / "none")}

@@ -93,9 +93,11 @@ def prune(store: str | os.PathLike, older_than: dt.timedelta, reason: str, today
 
 def info(store: str | os.PathLike) -> dict:
     """What the store holds: weeks and their runs, size, files ingested, rejected records, prunes (a folder, or a
-    URL on object storage)."""
+    URL on object storage); StoreError naming a part the commit lists that is missing or changed."""
     path = store_location(store)
     doc = read_store_commit(path)
+    for table in WEEK_TABLES:  # every part the commit lists is there, with its size: else one line naming it
+        checked_paths(path, [e for parts in doc["parts"][table].values() for e in parts])
     rejected = scan(path, doc["rejected"], TABLE_SCHEMAS["rejected"])
     reasons = dict(rejected.group_by("reason_code").agg(pl.len()).sort("reason_code").collect().iter_rows())
     files = sum(len(p) for t in WEEK_TABLES for w, p in doc["parts"][t].items()) + len(doc["rejected"])
