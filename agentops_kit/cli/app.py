@@ -94,9 +94,12 @@ def store_options(func):
     return func
 
 
-def traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, what: str, before: int = 0):
+def traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, what: str, before: int = 0,
+                    weeks_held: bool = True):
     """The TraceSet of EXPORTS, or of the weeks asked for in --store (exactly one of the two), with the
-    ``before`` weeks ahead of the first one (for a change from the previous week)."""
+    ``before`` weeks ahead of the first one (for a change from the previous week). ``weeks_held``: refuse
+    --weeks of which the store holds none, naming those it holds (a command that looks for one run says
+    better where that run is)."""
     from ..errors import UsageError
 
     if bool(exports) == (store is not None):
@@ -116,7 +119,7 @@ def traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, what: 
     if not weeks:
         return open_store(store)
     asked = parse_weeks(weeks)
-    held = store_weeks(store)
+    held = store_weeks(store) if weeks_held else asked
     if not set(asked) & set(held):  # else "no runs" would read as an empty export
         shown = asked[0] if len(asked) == 1 else f"{asked[0]} .. {asked[-1]}"
         holds = (held[0] if len(held) == 1 else f"{held[0]} .. {held[-1]}") if held else "none"

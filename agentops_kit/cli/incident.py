@@ -38,7 +38,7 @@ def incident_new(run_id, exports, store, weeks, policies, approvals_db, out_dir,
     from ..incident.postmortem import check_inputs
 
     check_inputs(out_dir, force, template_file, policies)  # refused before the load, not after
-    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "incident new")
+    ts = traces_or_store(exports, store, weeks, mapping, pricing, labels, fmt, "incident new", weeks_held=False)
     decisions = open_queue(approvals_db, None, create=False).decisions() if approvals_db else None
     # a store's labels are the ones given to its ingests: "given", even when none names this run
     result = new_incident(ts, run_id, out_dir, policies=policies, approvals=decisions, force=force,
