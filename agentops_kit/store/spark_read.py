@@ -32,7 +32,11 @@ def spark_url(path: str) -> str:
 def spark_read_options(paths: list[str]) -> dict[str, str]:
     """The Hadoop settings a Spark read of ``paths`` takes from the environment (S3A's, when one is on S3): a
     read's options reach the Hadoop configuration of its scan on every executor."""
-    return cloud_options("s3").hadoop if url_schemes(paths) & set(S3_SCHEMES) else {}
+    return cloud_options("s3").hadoop if _on_s3(paths) else {}
+
+
+def _on_s3(paths: list[str]) -> bool:
+    return bool(url_schemes(paths) & set(S3_SCHEMES))
 
 
 def spark_read_parquet(spark, paths: list[str]):
@@ -45,8 +49,7 @@ def spark_read_parquet(spark, paths: list[str]):
             raise
         # py4j's error holds the Java exception's name and message; PySpark's own carry the name as their type
         text = str(exc) if type(exc).__module__.startswith("py4j") else f"{type(exc).__name__}: {exc}"
-        on_s3 = bool(url_schemes(paths) & set(S3_SCHEMES))
-        raise StoreError(_named(text, paths), _why_s3(text, spark) if on_s3 else
+        raise StoreError(_named(text, paths), _why_s3(text, spark) if _on_s3(paths) else
                          f"Spark cannot read it ({_cause(text)})") from None
 
 
